@@ -1,0 +1,56 @@
+# Every dependency comes from a Debian package (or the CUDA toolkit); nothing is downloaded.
+# tools/setup.sh installs the packages; a missing one stops here with the package to install.
+find_package(MPI REQUIRED COMPONENTS CXX)
+find_package(HDF5 REQUIRED COMPONENTS C)
+find_package(Boost REQUIRED COMPONENTS program_options)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(OpenMP REQUIRED)
+find_package(GTest REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+if(NOT TARGET hdf5::hdf5)
+  add_library(hdf5::hdf5 INTERFACE IMPORTED)
+  target_include_directories(hdf5::hdf5 INTERFACE ${HDF5_INCLUDE_DIRS})
+  target_link_libraries(hdf5::hdf5 INTERFACE ${HDF5_C_LIBRARIES})
+  target_compile_definitions(hdf5::hdf5 INTERFACE ${HDF5_DEFINITIONS})
+endif()
+
+# OpenBLAS: prefer the OpenMP build (libopenblas-openmp-dev) so a BLAS call made inside one of our
+# OpenMP loops runs single-threaded instead of oversubscribing the cores.
+set(_iris_multiarch "${CMAKE_LIBRARY_ARCHITECTURE}")
+find_library(IRIS_OPENBLAS_LIBRARY NAMES openblas
+  PATHS /usr/lib/${_iris_multiarch}/openblas-openmp NO_DEFAULT_PATH)
+find_path(IRIS_OPENBLAS_INCLUDE cblas.h
+  PATHS /usr/include/${_iris_multiarch}/openblas-openmp NO_DEFAULT_PATH)
+if(NOT IRIS_OPENBLAS_LIBRARY OR NOT IRIS_OPENBLAS_INCLUDE)
+  pkg_check_modules(OPENBLAS openblas)
+  if(NOT OPENBLAS_FOUND)
+    message(FATAL_ERROR "OpenBLAS not found: apt-get install libopenblas-openmp-dev")
+  endif()
+  find_library(IRIS_OPENBLAS_LIBRARY NAMES openblas HINTS ${OPENBLAS_LIBRARY_DIRS} REQUIRED)
+  set(IRIS_OPENBLAS_INCLUDE ${OPENBLAS_INCLUDE_DIRS})
+endif()
+add_library(iris::openblas INTERFACE IMPORTED)
+target_include_directories(iris::openblas INTERFACE ${IRIS_OPENBLAS_INCLUDE})
+target_link_libraries(iris::openblas INTERFACE ${IRIS_OPENBLAS_LIBRARY})
+message(STATUS "OpenBLAS: ${IRIS_OPENBLAS_LIBRARY}")
+
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+find_library(IRIS_SPM_TRAIN_LIBRARY NAMES sentencepiece_train REQUIRED)
+add_library(iris::sentencepiece INTERFACE IMPORTED)
+target_link_libraries(iris::sentencepiece INTERFACE PkgConfig::SENTENCEPIECE ${IRIS_SPM_TRAIN_LIBRARY})
+
+# CUDA backend switch. AUTO turns it on when nvcc is found.
+set(IRIS_WITH_CUDA OFF)
+if(IRIS_CUDA STREQUAL "ON" OR IRIS_CUDA STREQUAL "AUTO")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(IRIS_WITH_CUDA ON)
+  elseif(IRIS_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "IRIS_CUDA=ON but no CUDA compiler (nvcc) was found; set CUDACXX or use -DIRIS_CUDA=OFF")
+  endif()
+endif()
+message(STATUS "Iris CUDA backend: ${IRIS_WITH_CUDA} (IRIS_CUDA=${IRIS_CUDA})")
