@@ -1,1 +1,38 @@
-int main() { return 1; }
+// iris-train: the MPI-launched trainer. `mpirun -np N iris-train --config FILE [--section.key=value ...]`;
+// a single rank also runs without mpirun. Exit status: 0 done, 2 bad input, 1 internal failure.
+#include <mpi.h>
+
+#include <cstdio>
+
+#include "src/core/error.h"
+#include "src/core/log.h"
+#include "src/train/trainer.h"
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rank = 0, world = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  iris::init_logging(rank, world);
+  int status = 0;
+  try {
+    iris::RunConfig config;
+    std::string help;
+    if (!iris::RunConfig::parse(argc, argv, config, &help)) {
+      if (rank == 0) std::printf("%s\n", help.c_str());
+    } else {
+      iris::Trainer trainer(std::move(config), world, rank);
+      trainer.run();
+    }
+  } catch (const iris::UserError& e) {
+    spdlog::error("{}", e.what());
+    status = 2;
+  } catch (const std::exception& e) {
+    spdlog::error("rank {} failed: {}", rank, e.what());
+    status = 1;
+  }
+  // One failed rank must end the whole job rather than leave the others waiting in a collective.
+  if (status != 0 && world > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  MPI_Finalize();
+  return status;
+}

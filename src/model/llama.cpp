@@ -1,0 +1,224 @@
+#include "src/model/llama.h"
+
+#include <cmath>
+
+#include "src/core/check.h"
+#include "src/kernels/cpu/ops.h"
+
+namespace iris {
+
+LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table, StageLayers layers,
+                       int B, int T, Comm* tp)
+    : config_(config), topo_(topo), stage_layers_(layers), tp_(tp), B_(B), T_(T) {
+  C_ = config.hidden_size;
+  HS_ = config.head_dim;
+  NH_local_ = config.num_attention_heads / topo.tp;
+  NKV_local_ = config.num_key_value_heads / topo.tp;
+  F_local_ = config.intermediate_size / topo.tp;
+  IRIS_CHECK(!tp || tp->size() == topo.tp, "tp communicator size {} != tp {}", tp ? tp->size() : 1, topo.tp);
+  for (int l = layers.first; l < layers.last; ++l) {
+    auto off = [&](const char* suffix) { return table.at(ParamTable::layer_name(l, suffix)).offset; };
+    weights_.push_back({off("input_layernorm.weight"), off("self_attn.q_proj.weight"), off("self_attn.k_proj.weight"),
+                        off("self_attn.v_proj.weight"), off("self_attn.o_proj.weight"),
+                        off("post_attention_layernorm.weight"), off("mlp.gate_proj.weight"), off("mlp.up_proj.weight"),
+                        off("mlp.down_proj.weight")});
+  }
+  const ParamEntry* vocab_entry = nullptr;
+  if (topo.is_first_stage()) {
+    vocab_entry = &table.at("model.embed_tokens.weight");
+    embed_offset_ = vocab_entry->offset;
+  }
+  if (topo.is_last_stage()) {
+    norm_offset_ = table.at("model.norm.weight").offset;
+    vocab_entry = &table.at(config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+    head_offset_ = vocab_entry->offset;
+  }
+  if (vocab_entry) {
+    V_local_ = vocab_entry->local_shape[0];
+    vocab_start_ = vocab_entry->shard_begin;
+    V_valid_ = vocab_entry->valid_rows;
+  }
+  inv_freq_ = config.rope_inv_freq();
+
+  const size_t N = static_cast<size_t>(B) * T;
+  const size_t q_width = static_cast<size_t>(NH_local_) * HS_, kv_width = static_cast<size_t>(NKV_local_) * HS_;
+  scratch_.assign(N * (2 * C_ + 2 * q_width + 2 * kv_width + 3 * static_cast<size_t>(F_local_)), 0.0f);
+  float* s = scratch_.data();
+  auto take = [&](size_t n) { float* p = s; s += n; return p; };
+  dln_ = take(N * C_);
+  dtmp_ = take(N * C_);
+  dq_ = take(N * q_width);
+  datt_ = take(N * q_width);
+  dk_ = take(N * kv_width);
+  dv_ = take(N * kv_width);
+  dgate_ = take(N * F_local_);
+  dup_ = take(N * F_local_);
+  dh_ = take(N * F_local_);
+}
+
+std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
+  auto acts = std::make_unique<StageActivations>();
+  const size_t N = static_cast<size_t>(B_) * T_, L = weights_.size();
+  const size_t q_width = static_cast<size_t>(NH_local_) * HS_, kv_width = static_cast<size_t>(NKV_local_) * HS_;
+  const size_t per_layer = 2 * N * C_ + 2 * N + 2 * N * q_width + 2 * N * kv_width +
+                           static_cast<size_t>(B_) * NH_local_ * T_ + N * C_ + 3 * N * F_local_;
+  size_t total = (L + 1) * N * C_ + L * per_layer + N * HS_;
+  if (topo_.is_last_stage()) total += N * C_ + 5 * N + N * static_cast<size_t>(V_local_);
+  acts->storage.assign(total, 0.0f);
+  float* s = acts->storage.data();
+  auto take = [&](size_t n) { float* p = s; s += n; return p; };
+  for (size_t i = 0; i <= L; ++i) acts->resid.push_back(take(N * C_));
+  for (size_t i = 0; i < L; ++i) {
+    LayerActivations a;
+    a.ln1 = take(N * C_);
+    a.rstd1 = take(N);
+    a.q = take(N * q_width);
+    a.k = take(N * kv_width);
+    a.v = take(N * kv_width);
+    a.att = take(N * q_width);
+    a.lse = take(static_cast<size_t>(B_) * NH_local_ * T_);
+    a.resid_mid = take(N * C_);
+    a.ln2 = take(N * C_);
+    a.rstd2 = take(N);
+    a.gate = take(N * F_local_);
+    a.up = take(N * F_local_);
+    a.h = take(N * F_local_);
+    acts->layers.push_back(a);
+  }
+  acts->rope_cos = take(N * HS_ / 2);
+  acts->rope_sin = take(N * HS_ / 2);
+  if (topo_.is_last_stage()) {
+    acts->lnf = take(N * C_);
+    acts->rstdf = take(N);
+    acts->losses = take(N);
+    acts->xent_max = take(N);
+    acts->xent_sumexp = take(N);
+    acts->xent_target = take(N);
+    acts->logits = take(N * V_local_);
+  }
+  IRIS_CHECK(static_cast<size_t>(s - acts->storage.data()) == total, "activation layout mismatch");
+  acts->positions.resize(N);
+  return acts;
+}
+
+void LlamaStage::tp_all_reduce(float* data, size_t count, ReduceOp op) const {
+  if (tp_ && tp_->size() > 1) tp_->all_reduce(data, count, op);
+}
+
+void LlamaStage::layer_forward(LayerActivations& a, float* out, const float* inp, const float* params,
+                               const LayerWeights& w, const StageActivations& acts, const MicroBatch& batch) const {
+  const int N = B_ * T_, QW = NH_local_ * HS_, KW = NKV_local_ * HS_;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  cpu::rmsnorm_forward(a.ln1, a.rstd1, inp, params + w.ln1, N, C_, eps);
+  cpu::matmul_forward(a.q, a.ln1, params + w.q, N, C_, QW);
+  cpu::matmul_forward(a.k, a.ln1, params + w.k, N, C_, KW);
+  cpu::matmul_forward(a.v, a.ln1, params + w.v, N, C_, KW);
+  cpu::rope_forward(a.q, acts.rope_cos, acts.rope_sin, N, NH_local_, HS_);
+  cpu::rope_forward(a.k, acts.rope_cos, acts.rope_sin, N, NKV_local_, HS_);
+  cpu::attention_forward(a.att, a.lse, a.q, a.k, a.v, batch.doc, B_, T_, NH_local_, NKV_local_, HS_);
+  // o_proj is row-parallel: each TP rank holds a partial sum of the output.
+  cpu::matmul_forward(a.resid_mid, a.att, params + w.o, N, QW, C_);
+  tp_all_reduce(a.resid_mid, static_cast<size_t>(N) * C_);
+  cpu::add_inplace(a.resid_mid, inp, static_cast<size_t>(N) * C_);
+
+  cpu::rmsnorm_forward(a.ln2, a.rstd2, a.resid_mid, params + w.ln2, N, C_, eps);
+  cpu::matmul_forward(a.gate, a.ln2, params + w.gate, N, C_, F_local_);
+  cpu::matmul_forward(a.up, a.ln2, params + w.up, N, C_, F_local_);
+  cpu::swiglu_forward(a.h, a.gate, a.up, N, F_local_);
+  cpu::matmul_forward(out, a.h, params + w.down, N, F_local_, C_);
+  tp_all_reduce(out, static_cast<size_t>(N) * C_);
+  cpu::add_inplace(out, a.resid_mid, static_cast<size_t>(N) * C_);
+}
+
+double LlamaStage::forward(StageActivations& acts, const float* params, const MicroBatch& batch,
+                           const float* input) const {
+  const int N = B_ * T_;
+  for (int i = 0; i < N; ++i) acts.positions[i] = batch.positions ? batch.positions[i] : i % T_;
+  cpu::rope_tables(acts.rope_cos, acts.rope_sin, acts.positions.data(), inv_freq_.data(), N, HS_);
+
+  if (topo_.is_first_stage()) {
+    cpu::embedding_forward(acts.resid[0], batch.tokens, params + embed_offset_, N, C_,
+                           static_cast<int>(vocab_start_), static_cast<int>(V_local_));
+    tp_all_reduce(acts.resid[0], static_cast<size_t>(N) * C_);  // vocab-parallel: shards sum to the full rows
+  } else {
+    std::copy(input, input + static_cast<size_t>(N) * C_, acts.resid[0]);
+  }
+  for (size_t l = 0; l < weights_.size(); ++l)
+    layer_forward(acts.layers[l], acts.resid[l + 1], acts.resid[l], params, weights_[l], acts, batch);
+  if (!topo_.is_last_stage()) return 0.0;
+
+  // Final norm, vocab-parallel LM head and cross-entropy; the full logits are never gathered.
+  cpu::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + norm_offset_, N, C_,
+                       static_cast<float>(config_.rms_norm_eps));
+  cpu::matmul_forward(acts.logits, acts.lnf, params + head_offset_, N, C_, static_cast<int>(V_local_));
+  const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
+  cpu::xent_local_max(acts.xent_max, acts.logits, N, VL, VV);
+  tp_all_reduce(acts.xent_max, N, ReduceOp::Max);
+  cpu::xent_local_sumexp(acts.xent_sumexp, acts.xent_target, acts.logits, acts.xent_max, batch.targets, N, VL, VV, vs);
+  tp_all_reduce(acts.xent_sumexp, N);
+  tp_all_reduce(acts.xent_target, N);
+  cpu::xent_losses(acts.losses, acts.xent_max, acts.xent_sumexp, acts.xent_target, N);
+  double loss = 0.0;
+  for (int i = 0; i < N; ++i) loss += static_cast<double>(batch.loss_weight[i]) * acts.losses[i];
+  return loss;
+}
+
+void LlamaStage::layer_backward(LayerActivations& a, float* dresid, const float* inp, const float* params,
+                                float* grads, const LayerWeights& w, const StageActivations& acts,
+                                const MicroBatch& batch) const {
+  const int N = B_ * T_, QW = NH_local_ * HS_, KW = NKV_local_ * HS_;
+  const size_t NC = static_cast<size_t>(N) * C_;
+  // MLP block: out = resid_mid + down(silu(gate(ln2)) · up(ln2)); dresid holds d(out).
+  cpu::matmul_backward(dh_, grads + w.down, dresid, a.h, params + w.down, N, F_local_, C_);
+  cpu::swiglu_backward(dgate_, dup_, dh_, a.gate, a.up, N, F_local_);
+  cpu::matmul_backward(dln_, grads + w.gate, dgate_, a.ln2, params + w.gate, N, C_, F_local_);
+  cpu::matmul_backward(dln_, grads + w.up, dup_, a.ln2, params + w.up, N, C_, F_local_, /*accumulate_dinp=*/true);
+  tp_all_reduce(dln_, NC);  // column-parallel backward: input gradients of the shards add up
+  cpu::rmsnorm_backward(dtmp_, grads + w.ln2, dln_, a.resid_mid, params + w.ln2, a.rstd2, N, C_);
+  cpu::add_inplace(dresid, dtmp_, NC);  // dresid is now d(resid_mid)
+
+  // Attention block: resid_mid = inp + o_proj(attention(rope(q), rope(k), v)).
+  cpu::matmul_backward(datt_, grads + w.o, dresid, a.att, params + w.o, N, QW, C_);
+  cpu::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, batch.doc, B_, T_, NH_local_, NKV_local_,
+                          HS_);
+  cpu::rope_backward(dq_, acts.rope_cos, acts.rope_sin, N, NH_local_, HS_);
+  cpu::rope_backward(dk_, acts.rope_cos, acts.rope_sin, N, NKV_local_, HS_);
+  cpu::matmul_backward(dln_, grads + w.q, dq_, a.ln1, params + w.q, N, C_, QW);
+  cpu::matmul_backward(dln_, grads + w.k, dk_, a.ln1, params + w.k, N, C_, KW, true);
+  cpu::matmul_backward(dln_, grads + w.v, dv_, a.ln1, params + w.v, N, C_, KW, true);
+  tp_all_reduce(dln_, NC);
+  cpu::rmsnorm_backward(dtmp_, grads + w.ln1, dln_, inp, params + w.ln1, a.rstd1, N, C_);
+  cpu::add_inplace(dresid, dtmp_, NC);  // dresid is now d(inp)
+}
+
+void LlamaStage::backward(StageActivations& acts, const float* params, float* grads, const MicroBatch& batch,
+                          const float* dout, float* dinput) const {
+  const int N = B_ * T_;
+  const size_t NC = static_cast<size_t>(N) * C_;
+  // The residual gradient runs backwards through the layers in place, in a buffer of its own.
+  std::vector<float>& dresid_storage = dresid_buffer_;
+  dresid_storage.resize(NC);
+  float* dresid = dresid_storage.data();
+  if (topo_.is_last_stage()) {
+    const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
+    float* dlogits = acts.logits;  // in place
+    cpu::xent_backward(dlogits, acts.logits, acts.xent_max, acts.xent_sumexp, batch.targets, batch.loss_weight, N, VL,
+                       VV, vs);
+    cpu::matmul_backward(dln_, grads + head_offset_, dlogits, acts.lnf, params + head_offset_, N, C_, VL);
+    tp_all_reduce(dln_, NC);
+    cpu::rmsnorm_backward(dresid, grads + norm_offset_, dln_, acts.resid.back(), params + norm_offset_, acts.rstdf, N,
+                          C_);
+  } else {
+    std::copy(dout, dout + NC, dresid);
+  }
+  for (size_t l = weights_.size(); l-- > 0;)
+    layer_backward(acts.layers[l], dresid, acts.resid[l], params, grads, weights_[l], acts, batch);
+  if (topo_.is_first_stage()) {
+    cpu::embedding_backward(grads + embed_offset_, dresid, batch.tokens, N, C_, static_cast<int>(vocab_start_),
+                            static_cast<int>(V_local_));
+  } else {
+    std::copy(dresid, dresid + NC, dinput);
+  }
+}
+
+}  // namespace iris

@@ -1,0 +1,156 @@
+#include "src/train/config.h"
+
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "src/core/check.h"
+
+namespace po = boost::program_options;
+
+namespace iris {
+namespace {
+
+// One key: its name, help, and how to bind and print it. The list below is the single place keys
+// are declared; options, INI output and help all come from it.
+struct Key {
+  std::string name;
+  std::string help;
+  std::function<po::value_semantic*()> semantic;
+  std::function<std::string()> print;
+};
+
+template <typename T>
+Key key(const char* name, T* field, const char* help) {
+  return Key{name, help, [field]() { return po::value<T>(field)->default_value(*field); },
+             [field]() {
+               std::ostringstream s;
+               s << *field;
+               return s.str();
+             }};
+}
+
+std::vector<Key> keys_of(RunConfig& c) {
+  return {
+      key("model.config", &c.model.config, "Hugging Face config.json of the model"),
+      key("model.hf_dir", &c.model.hf_dir, "start from the weights of this Hugging Face directory (safetensors)"),
+      key("data.path", &c.data.path, "indexed dataset prefix (PREFIX.bin and PREFIX.idx) from iris-tokenize"),
+      key("data.tokenizer", &c.data.tokenizer, "sentencepiece model the data was tokenized with"),
+      key("train.seq_len", &c.train.seq_len, "sequence length T"),
+      key("train.micro_batch", &c.train.micro_batch, "samples per micro-batch on one rank"),
+      key("train.grad_accum", &c.train.grad_accum, "micro-batches per optimizer step on one rank"),
+      key("train.steps", &c.train.steps, "optimizer steps"),
+      key("train.seed", &c.train.seed, "seed of the initial weights and the data order"),
+      key("train.log_every", &c.train.log_every, "print a progress line every N steps"),
+      key("optim.lr", &c.optim.lr, "peak learning rate"),
+      key("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine decay"),
+      key("optim.warmup_steps", &c.optim.warmup_steps, "linear warm-up steps"),
+      key("optim.decay_steps", &c.optim.decay_steps, "cosine decay steps (0: train.steps)"),
+      key("optim.weight_decay", &c.optim.weight_decay, "AdamW decoupled weight decay (matrices only)"),
+      key("optim.beta1", &c.optim.beta1, "AdamW beta1"),
+      key("optim.beta2", &c.optim.beta2, "AdamW beta2"),
+      key("optim.eps", &c.optim.eps, "AdamW epsilon"),
+      key("optim.grad_clip", &c.optim.grad_clip, "clip the global gradient norm to this (0: off)"),
+      key("parallel.tp", &c.parallel.tp, "tensor-parallel size"),
+      key("parallel.pp", &c.parallel.pp, "pipeline-parallel size"),
+      key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
+  };
+}
+
+po::options_description describe(std::vector<Key>& keys, std::string* config_file) {
+  po::options_description desc("iris-train options (every key may also appear in the --config INI file as [section] key = value)");
+  desc.add_options()("help", "print this help")("config", po::value<std::string>(config_file), "INI run configuration");
+  for (auto& k : keys) desc.add_options()(k.name.c_str(), k.semantic(), k.help.c_str());
+  return desc;
+}
+
+}  // namespace
+
+bool RunConfig::parse(int argc, const char* const* argv, RunConfig& out, std::string* help) {
+  std::vector<Key> keys = keys_of(out);
+  po::options_description desc = describe(keys, &out.config_file);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+  } catch (const po::unknown_option& e) {
+    throw UserError(fmt::format("command line: unknown option '{}' (see --help for the keys)", e.get_option_name()));
+  } catch (const po::error& e) {
+    throw UserError(fmt::format("command line: {}", e.what()));
+  }
+  if (vm.count("help")) {
+    if (help) {
+      std::ostringstream s;
+      s << desc;
+      *help = s.str();
+    }
+    return false;
+  }
+  if (vm.count("config")) {
+    const std::string path = vm["config"].as<std::string>();
+    std::ifstream in(path);
+    IRIS_USER_CHECK(in.good(), "run config {}: cannot open the file (does it exist?)", path);
+    try {
+      po::store(po::parse_config_file(in, desc, /*allow_unregistered=*/false), vm);
+    } catch (const po::unknown_option& e) {
+      std::string name = e.get_option_name();
+      auto dot = name.find('.');
+      throw UserError(fmt::format("run config {}: unknown key '{}' in section [{}] (see iris-train --help for the keys)",
+                                  path, dot == std::string::npos ? name : name.substr(dot + 1),
+                                  dot == std::string::npos ? "" : name.substr(0, dot)));
+    } catch (const po::error& e) {
+      throw UserError(fmt::format("run config {}: {}", path, e.what()));
+    }
+  }
+  try {
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UserError(fmt::format("{}: {}", out.config_file.empty() ? "command line" : out.config_file, e.what()));
+  }
+  return true;
+}
+
+void RunConfig::validate() const {
+  auto positive = [](long long v, const char* key) { IRIS_USER_CHECK(v > 0, "{} must be positive, got {}", key, v); };
+  IRIS_USER_CHECK(!model.config.empty(), "model.config is required (a Hugging Face config.json, e.g. configs/models/tiny.json)");
+  IRIS_USER_CHECK(!data.path.empty(), "data.path is required (the PREFIX given to iris-tokenize --output)");
+  positive(train.seq_len, "train.seq_len");
+  positive(train.micro_batch, "train.micro_batch");
+  positive(train.grad_accum, "train.grad_accum");
+  positive(train.steps, "train.steps");
+  positive(train.log_every, "train.log_every");
+  positive(parallel.tp, "parallel.tp");
+  positive(parallel.pp, "parallel.pp");
+  IRIS_USER_CHECK(optim.lr > 0, "optim.lr must be positive, got {}", optim.lr);
+  IRIS_USER_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr, "optim.min_lr must be in [0, optim.lr], got {}",
+                  optim.min_lr);
+  IRIS_USER_CHECK(optim.warmup_steps >= 0, "optim.warmup_steps must not be negative");
+  IRIS_USER_CHECK(optim.decay_steps >= 0, "optim.decay_steps must not be negative");
+  IRIS_USER_CHECK(optim.beta1 >= 0 && optim.beta1 < 1, "optim.beta1 must be in [0, 1)");
+  IRIS_USER_CHECK(optim.beta2 >= 0 && optim.beta2 < 1, "optim.beta2 must be in [0, 1)");
+  IRIS_USER_CHECK(optim.eps > 0, "optim.eps must be positive");
+  IRIS_USER_CHECK(optim.weight_decay >= 0, "optim.weight_decay must not be negative");
+  IRIS_USER_CHECK(optim.grad_clip >= 0, "optim.grad_clip must not be negative (0 disables clipping)");
+}
+
+std::string RunConfig::to_ini() const {
+  RunConfig copy = *this;
+  std::vector<Key> keys = keys_of(copy);
+  std::ostringstream s;
+  s << "# Resolved iris-train configuration (defaults, config file and command line combined)\n";
+  std::string section;
+  for (const auto& k : keys) {
+    auto dot = k.name.find('.');
+    std::string sec = k.name.substr(0, dot);
+    if (sec != section) {
+      s << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
+      section = sec;
+    }
+    s << k.name.substr(dot + 1) << " = " << k.print() << "\n";
+  }
+  return s.str();
+}
+
+}  // namespace iris

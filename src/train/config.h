@@ -1,0 +1,59 @@
+// Run configuration (decision 10): INI files read with Boost.Program_options, where every key is
+// also a command-line flag `--section.key=value`. Precedence: command line > config file > default.
+// Unknown keys are rejected by name. This file owns run-config validation.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace iris {
+
+struct RunConfig {
+  std::string config_file;  // the --config INI, "" when none
+
+  struct {
+    std::string config;         // HF config.json of the model
+    std::string hf_dir;         // initial weights from a Hugging Face directory (safetensors); "" = random init
+  } model;
+  struct {
+    std::string path;           // indexed dataset prefix (PREFIX.bin + PREFIX.idx)
+    std::string tokenizer;      // sentencepiece model the data was made with (checked against the vocab)
+  } data;
+  struct {
+    int seq_len = 128;          // T
+    int micro_batch = 8;        // B: samples per micro-batch on one rank
+    int grad_accum = 1;         // micro-batches per optimizer step on one rank
+    int steps = 100;            // optimizer steps
+    uint64_t seed = 1234;       // weights and data order
+    int log_every = 1;          // progress-line period (metrics.jsonl gets every step)
+  } train;
+  struct {
+    double lr = 1e-3;
+    double min_lr = 1e-4;
+    int warmup_steps = 10;
+    int decay_steps = 0;        // cosine decay length; 0 = train.steps
+    double weight_decay = 0.1;
+    double beta1 = 0.9;
+    double beta2 = 0.95;
+    double eps = 1e-8;
+    double grad_clip = 1.0;     // global-norm clipping; 0 disables
+  } optim;
+  struct {
+    int tp = 1;
+    int pp = 1;
+  } parallel;
+  struct {
+    std::string dir = "runs/default";
+  } output;
+
+  // Parses `--config FILE` and every `--section.key=value` flag. Throws UserError naming the file
+  // and the key on unknown keys, malformed values or a missing file. Returns false for --help
+  // (the help text is written to `help`).
+  static bool parse(int argc, const char* const* argv, RunConfig& out, std::string* help = nullptr);
+  // Validates values that do not depend on other files (ranges); says which key to change.
+  void validate() const;
+  // The resolved configuration as INI text (every key, including defaults).
+  std::string to_ini() const;
+};
+
+}  // namespace iris

@@ -1,0 +1,45 @@
+#include "src/train/metrics.h"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "src/core/check.h"
+
+namespace iris {
+
+MetricsWriter::MetricsWriter(const std::string& path) {
+  file_ = std::fopen(path.c_str(), "w");
+  IRIS_USER_CHECK(file_ != nullptr, "cannot write metrics file {} (is output.dir writable?)", path);
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (file_) std::fclose(file_);
+}
+
+void MetricsWriter::write(const StepMetrics& m) {
+  nlohmann::json j = {{"step", m.step},          {"loss", m.loss},
+                      {"lr", m.lr},              {"grad_norm", m.grad_norm},
+                      {"tokens_per_s", m.tokens_per_s}, {"step_time_s", m.step_time_s},
+                      {"elapsed_s", m.elapsed_s}, {"tokens", m.tokens},
+                      {"skipped", m.skipped},    {"skipped_steps", m.skipped_steps}};
+  if (!std::isfinite(m.loss)) j["loss"] = nullptr;  // JSON has no NaN
+  if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
+  std::string line = j.dump() + "\n";
+  IRIS_CHECK(std::fwrite(line.data(), 1, line.size(), file_) == line.size(), "writing metrics failed");
+  std::fflush(file_);
+}
+
+std::string format_duration(double seconds) {
+  long long s = std::llround(std::max(0.0, seconds));
+  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+}
+
+std::string progress_line(const StepMetrics& m, int total_steps) {
+  double eta = m.step > 0 ? m.elapsed_s / m.step * (total_steps - m.step) : 0.0;
+  return fmt::format("step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | elapsed {} | ETA {}{}",
+                     m.step, total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s, format_duration(m.elapsed_s),
+                     format_duration(eta), m.skipped ? " | SKIPPED (non-finite)" : "");
+}
+
+}  // namespace iris

@@ -1,0 +1,32 @@
+// Per-step metrics: one JSON object per optimizer step in OUTPUT/metrics.jsonl, and the progress
+// line rank 0 prints (decision 13).
+#pragma once
+#include <cstdio>
+#include <string>
+
+namespace iris {
+
+struct StepMetrics {
+  int step = 0;
+  double loss = 0, lr = 0, grad_norm = 0;
+  double tokens_per_s = 0, step_time_s = 0, elapsed_s = 0;
+  long long tokens = 0;       // tokens consumed so far
+  int skipped_steps = 0;      // steps skipped for non-finite loss or gradients, so far
+  bool skipped = false;
+};
+
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const std::string& path);  // truncates
+  ~MetricsWriter();
+  void write(const StepMetrics& m);
+
+ private:
+  std::FILE* file_ = nullptr;
+};
+
+// "step 10/200 | loss 5.1234 | lr 1.00e-03 | grad norm 1.23 | 12,345 tok/s | elapsed 0:01:02 | ETA 0:10:00"
+std::string progress_line(const StepMetrics& m, int total_steps);
+std::string format_duration(double seconds);  // H:MM:SS
+
+}  // namespace iris

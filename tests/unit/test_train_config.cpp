@@ -1,0 +1,86 @@
+// Run configuration: INI + --section.key flags, precedence, unknown keys named, values validated.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "src/core/error.h"
+#include "src/train/config.h"
+
+namespace iris {
+namespace {
+
+std::string write_ini(const std::string& name, const std::string& text) {
+  auto dir = std::filesystem::temp_directory_path() / "iris_config_test";
+  std::filesystem::create_directories(dir);
+  auto path = dir / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+RunConfig parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "iris-train");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  RunConfig c;
+  EXPECT_TRUE(RunConfig::parse(static_cast<int>(argv.size()), argv.data(), c));
+  return c;
+}
+
+std::string error_of(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(RunConfig, IniValuesAndCommandLineOverrides) {
+  auto ini = write_ini("a.ini", "[model]\nconfig = m.json\n[train]\nsteps = 7\nseq_len = 64\n[optim]\nlr = 0.5\n");
+  RunConfig c = parse({"--config", ini, "--train.steps=9", "--parallel.tp", "2"});
+  EXPECT_EQ(c.model.config, "m.json");
+  EXPECT_EQ(c.train.steps, 9);     // command line wins over the file
+  EXPECT_EQ(c.train.seq_len, 64);  // file wins over the default
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.5);
+  EXPECT_EQ(c.parallel.tp, 2);
+  EXPECT_EQ(c.train.micro_batch, 8);  // default
+  const std::string text = c.to_ini();
+  EXPECT_NE(text.find("[train]\nseq_len = 64\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("steps = 9"), std::string::npos) << text;
+}
+
+TEST(RunConfig, UnknownKeyInFileIsNamedWithTheFile) {
+  auto ini = write_ini("b.ini", "[train]\nstepz = 7\n");
+  const std::string msg = error_of({"--config", ini});
+  EXPECT_NE(msg.find("stepz"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[train]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("b.ini"), std::string::npos) << msg;
+}
+
+TEST(RunConfig, UnknownFlagIsNamed) {
+  const std::string msg = error_of({"--train.nonsense=1"});
+  EXPECT_NE(msg.find("train.nonsense"), std::string::npos) << msg;
+}
+
+TEST(RunConfig, MalformedValueAndMissingFile) {
+  auto ini = write_ini("c.ini", "[train]\nsteps = many\n");
+  std::string msg = error_of({"--config", ini});
+  EXPECT_NE(msg.find("c.ini"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("steps"), std::string::npos) << msg;
+  msg = error_of({"--config", "/nonexistent/run.ini"});
+  EXPECT_NE(msg.find("/nonexistent/run.ini"), std::string::npos) << msg;
+}
+
+TEST(RunConfig, ValidateNamesTheKey) {
+  RunConfig c = parse({"--model.config=m.json", "--data.path=d", "--train.micro_batch=0"});
+  try {
+    c.validate();
+    FAIL() << "expected an error";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.micro_batch"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace iris
