@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Sets up the Python environment for the Hugging Face reference (tests/hf/make_reference.py).
+# Idempotent; meant for Debian 12 (bookworm).
+#
+#   tools/setup-pyref.sh          -> venv in ${IRIS_PYREF:-<repo>/.venv-ref}
+#
+# torch: Debian's python3-torch (1.13, CPU) for /usr/bin/python3 (3.11). The venv is created with
+# --system-site-packages so it sees that torch; pip never installs a PyPI torch (checked with a dry
+# run before installing). transformers 4.44.2 is the newest 4.4x line that is known to work with
+# torch 1.13 and already knows Llama 3 rope_scaling (rope_type "llama3", added in 4.43). Every
+# package pip installs is pinned (versions of August 2024, contemporary with transformers 4.44.2).
+#
+# Steps: (1) install missing Debian packages with apt-get when root; otherwise print the exact
+# apt-get line and exit 1. (2) create the venv (recreated when it is broken or was made without
+# system site packages). (3) pip install the pins when the venv does not already hold them.
+# (4) check: import torch, transformers, safetensors and build a LlamaConfig with llama3
+# rope_scaling. Any failure exits non-zero. On success the last line printed is <venv>/bin/python
+# (use it as -DIRIS_PYTHON=... for CMake).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${IRIS_PYREF:-$repo/.venv-ref}"
+sys_python=/usr/bin/python3   # never a pyenv shim: Debian's torch lives in this interpreter's dist-packages
+
+pins=(
+  transformers==4.44.2
+  safetensors==0.4.5
+  tokenizers==0.19.1
+  huggingface_hub==0.24.6
+  fsspec==2024.6.1
+  packaging==24.1
+  regex==2024.7.24
+  tqdm==4.66.5
+  filelock==3.15.4
+)
+
+log() { echo "setup-pyref: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---- 1. Debian packages -------------------------------------------------------------------------
+packages=(python3 python3-torch python3-venv python3-pip python3-numpy)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  line="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]}"
+    log "run as root:  $line"
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages present: ${packages[*]}"
+fi
+[ -x "$sys_python" ] || die "$sys_python not found"
+"$sys_python" -c 'import torch, numpy' || die "$sys_python cannot import Debian's torch/numpy"
+
+# ---- 2. venv ------------------------------------------------------------------------------------
+py="$venv/bin/python"
+venv_ok() {
+  [ -x "$py" ] && [ -f "$venv/pyvenv.cfg" ] &&
+    grep -Eq '^include-system-site-packages *= *true' "$venv/pyvenv.cfg" &&
+    "$py" -c 'import sys, torch; assert sys.version_info[:2] == (3, 11), sys.version' >/dev/null 2>&1
+}
+if ! venv_ok; then
+  if [ -e "$venv" ]; then
+    log "existing $venv is unusable (broken, wrong python, or no system site packages): recreating"
+    rm -rf "$venv"
+  fi
+  log "creating venv $venv"
+  "$sys_python" -m venv --system-site-packages "$venv"
+  venv_ok || die "fresh venv $venv cannot import Debian's torch"
+else
+  log "venv $venv present"
+fi
+
+# ---- 3. pinned packages -------------------------------------------------------------------------
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+pins_satisfied() {
+  "$py" - "${pins[@]}" <<'EOF' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    if version(name) != want:
+        sys.exit(1)
+EOF
+}
+if pins_satisfied; then
+  log "pinned packages already installed"
+else
+  report="$(mktemp)"
+  trap 'rm -f "$report"' EXIT
+  log "resolving ${pins[*]}"
+  "$py" -m pip install --quiet --dry-run --report "$report" "${pins[@]}" ||
+    die "pip could not resolve the pinned packages"
+  # Refuse anything that would bring a PyPI torch (or CUDA wheels) next to Debian's torch.
+  "$py" - "$report" <<'EOF' || die "pip wanted to install torch/CUDA packages; refusing"
+import json, sys
+names = [i["metadata"]["name"].lower() for i in json.load(open(sys.argv[1])).get("install", [])]
+bad = [n for n in names if n in ("torch", "triton") or n.startswith("nvidia-")]
+print("setup-pyref: pip will install:", " ".join(names) or "(nothing)", file=sys.stderr)
+if bad:
+    print("setup-pyref: unexpected packages:", " ".join(bad), file=sys.stderr)
+    sys.exit(1)
+EOF
+  log "installing into $venv"
+  "$py" -m pip install --quiet "${pins[@]}" || die "pip install failed"
+fi
+
+# ---- 4. check -----------------------------------------------------------------------------------
+"$py" - "$sys_python" <<'EOF' || die "check failed"
+import os, sys
+import torch, transformers, safetensors, safetensors.torch, safetensors.numpy, numpy
+from transformers import LlamaConfig, LlamaForCausalLM
+
+# torch must be Debian's (system dist-packages), not a PyPI wheel inside the venv
+assert torch.__file__.startswith("/usr/lib/python3/dist-packages/"), f"unexpected torch: {torch.__file__}"
+assert torch.__version__.startswith("1.13"), torch.__version__
+
+scaling = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+           "original_max_position_embeddings": 8}
+config = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                     num_attention_heads=2, num_key_value_heads=1, rope_theta=500000.0,
+                     rope_scaling=scaling, attn_implementation="eager")
+assert config.rope_scaling["rope_type"] == "llama3", config.rope_scaling
+model = LlamaForCausalLM(config)
+logits = model(torch.zeros(1, 4, dtype=torch.long)).logits
+assert logits.shape == (1, 4, 32) and torch.isfinite(logits).all()
+print(f"setup-pyref: OK torch {torch.__version__} ({os.path.dirname(torch.__file__)}), "
+      f"transformers {transformers.__version__}, safetensors {safetensors.__version__}, numpy {numpy.__version__}",
+      file=sys.stderr)
+EOF
+echo "$py"
