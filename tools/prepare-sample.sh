@@ -11,10 +11,12 @@ mkdir -p "$out"
 
 if [ ! -f "$out/tokenizer.model" ]; then
   inputs=$(ls "$root"/data/sample/corpus/*.txt | paste -sd, -)
-  # Llama-style BPE: unk 0, bos 1, eos 2, byte fallback, digits split. One thread keeps it reproducible.
+  # Llama-style BPE: unk 0, bos 1, eos 2, byte fallback, digits split, identity normalisation that keeps
+  # whitespace (as Llama 2's tokenizer.model). One thread keeps it reproducible.
   spm_train --input="$inputs" --model_prefix="$out/tokenizer.tmp" --vocab_size=2048 --model_type=bpe \
     --character_coverage=1.0 --byte_fallback=true --split_digits=true --unk_id=0 --bos_id=1 --eos_id=2 \
-    --pad_id=-1 --max_sentence_length=100000 --num_threads=1 --minloglevel=2 >"$out/spm_train.log" 2>&1 \
+    --pad_id=-1 --normalization_rule_name=identity --remove_extra_whitespaces=false \
+    --max_sentence_length=100000 --num_threads=1 --minloglevel=2 >"$out/spm_train.log" 2>&1 \
     || { cat "$out/spm_train.log" >&2; exit 1; }
   mv "$out/tokenizer.tmp.vocab" "$out/tokenizer.vocab"
   mv "$out/tokenizer.tmp.model" "$out/tokenizer.model"

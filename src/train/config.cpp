@@ -28,7 +28,7 @@ Key key(const char* name, T* field, const char* help) {
   return Key{name, help, [field]() { return po::value<T>(field)->default_value(*field); },
              [field]() {
                std::ostringstream s;
-               s << *field;
+               s << std::boolalpha << *field;
                return s.str();
              }};
 }
@@ -56,7 +56,10 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("optim.grad_clip", &c.optim.grad_clip, "clip the global gradient norm to this (0: off)"),
       key("parallel.tp", &c.parallel.tp, "tensor-parallel size"),
       key("parallel.pp", &c.parallel.pp, "pipeline-parallel size"),
+      key("parallel.stage_layers", &c.parallel.stage_layers, "layers per pipeline stage, e.g. \"3,5\" (default: even)"),
+      key("parallel.bucket_mb", &c.parallel.bucket_mb, "ZeRO-1 gradient reduce-scatter bucket, MiB per shard"),
       key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
+      key("output.save_weights", &c.output.save_weights, "write the final weights to output.dir/weights/"),
   };
 }
 
@@ -123,6 +126,7 @@ void RunConfig::validate() const {
   positive(train.log_every, "train.log_every");
   positive(parallel.tp, "parallel.tp");
   positive(parallel.pp, "parallel.pp");
+  IRIS_USER_CHECK(parallel.bucket_mb > 0, "parallel.bucket_mb must be positive, got {}", parallel.bucket_mb);
   IRIS_USER_CHECK(optim.lr > 0, "optim.lr must be positive, got {}", optim.lr);
   IRIS_USER_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr, "optim.min_lr must be in [0, optim.lr], got {}",
                   optim.min_lr);

@@ -41,9 +41,12 @@ struct RunConfig {
   struct {
     int tp = 1;
     int pp = 1;
+    std::string stage_layers;   // explicit layers per pipeline stage, e.g. "3,5"; "" = even split
+    double bucket_mb = 16;      // ZeRO-1 reduce-scatter bucket size (MiB of fp32 gradients per shard)
   } parallel;
   struct {
     std::string dir = "runs/default";
+    bool save_weights = false;  // write the final weights, one safetensors file per model-parallel rank
   } output;
 
   // Parses `--config FILE` and every `--section.key=value` flag. Throws UserError naming the file

@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "src/core/check.h"
 #include "src/core/log.h"
@@ -13,16 +16,44 @@
 namespace iris {
 namespace fs = std::filesystem;
 
+namespace {
+
+std::vector<int> parse_stage_layers(const std::string& text) {
+  std::vector<int> counts;
+  if (text.empty()) return counts;
+  std::stringstream s(text);
+  std::string item;
+  while (std::getline(s, item, ',')) {
+    try {
+      counts.push_back(std::stoi(item));
+    } catch (const std::exception&) {
+      throw UserError(fmt::format("parallel.stage_layers: '{}' is not a comma-separated list of layer counts", text));
+    }
+  }
+  return counts;
+}
+
+// Test hook for the no-hang tests: IRIS_FAULT="RANK:STEP:throw|exit" makes that rank fail at the
+// start of that step, by an exception or by leaving the process at once.
+void maybe_inject_fault(int rank, int step) {
+  const char* spec = std::getenv("IRIS_FAULT");
+  if (!spec) return;
+  int r = -1, s = -1;
+  char mode[16] = {0};
+  if (std::sscanf(spec, "%d:%d:%15s", &r, &s, mode) != 3 || r != rank || s != step) return;
+  if (std::string(mode) == "exit") std::_Exit(3);
+  throw Error(fmt::format("injected fault (IRIS_FAULT={}) at step {}", spec, step));
+}
+
+}  // namespace
+
 Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(config)) {
   config_.validate();
   model_config_ = LlamaConfig::load(config_.model.config);
   topo_ = Topology::make(world, rank, config_.parallel.tp, config_.parallel.pp);
   validate_layout(model_config_, topo_.tp, topo_.pp);
-  IRIS_USER_CHECK(topo_.pp == 1 && topo_.dp == 1,
-                  "this build trains with parallel.pp = 1 and one data-parallel rank (got {}); pipeline and data "
-                  "parallelism are not implemented yet",
-                  topo_.describe());
-  layers_ = stage_layers(model_config_.num_hidden_layers, topo_.pp, topo_.pp_rank);
+  layers_ = stage_layers(model_config_.num_hidden_layers, topo_.pp, topo_.pp_rank,
+                         parse_stage_layers(config_.parallel.stage_layers));
   table_ = ParamTable::build(model_config_, topo_, layers_);
 
   if (!config_.data.tokenizer.empty()) {
@@ -35,23 +66,37 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
                                              model_config_.vocab_size);
   global_batch_ = static_cast<int64_t>(config_.train.micro_batch) * config_.train.grad_accum * topo_.dp;
 
-  params_.assign(table_.total_numel(), 0.0f);
-  grads_.assign(table_.total_numel(), 0.0f);
+  comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings);
+  const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
+  AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
+  optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket);
+  params_.assign(optimizer_->padded_size(), 0.0f);
+  grads_.assign(optimizer_->padded_size(), 0.0f);
   if (config_.model.hf_dir.empty()) {
     table_.initialize(params_.data(), config_.train.seed);
   } else {
     load_hf_weights(table_, config_.model.hf_dir, params_.data());
   }
-  comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings);
+  // Which shard elements count in the global gradient norm: replicated tensors once per TP group
+  // (tp_rank 0), the tied embedding once (its first-stage copy).
+  norm_weight_.assign(optimizer_->shard_end() - optimizer_->shard_begin(), 0.0f);
+  for (const auto& e : table_.entries()) {
+    const bool duplicate = (table_.replicated(e) && topo_.tp_rank != 0) ||
+                           (e.name == "model.embed_tokens.weight" && topo_.pp > 1 && !topo_.is_first_stage());
+    if (duplicate) continue;
+    const size_t b = std::max(e.offset, optimizer_->shard_begin()), f = std::min(e.offset + e.numel, optimizer_->shard_end());
+    for (size_t i = b; i < f; ++i) norm_weight_[i - optimizer_->shard_begin()] = 1.0f;
+  }
+
   stage_ = std::make_unique<LlamaStage>(model_config_, topo_, table_, layers_, config_.train.micro_batch,
                                         config_.train.seq_len, comms_.tp.get());
-  acts_ = stage_->make_activations();
-  AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
-  optimizer_ = std::make_unique<AdamW>(table_, adam, 0, table_.total_numel());
+  executor_ = std::make_unique<PipelineExecutor>(*stage_, topo_, comms_.pp.get(), config_.train.grad_accum);
   schedule_ = CosineSchedule{config_.optim.lr, config_.optim.min_lr, config_.optim.warmup_steps,
                              config_.optim.decay_steps > 0 ? config_.optim.decay_steps : config_.train.steps};
+  batches_.resize(config_.train.grad_accum);
 
-  // Everything is valid: only now touch the output directory.
+  // Everything is valid on every rank: only now touch the output directory.
+  comms_.world->barrier();
   if (topo_.rank == 0) {
     fs::create_directories(config_.output.dir);
     std::ofstream ini(fs::path(config_.output.dir) / "config.ini");
@@ -71,51 +116,66 @@ void Trainer::describe_startup() const {
   spdlog::info("model {}: {} parameters ({} layers, hidden {}, heads {}/{} kv, vocab {})", model_config_.source,
                model_config_.num_parameters(), model_config_.num_hidden_layers, model_config_.hidden_size,
                model_config_.num_attention_heads, model_config_.num_key_value_heads, model_config_.vocab_size);
-  spdlog::info("layout {}; rank 0 holds {} parameters: weights {:.1f} MiB, gradients {:.1f} MiB, optimizer state {:.1f} MiB",
-               topo_.describe(), table_.total_numel(), table_.total_numel() * 4 / MiB,
-               table_.total_numel() * 4 / MiB, optimizer_->state_bytes() / MiB);
+  spdlog::info("layout {}: rank 0 holds layers [{}, {}) and {} parameters", topo_.describe(), layers_.first, layers_.last,
+               table_.total_numel());
+  spdlog::info("rank 0 memory: weights {:.2f} MiB, gradients {:.2f} MiB, optimizer state (ZeRO-1 shard: fp32 master + "
+               "Adam m, v) {:.2f} MiB = {} bytes",
+               table_.total_numel() * 4 / MiB, optimizer_->padded_size() * 4 / MiB, optimizer_->state_bytes() / MiB,
+               optimizer_->state_bytes());
+  spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
+               executor_->activation_sets());
   spdlog::info("data {}: {} tokens, {} samples of {} tokens; global batch {} samples = {} tokens per step",
                config_.data.path, loader_->num_tokens(), loader_->num_samples(), config_.train.seq_len, global_batch_,
                global_batch_ * config_.train.seq_len);
 }
 
+double Trainer::global_grad_norm() const {
+  const float* g = grads_.data() + optimizer_->shard_begin();
+  double sumsq = 0.0;
+  for (size_t i = 0; i < norm_weight_.size(); ++i) sumsq += static_cast<double>(norm_weight_[i]) * g[i] * g[i];
+  comms_.world->all_reduce(&sumsq, 1, ReduceOp::Sum);
+  return std::sqrt(sumsq);
+}
+
 StepMetrics Trainer::step(int step) {
   const auto start = std::chrono::steady_clock::now();
+  maybe_inject_fault(topo_.rank, step);
   const int B = config_.train.micro_batch, T = config_.train.seq_len;
   std::fill(grads_.begin(), grads_.end(), 0.0f);
 
-  // Pretraining: every token is trained, so each token's weight is 1 / (tokens in the global batch)
-  // and the summed loss is the global-batch mean.
+  // Pretraining trains every token, so each token's weight is 1 / (tokens in the global batch) and
+  // the summed loss is the global-batch mean. DP rank d takes the d-th block of the global batch.
   loss_weight_.assign(static_cast<size_t>(B) * T, 1.0f / static_cast<float>(global_batch_ * T));
-  const uint64_t batch_first = static_cast<uint64_t>(step - 1) * global_batch_ +
-                               static_cast<uint64_t>(topo_.dp_rank) * (global_batch_ / topo_.dp);
-  double loss = 0.0;
-  for (int m = 0; m < config_.train.grad_accum; ++m) {
-    loader_->fill(batch_first + static_cast<uint64_t>(m) * B, B, batch_);
-    MicroBatch mb{batch_.tokens.data(), batch_.targets.data(), loss_weight_.data(), nullptr, nullptr};
-    loss += stage_->forward(*acts_, params_.data(), mb, nullptr);
-    stage_->backward(*acts_, params_.data(), grads_.data(), mb, nullptr, nullptr);
-  }
+  const uint64_t first = static_cast<uint64_t>(step - 1) * global_batch_ +
+                         static_cast<uint64_t>(topo_.dp_rank) * (global_batch_ / topo_.dp);
+  for (int m = 0; m < config_.train.grad_accum; ++m) loader_->fill(first + static_cast<uint64_t>(m) * B, B, batches_[m]);
+  const double stage_loss = executor_->run(params_.data(), grads_.data(), [&](int m) {
+    return MicroBatch{batches_[m].tokens.data(), batches_[m].targets.data(), loss_weight_.data(), nullptr, nullptr};
+  });
 
-  // Global gradient norm: sharded tensors summed over the TP group, replicated ones counted once.
-  double sumsq = grad_sum_squares(table_, grads_.data(), 0, grads_.size(), /*skip_replicated=*/true);
-  double replicated = grad_sum_squares(table_, grads_.data(), 0, grads_.size(), false) - sumsq;
-  if (topo_.tp_rank == 0) sumsq += replicated;
-  comms_.model_parallel->all_reduce(&sumsq, 1, ReduceOp::Sum);
-  const double grad_norm = std::sqrt(sumsq);
+  // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
+  if (comms_.embedding) {
+    const ParamEntry& e = table_.at("model.embed_tokens.weight");
+    comms_.embedding->all_reduce(grads_.data() + e.offset, e.numel, ReduceOp::Sum);
+  }
+  optimizer_->reduce_scatter_grads(grads_.data());
+  const double grad_norm = global_grad_norm();
+  // The loss lives on the last stage (identical on its TP ranks); sum the DP ranks' parts.
+  double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? stage_loss : 0.0;
+  comms_.world->all_reduce(&loss, 1, ReduceOp::Sum);
 
   StepMetrics m;
   m.step = step;
   m.loss = loss;
   m.grad_norm = grad_norm;
   m.lr = schedule_.at(step);
-  m.skipped = !std::isfinite(loss) || !std::isfinite(grad_norm);
+  m.skipped = !std::isfinite(loss) || !std::isfinite(grad_norm);  // every rank sees the same values
   if (m.skipped) {
     ++skipped_steps_;
   } else {
     const double clip = config_.optim.grad_clip;
     const float scale = clip > 0 && grad_norm > clip ? static_cast<float>(clip / grad_norm) : 1.0f;
-    optimizer_->update(params_.data(), grads_.data(), m.lr, step - skipped_steps_, scale);
+    optimizer_->step(params_.data(), grads_.data(), m.lr, step - skipped_steps_, scale);
   }
   m.skipped_steps = skipped_steps_;
   tokens_ += global_batch_ * T;
@@ -127,6 +187,24 @@ StepMetrics Trainer::step(int step) {
   return m;
 }
 
+void Trainer::save_weights() const {
+  // One file per model-parallel rank (DP replicas are identical: dp_rank 0 writes). Each tensor is
+  // this rank's block; __metadata__ says where it sits in the global tensor.
+  if (topo_.dp_rank != 0) return;
+  const fs::path dir = fs::path(config_.output.dir) / "weights";
+  fs::create_directories(dir);
+  nlohmann::json layout = nlohmann::json::object();
+  const char* rules[] = {"replicated", "column", "row", "vocab"};
+  for (const auto& e : table_.entries())
+    layout[e.name] = {{"global_shape", e.global_shape}, {"rule", rules[static_cast<int>(e.rule)]},
+                      {"shard_begin", e.shard_begin}, {"valid_rows", e.valid_rows}};
+  io::SafetensorsWriter writer(dir / fmt::format("tp{:02}_pp{:02}.safetensors", topo_.tp_rank, topo_.pp_rank),
+                               {{"iris_layout", layout.dump()}, {"format", "iris-shard"}});
+  for (const auto& e : table_.entries()) writer.declare(e.name, DType::F32, e.local_shape);
+  for (const auto& e : table_.entries()) writer.write_f32(e.name, params_.data() + e.offset, e.numel);
+  writer.finish();
+}
+
 std::vector<StepMetrics> Trainer::run() {
   std::vector<StepMetrics> all;
   for (int s = 1; s <= config_.train.steps; ++s) {
@@ -136,6 +214,7 @@ std::vector<StepMetrics> Trainer::run() {
       spdlog::info("{}", progress_line(m, config_.train.steps));
     all.push_back(m);
   }
+  if (config_.output.save_weights) save_weights();
   return all;
 }
 

@@ -14,7 +14,8 @@
 #include "src/train/data_loader.h"
 #include "src/train/lr_schedule.h"
 #include "src/train/metrics.h"
-#include "src/train/optimizer.h"
+#include "src/train/distributed_optimizer.h"
+#include "src/train/pipeline_executor.h"
 
 namespace iris {
 
@@ -36,6 +37,8 @@ class Trainer {
 
  private:
   void describe_startup() const;
+  void save_weights() const;
+  double global_grad_norm() const;
 
   RunConfig config_;
   LlamaConfig model_config_;
@@ -45,14 +48,15 @@ class Trainer {
   ParamTable table_;
   std::vector<float> params_, grads_;  // flat, table_.total_numel()
   std::unique_ptr<LlamaStage> stage_;
-  std::unique_ptr<StageActivations> acts_;
+  std::unique_ptr<PipelineExecutor> executor_;
   std::unique_ptr<PretrainLoader> loader_;
-  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<DistributedOptimizer> optimizer_;
   std::unique_ptr<MetricsWriter> metrics_;
   CosineSchedule schedule_;
   int64_t global_batch_ = 0;  // samples per optimizer step over all DP ranks
-  Batch batch_;
+  std::vector<Batch> batches_;        // one per micro-batch of the step
   std::vector<float> loss_weight_;
+  std::vector<float> norm_weight_;    // per flat element of the shard: 1 if it counts in the global grad norm
   int skipped_steps_ = 0;
   long long tokens_ = 0;
   double elapsed_s_ = 0;

@@ -1,0 +1,44 @@
+#include "src/train/distributed_optimizer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "src/core/check.h"
+
+namespace iris {
+
+DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements)
+    : dp_(dp) {
+  dp_size_ = dp ? dp->size() : 1;
+  dp_rank_ = dp ? dp->rank() : 0;
+  const size_t P = table.total_numel();
+  padded_ = (P + dp_size_ - 1) / dp_size_ * dp_size_;
+  const size_t shard = padded_ / dp_size_;
+  shard_begin_ = dp_rank_ * shard;
+  shard_end_ = shard_begin_ + shard;
+  bucket_ = std::max<size_t>(1, std::min(bucket_elements, shard));
+  // AdamW only touches real parameters: the padding tail past P has no tensor and no state.
+  adam_ = std::make_unique<AdamW>(table, config, std::min(shard_begin_, P), std::min(shard_end_, P));
+  if (dp_size_ > 1) {
+    send_.resize(bucket_ * dp_size_);
+    recv_.resize(bucket_);
+  }
+}
+
+void DistributedOptimizer::reduce_scatter_grads(float* grads) {
+  if (dp_size_ == 1) return;
+  const size_t shard = padded_ / dp_size_;
+  for (size_t off = 0; off < shard; off += bucket_) {
+    const size_t n = std::min(bucket_, shard - off);
+    for (int r = 0; r < dp_size_; ++r) std::memcpy(send_.data() + r * n, grads + r * shard + off, n * sizeof(float));
+    dp_->reduce_scatter(send_.data(), recv_.data(), n);
+    std::memcpy(grads + shard_begin_ + off, recv_.data(), n * sizeof(float));
+  }
+}
+
+void DistributedOptimizer::step(float* params, const float* grads, double lr, int step, float grad_scale) {
+  adam_->update(params, grads, lr, step, grad_scale);
+  if (dp_size_ > 1) dp_->all_gather(params + shard_begin_, params, padded_ / dp_size_);
+}
+
+}  // namespace iris

@@ -1,0 +1,45 @@
+// ZeRO-1 (Rajbhandari et al. 2020, "ZeRO", stage 1; Megatron-LM's distributed optimizer): the flat
+// gradient buffer is reduce-scattered over the data-parallel group in buckets, each DP rank updates
+// only its contiguous shard of fp32 master weights with its shard of Adam moments, and the updated
+// weights are all-gathered back. With dp = 1 it is plain AdamW on the whole buffer.
+//
+// The flat buffer (length P, padded to P_pad = a multiple of dp) is cut into dp contiguous shards;
+// rank d owns [d·P_pad/dp, (d+1)·P_pad/dp). A bucket is one reduce-scatter call covering the same
+// slice of every shard, staged into a rank-major buffer as MPI's reduce-scatter expects.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "parallel/comm.h"
+#include "src/train/optimizer.h"
+
+namespace iris {
+
+class DistributedOptimizer {
+ public:
+  // dp may be null (dp = 1). bucket_elements: elements of each shard reduced per call.
+  DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements);
+
+  size_t padded_size() const { return padded_; }  // flat buffers must have this length
+  size_t shard_begin() const { return shard_begin_; }
+  size_t shard_end() const { return shard_end_; }
+  // Bytes of optimizer state this rank holds: fp32 master shard + Adam m and v = 12 bytes per element
+  // of the shard (on the CPU the master shard is the fp32 weight buffer itself).
+  size_t state_bytes() const { return 12 * (shard_end_ - shard_begin_); }
+
+  // Sums the gradients over the DP group; afterwards grads[shard] holds the DP-summed shard
+  // (the rest of the buffer is stale).
+  void reduce_scatter_grads(float* grads);
+  // Adam update of this rank's shard, then all-gather of the updated weights over the DP group.
+  void step(float* params, const float* grads, double lr, int step, float grad_scale);
+  AdamW& adam() { return *adam_; }
+
+ private:
+  Comm* dp_;
+  int dp_size_ = 1, dp_rank_ = 0;
+  size_t padded_ = 0, shard_begin_ = 0, shard_end_ = 0, bucket_ = 0;
+  std::unique_ptr<AdamW> adam_;
+  std::vector<float> send_, recv_;  // staging: dp · bucket and bucket elements
+};
+
+}  // namespace iris

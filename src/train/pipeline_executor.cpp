@@ -1,0 +1,69 @@
+#include "src/train/pipeline_executor.h"
+
+#include "src/core/check.h"
+
+namespace iris {
+namespace {
+int forward_tag(int mb) { return 2 * mb; }
+int backward_tag(int mb) { return 2 * mb + 1; }
+}  // namespace
+
+PipelineExecutor::PipelineExecutor(const LlamaStage& stage, const Topology& topo, Comm* pp, int micro_batches)
+    : stage_(stage), topo_(topo), pp_(pp) {
+  actions_ = one_f_one_b_schedule(topo.pp, topo.pp_rank, micro_batches);
+  const int sets = max_in_flight(actions_);
+  const size_t NC = static_cast<size_t>(stage.rows()) * stage.hidden();
+  for (int s = 0; s < sets; ++s) {
+    acts_.push_back(stage.make_activations());
+    if (!topo.is_first_stage()) {
+      input_.emplace_back(NC);
+      dinput_.emplace_back(NC);
+    }
+  }
+  if (!topo.is_last_stage()) doutput_.resize(NC);
+  pending_sends_.resize(2 * sets);
+}
+
+double PipelineExecutor::run(const float* params, float* grads, const std::function<MicroBatch(int)>& batch) {
+  const int sets = static_cast<int>(acts_.size());
+  const size_t NC = static_cast<size_t>(stage_.rows()) * stage_.hidden();
+  const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;  // group ranks in the PP group = stage index
+  auto wait_send = [&](std::unique_ptr<CommHandle>& h) {
+    if (h) {
+      h->wait();
+      h.reset();
+    }
+  };
+  double loss = 0.0;
+  for (const PipelineAction& a : actions_) {
+    const int slot = a.micro_batch % sets;
+    StageActivations& acts = *acts_[slot];
+    switch (a.kind) {
+      case ActionKind::RecvForward:
+        pp_->irecv(input_[slot].data(), NC, prev, forward_tag(a.micro_batch))->wait();
+        break;
+      case ActionKind::Forward:
+        wait_send(pending_sends_[2 * slot]);  // the slot's previous output must have left before it is overwritten
+        loss += stage_.forward(acts, params, batch(a.micro_batch), topo_.is_first_stage() ? nullptr : input_[slot].data());
+        break;
+      case ActionKind::SendForward:
+        pending_sends_[2 * slot] = pp_->isend(stage_.output(acts), NC, next, forward_tag(a.micro_batch));
+        break;
+      case ActionKind::RecvBackward:
+        pp_->irecv(doutput_.data(), NC, next, backward_tag(a.micro_batch))->wait();
+        break;
+      case ActionKind::Backward:
+        wait_send(pending_sends_[2 * slot + 1]);
+        stage_.backward(acts, params, grads, batch(a.micro_batch), topo_.is_last_stage() ? nullptr : doutput_.data(),
+                        topo_.is_first_stage() ? nullptr : dinput_[slot].data());
+        break;
+      case ActionKind::SendBackward:
+        pending_sends_[2 * slot + 1] = pp_->isend(dinput_[slot].data(), NC, prev, backward_tag(a.micro_batch));
+        break;
+    }
+  }
+  for (auto& h : pending_sends_) wait_send(h);
+  return loss;
+}
+
+}  // namespace iris
