@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
+
 #include "src/core/check.h"
 
 namespace iris {
@@ -22,12 +24,19 @@ void MetricsWriter::write(const StepMetrics& m) {
                       {"lr", m.lr},              {"grad_norm", m.grad_norm},
                       {"tokens_per_s", m.tokens_per_s}, {"step_time_s", m.step_time_s},
                       {"elapsed_s", m.elapsed_s}, {"tokens", m.tokens},
-                      {"skipped", m.skipped},    {"skipped_steps", m.skipped_steps}};
+                      {"skipped", m.skipped},    {"skipped_steps", m.skipped_steps},
+                      {"peak_memory_mib", m.peak_memory_mib}, {"mfu", nullptr}};  // MFU: unknown on the CPU backend
   if (!std::isfinite(m.loss)) j["loss"] = nullptr;  // JSON has no NaN
   if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
   std::string line = j.dump() + "\n";
   IRIS_CHECK(std::fwrite(line.data(), 1, line.size(), file_) == line.size(), "writing metrics failed");
   std::fflush(file_);
+}
+
+double peak_rss_mib() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
 }
 
 std::string format_duration(double seconds) {
@@ -37,9 +46,10 @@ std::string format_duration(double seconds) {
 
 std::string progress_line(const StepMetrics& m, int total_steps) {
   double eta = m.step > 0 ? m.elapsed_s / m.step * (total_steps - m.step) : 0.0;
-  return fmt::format("step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | elapsed {} | ETA {}{}",
-                     m.step, total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s, format_duration(m.elapsed_s),
-                     format_duration(eta), m.skipped ? " | SKIPPED (non-finite)" : "");
+  return fmt::format("step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | mem {:.0f} MiB | "
+                     "elapsed {} | ETA {}{}",
+                     m.step, total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s, m.peak_memory_mib,
+                     format_duration(m.elapsed_s), format_duration(eta), m.skipped ? " | SKIPPED (non-finite)" : "");
 }
 
 }  // namespace iris

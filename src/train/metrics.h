@@ -13,7 +13,11 @@ struct StepMetrics {
   long long tokens = 0;       // tokens consumed so far
   int skipped_steps = 0;      // steps skipped for non-finite loss or gradients, so far
   bool skipped = false;
+  double peak_memory_mib = 0; // CPU backend: peak resident set size of this process (rank 0)
 };
+
+// Peak resident set size of this process so far, MiB (getrusage).
+double peak_rss_mib();
 
 class MetricsWriter {
  public:

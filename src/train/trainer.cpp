@@ -184,6 +184,7 @@ StepMetrics Trainer::step(int step) {
   elapsed_s_ += m.step_time_s;
   m.elapsed_s = elapsed_s_;
   m.tokens_per_s = global_batch_ * T / m.step_time_s;
+  m.peak_memory_mib = peak_rss_mib();
   return m;
 }
 

@@ -1,8 +1,6 @@
-// Causal grouped-query attention (Ainslie et al. 2023), exact softmax per query block: S = Q K^T / sqrt(HS),
-// P = softmax(S) over the visible keys, O = P V, with lse = max + log Σ exp saved so backward can rebuild P
-// from q, k and lse (the FlashAttention-2 recipe, Dao 2023, alg. 2). GEMMs are single-threaded sgemm
-// calls inside our OpenMP loop; backward owns one KV head per task, so dk/dv sums over its query heads
-// need no atomics and are summed in a fixed order.
+// Causal grouped-query attention (Ainslie et al. 2023) by query blocks: S = QK^T/sqrt(HS), P = softmax(S), O = PV,
+// saving lse = max + log Σ exp so backward rebuilds P from q, k, lse (FlashAttention-2, Dao 2023, alg. 2). Backward
+// owns one KV head per task, so its query heads' dk/dv add up in a fixed order, without atomics.
 #include <cblas.h>
 
 #include <algorithm>

@@ -1,7 +1,6 @@
-// Vocab-parallel softmax cross-entropy (Megatron-LM, Shoeybi et al. 2019, sec. 3): each shard holds a
-// slice of the logits and the caller all-reduces the row max, then Σ exp and the target logit, so
-// loss = log Σ_v exp(l_v − max) + max − l_target without gathering the logits. Only the first V_valid
-// columns of a shard are real tokens; the rest is TP padding that never enters the loss.
+// Vocab-parallel softmax cross-entropy (Megatron-LM, Shoeybi et al. 2019, sec. 3): loss = log Σ_v exp(l_v − max)
+// + max − l_target from a row max, Σ exp and target logit that the caller all-reduces between phases. Only the
+// first V_valid columns of a shard are real tokens; the rest is TP padding and never enters the loss.
 #include <cmath>
 
 #include "src/kernels/cpu/ops.h"

@@ -1,4 +1,4 @@
-// RMSNorm (Zhang & Sennrich 2019, eq. 4), no bias: out = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps),
+// RMSNorm (Zhang & Sennrich 2019), no bias: out = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps),
 // the mean taken in fp32 as HF LlamaRMSNorm does. Backward: with g = dout·w,
 // dx = rstd·g − rstd³·(g·x)/C · x, and dw = Σ_n dout·x·rstd summed over rows in a fixed order.
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Rotary position embedding (Su et al. 2021, RoFormer sec. 3.4) in HF's rotate-half layout: dimension i
+// Rotary position embedding (Su et al. 2021, RoFormer) in HF's rotate-half layout: dimension i
 // pairs with i + HS/2. Angles are pos · inv_freq rounded to fp32, as HF LlamaRotaryEmbedding computes
 // them, so HF weights load without permutation and match HF's activations.
 #include <cmath>

@@ -1,4 +1,4 @@
-// SwiGLU activation of the Llama MLP (Shazeer 2020, eq. 6): out = silu(gate) · up, silu(x) = x·σ(x).
+// SwiGLU activation of the Llama MLP (Shazeer 2020, GLU variants): out = silu(gate) · up, silu(x) = x·σ(x).
 // Backward uses σ'(x) = σ(x)(1 − σ(x)): d silu/dx = σ(x)·(1 + x·(1 − σ(x))).
 #include "src/kernels/cpu/ops.h"
 #include "src/kernels/cpu/vec_math.h"
