@@ -1,0 +1,69 @@
+#include "src/plan/cpu_memory.h"
+
+#include <algorithm>
+
+#include "parallel/pipeline_schedule.h"
+#include "parallel/topology.h"
+#include "src/model/param_table.h"
+
+namespace iris::plan {
+namespace {
+constexpr double kFloat = 4, kMiB = 1024.0 * 1024.0;
+}
+
+size_t stage_activation_floats(const LlamaConfig& c, int tp, int pp, int stage, int B, int T) {
+  const Topology topo = Topology::make(tp * pp, stage * tp, tp, pp);
+  const StageLayers layers = stage_layers(c.num_hidden_layers, pp, stage);
+  const size_t N = static_cast<size_t>(B) * T, L = layers.count(), C = c.hidden_size, HS = c.head_dim;
+  const size_t NH_local = c.num_attention_heads / tp, NKV_local = c.num_key_value_heads / tp;
+  const size_t F_local = c.intermediate_size / tp;
+  const size_t q_width = NH_local * HS, kv_width = NKV_local * HS;
+  // resid (L + 1 tensors), per layer: ln1, rstd1, q, k, v, att, lse, resid_mid, ln2, rstd2, gate, up, h;
+  // rope cos/sin; last stage: lnf, rstdf, losses, xent max/sumexp/target, logits (N, V_local).
+  const size_t per_layer = 2 * N * C + 2 * N + 2 * N * q_width + 2 * N * kv_width + static_cast<size_t>(B) * NH_local * T +
+                           N * C + 3 * N * F_local;
+  size_t total = (L + 1) * N * C + L * per_layer + N * HS;
+  if (topo.is_last_stage()) {
+    const ParamTable table = ParamTable::build(c, topo, layers);
+    total += N * C + 5 * N + N * static_cast<size_t>(table.padded_vocab() / tp);
+  }
+  return total;
+}
+
+double cpu_process_baseline_mib(int world) {
+  // Peak RSS of rank 0 running a model too small to matter (docs/planning.md, "CPU backend"): the
+  // Open MPI shared-memory transport grows with the number of local peers.
+  return 38.0 + 1.0 * (world - 1);
+}
+
+CpuMemory cpu_rank0_memory(const LlamaConfig& c, const CpuRun& run, double baseline_mib) {
+  const Topology topo = Topology::make(run.world, 0, run.tp, run.pp);
+  const ParamTable table = ParamTable::build(c, topo, stage_layers(c.num_hidden_layers, run.pp, 0));
+  const size_t P = table.total_numel(), dp = topo.dp;
+  const size_t padded = (P + dp - 1) / dp * dp, shard = padded / dp;
+  CpuMemory mem;
+  mem.weights = kFloat * padded;
+  mem.gradients = kFloat * padded;
+  mem.adam = 2 * kFloat * std::min(shard, P);  // DP rank 0's shard starts at 0
+  mem.norm_mask = kFloat * shard;
+  if (dp > 1) {
+    const size_t bucket = std::max<size_t>(1, std::min(static_cast<size_t>(run.bucket_mb * kMiB / kFloat), shard));
+    mem.dp_staging = kFloat * (bucket * dp + bucket);
+  }
+  const size_t N = static_cast<size_t>(run.micro_batch) * run.seq_len, C = c.hidden_size;
+  mem.activation_sets = max_in_flight(one_f_one_b_schedule(run.pp, 0, run.grad_accum));
+  mem.activations = mem.activation_sets *
+                    (kFloat * stage_activation_floats(c, run.tp, run.pp, 0, run.micro_batch, run.seq_len) +
+                     4.0 * N /* positions, int32 */);
+  if (run.pp > 1) mem.pipeline_buffers = kFloat * N * C;  // stage 0: the output gradient it receives
+  const size_t q_width = static_cast<size_t>(c.num_attention_heads / run.tp) * c.head_dim;
+  const size_t kv_width = static_cast<size_t>(c.num_key_value_heads / run.tp) * c.head_dim;
+  const size_t F_local = c.intermediate_size / run.tp;
+  mem.backward_scratch = kFloat * (N * (2 * C + 2 * q_width + 2 * kv_width + 3 * F_local) + N * C);
+  // Per micro-batch tokens, targets (int32) and loss mask (float), plus the loss weights.
+  mem.batches = 12.0 * N * run.grad_accum + kFloat * N;
+  mem.baseline = baseline_mib * kMiB;
+  return mem;
+}
+
+}  // namespace iris::plan
