@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev
   libopenblas-openmp-dev
   python3 python3-numpy
+  gnuplot-nox
 )
 
 missing=()

@@ -18,7 +18,7 @@ struct CpuRun {
 };
 
 struct CpuMemory {  // bytes
-  double weights = 0, gradients = 0, adam = 0, norm_mask = 0, dp_staging = 0;
+  double weights = 0, gradients = 0, adam = 0, norm_mask = 0, dp_staging = 0;  // dp_staging: ours + MPI's
   double activations = 0, pipeline_buffers = 0, backward_scratch = 0, batches = 0, baseline = 0;
   int activation_sets = 0;
   double total() const {
