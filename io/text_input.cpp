@@ -8,6 +8,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "io/compressed_input.h"
+
 #include "src/core/check.h"
 #include "src/core/log.h"
 
@@ -23,12 +25,12 @@ std::string lower_extension(const fs::path& p) {
 }
 
 InputFormat format_for(const fs::path& p) {
-  const std::string ext = lower_extension(p);
+  const std::string ext = lower_extension(fs::path(strip_compression_suffix(p.string())));
   return ext == ".jsonl" || ext == ".json" ? InputFormat::JsonLines : InputFormat::Text;
 }
 
 bool is_searched_extension(const fs::path& p) {
-  const std::string ext = lower_extension(p);
+  const std::string ext = lower_extension(fs::path(strip_compression_suffix(p.string())));
   return ext == ".txt" || ext == ".md" || ext == ".jsonl" || ext == ".json";
 }
 
@@ -58,6 +60,49 @@ std::string key_list(const nlohmann::json& object) {
 }  // namespace
 
 std::string TextDocument::where() const { return line == 0 ? file : fmt::format("{}:{}", file, line); }
+std::string InputRecord::where() const { return line == 0 ? file : fmt::format("{}:{}", file, line); }
+
+nlohmann::json parse_json_record(const InputRecord& record) {
+  nlohmann::json value;
+  try {
+    value = nlohmann::json::parse(record.data);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw BadRecordError("malformed JSON", fmt::format("{}: malformed JSON line ({}); JSONL input needs one JSON "
+                                                       "object per line", record.where(), parse_error_reason(e)));
+  }
+  if (!value.is_object()) {
+    throw BadRecordError("not a JSON object", fmt::format("{}: expected a JSON object, got a JSON {}",
+                                                          record.where(), value.type_name()));
+  }
+  return value;
+}
+
+std::string parse_text_record(const InputRecord& record, const std::string& text_field) {
+  if (record.format == InputFormat::Text) return record.data;
+  const nlohmann::json value = parse_json_record(record);
+  auto field = value.find(text_field);
+  if (field == value.end()) {
+    throw BadRecordError(fmt::format("no \"{}\" field", text_field),
+                         fmt::format("{}: no \"{}\" field (keys on this line: {}; choose the field with "
+                                     "--text-field)", record.where(), text_field, key_list(value)));
+  }
+  if (!field->is_string()) {
+    throw BadRecordError(fmt::format("\"{}\" not a string", text_field),
+                         fmt::format("{}: field \"{}\" is a JSON {}, expected a string", record.where(), text_field,
+                                     field->type_name()));
+  }
+  return field->get<std::string>();
+}
+
+uint64_t total_input_bytes(const std::vector<InputFile>& files) {
+  uint64_t total = 0;
+  for (const InputFile& f : files) {
+    std::error_code ec;
+    const auto size = fs::file_size(f.path, ec);
+    if (!ec) total += size;
+  }
+  return total;
+}
 
 std::vector<InputFile> list_input_files(const std::vector<std::string>& paths) {
   IRIS_USER_CHECK(!paths.empty(), "no input given: name at least one file or directory");
@@ -92,67 +137,56 @@ std::vector<InputFile> list_input_files(const std::vector<std::string>& paths) {
   return files;
 }
 
-DocumentReader::DocumentReader(std::vector<InputFile> files, std::string text_field)
-    : files_(std::move(files)), text_field_(std::move(text_field)) {
-  IRIS_USER_CHECK(!text_field_.empty(), "the JSONL text field name must not be empty");
-}
+RecordReader::RecordReader(std::vector<InputFile> files) : files_(std::move(files)) {}
+RecordReader::~RecordReader() = default;
 
-bool DocumentReader::open_next_file() {
-  jsonl_.close();
-  jsonl_.clear();
-  jsonl_path_.clear();
-  return next_file_ < files_.size();
-}
+uint64_t RecordReader::raw_bytes_read() const { return finished_bytes_ + (jsonl_ ? jsonl_->raw_bytes_read() : 0); }
 
-bool DocumentReader::next(TextDocument& doc) {
+bool RecordReader::next(InputRecord& record) {
   for (;;) {
-    if (!jsonl_path_.empty()) {
-      std::string line;
-      while (std::getline(jsonl_, line)) {
+    if (jsonl_) {
+      while (jsonl_->next(record.data)) {
         ++jsonl_line_;
-        if (is_blank(line)) continue;
-        nlohmann::json value;
-        try {
-          value = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
-          IRIS_USER_CHECK(false, "{}:{}: malformed JSON line ({}); JSONL input needs one JSON object per line",
-                          jsonl_path_, jsonl_line_, parse_error_reason(e));
-        }
-        IRIS_USER_CHECK(value.is_object(), "{}:{}: expected a JSON object, got a JSON {}", jsonl_path_, jsonl_line_,
-                        value.type_name());
-        auto field = value.find(text_field_);
-        IRIS_USER_CHECK(field != value.end(), "{}:{}: no \"{}\" field (keys on this line: {}; choose the field "
-                        "with --text-field)", jsonl_path_, jsonl_line_, text_field_, key_list(value));
-        IRIS_USER_CHECK(field->is_string(), "{}:{}: field \"{}\" is a JSON {}, expected a string", jsonl_path_,
-                        jsonl_line_, text_field_, field->type_name());
-        doc.text = field->get<std::string>();
-        doc.file = jsonl_path_;
-        doc.line = jsonl_line_;
+        if (is_blank(record.data)) continue;
+        record.file = jsonl_path_;
+        record.line = jsonl_line_;
+        record.format = InputFormat::JsonLines;
         return true;
       }
-      IRIS_USER_CHECK(jsonl_.eof(), "{}:{}: read error: {}", jsonl_path_, jsonl_line_ + 1, std::strerror(errno));
+      finished_bytes_ += jsonl_->raw_bytes_read();
+      jsonl_.reset();
     }
-    if (!open_next_file()) return false;
+    if (next_file_ >= files_.size()) return false;
     const InputFile& file = files_[next_file_++];
     ++files_opened_;
     const std::string path = file.path.string();
     if (file.format == InputFormat::JsonLines) {
-      jsonl_.open(file.path, std::ios::binary);
-      IRIS_USER_CHECK(jsonl_.is_open(), "cannot read {}: {}", path, std::strerror(errno));
+      jsonl_ = std::make_unique<LineReader>(path);
       jsonl_path_ = path;
       jsonl_line_ = 0;
       continue;
     }
-    std::ifstream in(file.path, std::ios::binary);
-    IRIS_USER_CHECK(in.is_open(), "cannot read {}: {}", path, std::strerror(errno));
-    std::ostringstream text;
-    text << in.rdbuf();
-    IRIS_USER_CHECK(!in.bad(), "cannot read {}: {}", path, std::strerror(errno));
-    doc.text = std::move(text).str();
-    doc.file = path;
-    doc.line = 0;
+    LineReader text(path);
+    record.data = text.read_all();
+    finished_bytes_ += text.raw_bytes_read();
+    record.file = path;
+    record.line = 0;
+    record.format = InputFormat::Text;
     return true;
   }
+}
+
+DocumentReader::DocumentReader(std::vector<InputFile> files, std::string text_field)
+    : records_(std::move(files)), text_field_(std::move(text_field)) {
+  IRIS_USER_CHECK(!text_field_.empty(), "the JSONL text field name must not be empty");
+}
+
+bool DocumentReader::next(TextDocument& doc) {
+  if (!records_.next(record_)) return false;
+  doc.text = parse_text_record(record_, text_field_);
+  doc.file = record_.file;
+  doc.line = record_.line;
+  return true;
 }
 
 }  // namespace iris::io

@@ -1,16 +1,25 @@
 // Input documents for tokenization. Paths name files or directories; a directory is searched
 // recursively, in sorted path order, for .txt/.md (one document per file) and .jsonl/.json (JSON
-// Lines: one document per non-blank line, its text under a configurable field). Hidden entries
-// (names starting with '.') are skipped. A file named directly is read by its extension: .jsonl
-// and .json as JSON Lines, anything else as text. Errors name the file, and the line for JSONL.
+// Lines: one document per non-blank line, its text under a configurable field), each optionally
+// compressed (.gz, .zst; see compressed_input.h). Hidden entries (names starting with '.') are
+// skipped. A file named directly is read by its extension (after any .gz/.zst): .jsonl and .json
+// as JSON Lines, anything else as text. Errors name the file, and the line for JSONL.
+// Reading (RecordReader, one thread) is split from parsing (parse_*_record, any thread) so that
+// iris-tokenize can parse and tokenize in parallel while reading stays in order.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "src/core/error.h"
+
 namespace iris::io {
+
+class LineReader;  // compressed_input.h
 
 enum class InputFormat { Text, JsonLines };
 
@@ -26,11 +35,60 @@ struct TextDocument {
   std::string where() const;  // "FILE" or "FILE:LINE", for messages
 };
 
+// A raw input record: one JSONL line (not yet parsed) or the whole text of a text file.
+struct InputRecord {
+  std::string data;
+  std::string file;
+  uint64_t line = 0;  // 1-based JSONL line; 0 for a whole text file
+  InputFormat format = InputFormat::Text;
+  std::string where() const;  // "FILE" or "FILE:LINE", for messages
+};
+
+// A record that cannot be used: the message names FILE:LINE; `reason` is a short category for
+// the summary of --skip-bad-lines ("malformed JSON", "missing field \"text\"", ...).
+class BadRecordError : public UserError {
+ public:
+  BadRecordError(std::string reason, const std::string& message) : UserError(message), reason_(std::move(reason)) {}
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string reason_;
+};
+
+// Parses a JSONL record into a JSON object; BadRecordError for malformed JSON or a non-object.
+nlohmann::json parse_json_record(const InputRecord& record);
+// The document text of a record: a text file's contents, or the string under `text_field` of a
+// JSONL object. BadRecordError when the field is missing or not a string.
+std::string parse_text_record(const InputRecord& record, const std::string& text_field);
+
+// Total size on disk of `files` (compressed sizes for .gz/.zst), for progress and ETA.
+uint64_t total_input_bytes(const std::vector<InputFile>& files);
+
+// Pulls raw records one at a time from a list of files, in order. Single pass, one thread.
+class RecordReader {
+ public:
+  explicit RecordReader(std::vector<InputFile> files);
+  ~RecordReader();
+  // Skips blank JSONL lines. Throws UserError for an unreadable or corrupt (compressed) file.
+  bool next(InputRecord& record);
+  size_t files_opened() const { return files_opened_; }
+  // Bytes on disk consumed so far over all files (compressed bytes for .gz/.zst).
+  uint64_t raw_bytes_read() const;
+
+ private:
+  std::vector<InputFile> files_;
+  size_t next_file_ = 0, files_opened_ = 0;
+  std::unique_ptr<LineReader> jsonl_;  // the open JSON Lines file, if any
+  std::string jsonl_path_;
+  uint64_t jsonl_line_ = 0;
+  uint64_t finished_bytes_ = 0;  // raw bytes of files already closed
+};
+
 // Expands `paths` in the order given (each directory's files sorted). UserError when a path does
 // not exist or when no input file is found at all.
 std::vector<InputFile> list_input_files(const std::vector<std::string>& paths);
 
-// Pulls documents one at a time from a list of files, in order. Single pass.
+// Pulls documents one at a time from a list of files, in order: RecordReader + parse_text_record.
 class DocumentReader {
  public:
   DocumentReader(std::vector<InputFile> files, std::string text_field);
@@ -38,17 +96,12 @@ class DocumentReader {
   // Fills `doc` with the next document and returns true; false after the last one. Throws
   // UserError naming FILE:LINE for an unreadable file, malformed JSON, or a missing/non-string field.
   bool next(TextDocument& doc);
-  size_t files_opened() const { return files_opened_; }
+  size_t files_opened() const { return records_.files_opened(); }
 
  private:
-  bool open_next_file();
-
-  std::vector<InputFile> files_;
+  RecordReader records_;
   std::string text_field_;
-  size_t next_file_ = 0, files_opened_ = 0;
-  std::ifstream jsonl_;  // the open JSON Lines file, if any
-  std::string jsonl_path_;
-  uint64_t jsonl_line_ = 0;
+  InputRecord record_;
 };
 
 }  // namespace iris::io

@@ -1,13 +1,14 @@
-// iris-tokenize: raw text / JSONL → Megatron indexed token dataset (PREFIX.bin + PREFIX.idx).
-//   iris-tokenize --tokenizer M.model --input FILE|DIR [--input ...] --output PREFIX
-//                 [--text-field text] [--append-eos true]
-// Each document becomes one sequence: [BOS] tokens [EOS] (BOS when the tokenizer defines one).
-// The output appears only when complete (written as .tmp, renamed at the end); on any error
-// nothing new is left behind and an older PREFIX.bin/.idx stays as it was.
-// Exit status: 0 done, 2 bad input, 1 internal failure.
+// iris-tokenize: raw text / JSONL → Megatron indexed token dataset (PREFIX.bin + PREFIX.idx), and
+// SFT JSONL → tokens + loss mask (PREFIX.bin/.idx + PREFIX_loss_mask.bin/.idx, see io/sft_dataset.h).
+//   iris-tokenize --tokenizer M.model --input FILE|DIR [...] --output PREFIX [--workers N]
+//   iris-tokenize --sft --template alpaca|medalpaca|llama2-chat|PATH ... [--inspect N]
+// Pretraining documents become [BOS] tokens [EOS]. Inputs may be .gz/.zst compressed. The output
+// appears only when complete (.tmp files renamed at the end); on any error nothing new is left
+// behind and an older output stays as it was. Exit status: 0 done, 2 bad input, 1 internal failure.
 #include <boost/program_options.hpp>
+#include <unistd.h>
 
-#include <chrono>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,7 +17,10 @@
 #include <vector>
 
 #include "io/indexed_dataset.h"
+#include "io/sft_dataset.h"
+#include "io/sft_format.h"
 #include "io/text_input.h"
+#include "io/tokenize_pipeline.h"
 #include "io/tokenizer.h"
 #include "src/core/check.h"
 #include "src/core/error.h"
@@ -24,6 +28,7 @@
 
 namespace {
 namespace po = boost::program_options;
+namespace fs = std::filesystem;
 using namespace iris;
 
 struct TokenizeOptions {
@@ -32,20 +37,23 @@ struct TokenizeOptions {
   std::string text_field = "text";
   std::string output;
   bool append_eos = true;
-};
-
-struct TokenizeSummary {
-  uint64_t documents = 0;      // written
-  uint64_t empty_skipped = 0;  // documents with no text
-  uint64_t tokens = 0;
-  size_t files = 0;
-  std::string dtype;           // token type in the .bin
+  int workers = 1;
+  bool skip_bad_lines = false;
+  double progress_seconds = 5;
+  // SFT
+  bool sft = false;
+  std::string template_name, templates_dir;
+  bool train_on_inputs = false;
+  size_t seq_len = 0;
+  std::string overflow = "truncate";
+  int inspect = 0;
+  io::SftFields fields;
 };
 
 // Returns false when --help was asked for (usage printed to `help`).
 bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& help) {
   po::options_description desc(
-      "iris-tokenize: turn text files, directories and JSONL into a Megatron indexed token dataset\n"
+      "iris-tokenize: turn text files, directories and JSONL (.gz/.zst too) into a Megatron indexed token dataset\n"
       "Directories are searched recursively (sorted) for .txt/.md (one document per file) and .jsonl/.json\n"
       "(one document per line). Each document is written as [BOS] tokens [EOS].\n\nOptions");
   desc.add_options()
@@ -54,9 +62,30 @@ bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& hel
       ("input", po::value(&opt.inputs)->required()->composing()->multitoken(),
        "input file or directory; repeat or list several")
       ("text-field", po::value(&opt.text_field)->default_value(opt.text_field), "JSONL field holding the text")
-      ("output", po::value(&opt.output)->required(), "output prefix: writes PREFIX.bin and PREFIX.idx")
+      ("output", po::value(&opt.output), "output prefix: writes PREFIX.bin and PREFIX.idx (required unless --inspect)")
       ("append-eos", po::value(&opt.append_eos)->default_value(opt.append_eos, "true"),
-       "append EOS after every document (true/false)");
+       "append EOS after every document (true/false; pretraining only)")
+      ("workers", po::value(&opt.workers)->default_value(opt.workers), "tokenizer threads (output is the same for any N)")
+      ("skip-bad-lines", po::bool_switch(&opt.skip_bad_lines), "skip and count malformed records instead of failing")
+      ("progress-seconds", po::value(&opt.progress_seconds)->default_value(opt.progress_seconds),
+       "seconds between progress lines on stderr (0: none)");
+  po::options_description sft("SFT (instruction/chat data → tokens + loss mask)");
+  sft.add_options()
+      ("sft", po::bool_switch(&opt.sft), "format SFT records with a template; also writes PREFIX_loss_mask.bin/.idx")
+      ("template", po::value(&opt.template_name), "template name in the templates directory or a .json path")
+      ("templates-dir", po::value(&opt.templates_dir), "where template names are looked up (default: configs/templates)")
+      ("train-on-inputs", po::bool_switch(&opt.train_on_inputs), "train on prompts too, not only answers")
+      ("seq-len", po::value(&opt.seq_len)->default_value(0), "longest sample in tokens (0: no limit)")
+      ("sft.overflow", po::value(&opt.overflow)->default_value(opt.overflow), "longer samples: truncate or drop")
+      ("inspect", po::value(&opt.inspect)->default_value(0),
+       "print N formatted samples (untrained text in ⟦ ⟧) and exit without writing")
+      ("sft.instruction-field", po::value(&opt.fields.instruction)->default_value(opt.fields.instruction), "")
+      ("sft.input-field", po::value(&opt.fields.input)->default_value(opt.fields.input), "")
+      ("sft.output-field", po::value(&opt.fields.output)->default_value(opt.fields.output), "")
+      ("sft.messages-field", po::value(&opt.fields.messages)->default_value(opt.fields.messages), "")
+      ("sft.role-field", po::value(&opt.fields.role)->default_value(opt.fields.role), "")
+      ("sft.content-field", po::value(&opt.fields.content)->default_value(opt.fields.content), "");
+  desc.add(sft);
   std::ostringstream usage;
   usage << desc;
   help = usage.str();
@@ -71,11 +100,18 @@ bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& hel
   } catch (const po::error& e) {
     IRIS_USER_CHECK(false, "{} (see iris-tokenize --help)", e.what());
   }
+  IRIS_USER_CHECK(opt.inspect >= 0, "--inspect must not be negative");
+  IRIS_USER_CHECK(opt.inspect == 0 || opt.sft, "--inspect needs --sft");
+  IRIS_USER_CHECK(opt.inspect > 0 || !opt.output.empty(), "--output PREFIX is required");
+  IRIS_USER_CHECK(!opt.sft || !opt.template_name.empty(), "--sft needs --template (e.g. alpaca, medalpaca, "
+                  "llama2-chat, or a .json path)");
+  IRIS_USER_CHECK(opt.sft || opt.template_name.empty(), "--template is only used with --sft");
+  IRIS_USER_CHECK(opt.overflow == "truncate" || opt.overflow == "drop", "--sft.overflow is {}; use truncate or drop",
+                  opt.overflow);
   return true;
 }
 
 void validate_output(const std::string& prefix) {
-  namespace fs = std::filesystem;
   IRIS_USER_CHECK(!prefix.ends_with(".bin") && !prefix.ends_with(".idx"),
                   "--output {} is a prefix: give it without .bin/.idx (PREFIX.bin and PREFIX.idx are written)", prefix);
   IRIS_USER_CHECK(!fs::is_directory(prefix), "--output {} is a directory; give a prefix such as {}/corpus", prefix,
@@ -85,58 +121,120 @@ void validate_output(const std::string& prefix) {
                   parent.string());
 }
 
-// One document's sequence: [BOS] text tokens [EOS].
-void frame_document(const io::Tokenizer& tok, std::string_view text, bool append_eos, std::vector<int32_t>& out) {
-  out.clear();
-  if (tok.bos_id() >= 0) out.push_back(tok.bos_id());
-  std::vector<int32_t> ids = tok.encode(text);
-  out.insert(out.end(), ids.begin(), ids.end());
-  if (append_eos) out.push_back(tok.eos_id());
+// configs/templates in the working directory, else next to the source tree the binary was built in.
+std::string default_templates_dir(const char* argv0) {
+  if (fs::is_directory("configs/templates")) return "configs/templates";
+  std::error_code ec;
+  const fs::path exe = fs::canonical("/proc/self/exe", ec);
+  const fs::path base = ec ? fs::path(argv0).parent_path() : exe.parent_path();
+  for (const fs::path& p : {base / "../../configs/templates", base / "../configs/templates"})
+    if (fs::is_directory(p, ec)) return p.lexically_normal().string();
+  return "configs/templates";
 }
 
-// Documents flow read → tokenize → write in batches. Only the tokenize step is per-document work;
-// it is the step a --workers N option would run in parallel while writing stays in input order.
-TokenizeSummary tokenize_corpus(const TokenizeOptions& opt) {
-  validate_output(opt.output);
+void print_summary(const TokenizeOptions& opt, const io::PipelineSummary& s, uint64_t trained, const char* dtype) {
+  std::printf("iris-tokenize: %llu %s, %llu tokens from %zu files in %.1f s (%.0f tokens/s, %d workers)\n",
+              static_cast<unsigned long long>(s.kept), opt.sft ? "samples" : "documents",
+              static_cast<unsigned long long>(s.tokens), s.files, s.seconds, s.tokens / std::max(s.seconds, 1e-9),
+              opt.workers);
+  if (opt.sft) std::printf("  trained tokens (loss mask 1): %llu\n", static_cast<unsigned long long>(trained));
+  for (const auto& [note, n] : s.notes)
+    std::printf("  %llu %s\n", static_cast<unsigned long long>(n), note.c_str());
+  for (const auto& [reason, n] : s.skipped)
+    std::printf("  skipped %llu %s\n", static_cast<unsigned long long>(n), reason.c_str());
+  for (const auto& [reason, n] : s.bad_lines)
+    std::printf("  skipped %llu bad lines: %s\n", static_cast<unsigned long long>(n), reason.c_str());
+  if (!s.first_bad_line.empty()) std::printf("  first bad line: %s\n", s.first_bad_line.c_str());
+  std::printf("  wrote %s.bin (%s tokens) and %s.idx", opt.output.c_str(), dtype, opt.output.c_str());
+  if (opt.sft) std::printf(", loss mask %s_loss_mask.bin/.idx", opt.output.c_str());
+  std::printf("\n");
+}
+
+int inspect_samples(const TokenizeOptions& opt, const io::Tokenizer& tok, const io::SftFormatter& formatter) {
+  io::RecordReader reader(io::list_input_files(opt.inputs));
+  io::InputRecord record;
+  io::FormattedSample sample;
+  const bool color = ::isatty(STDOUT_FILENO);
+  std::printf("template %s; untrained text is inside ⟦ ⟧%s\n", formatter.templ().source().c_str(),
+              color ? " (and dimmed)" : "");
+  for (int shown = 0; shown < opt.inspect && reader.next(record); ++shown) {
+    formatter.format(io::parse_sft_record(record, opt.fields), sample, record.where());
+    const std::string fit = io::fit_to_seq_len(sample, opt.seq_len,
+                                               opt.overflow == "drop" ? io::SftOverflow::Drop : io::SftOverflow::Truncate);
+    std::printf("---- %s: %zu tokens, %zu trained%s\n%s\n", record.where().c_str(), sample.tokens.size(),
+                sample.trained_tokens(), fit.empty() ? "" : (" — " + fit).c_str(),
+                io::render_for_inspection(sample, tok, color).c_str());
+  }
+  return 0;
+}
+
+int run(const TokenizeOptions& opt, const char* argv0) {
+  if (opt.inspect == 0) validate_output(opt.output);
   const io::Tokenizer tok = io::Tokenizer::load(opt.tokenizer);
-  IRIS_USER_CHECK(!opt.append_eos || tok.eos_id() >= 0,
+  const std::vector<io::InputFile> files = io::list_input_files(opt.inputs);
+  IRIS_USER_CHECK(opt.sft || !opt.append_eos || tok.eos_id() >= 0,
                   "tokenizer {} defines no EOS token; pass --append-eos false to write documents without one",
                   opt.tokenizer);
-  io::DocumentReader reader(io::list_input_files(opt.inputs), opt.text_field);
-  io::IndexedDatasetWriter writer(opt.output, tok.vocab_size());
 
-  constexpr size_t kBatchDocuments = 256;
-  std::vector<io::TextDocument> batch(kBatchDocuments);
-  std::vector<std::vector<int32_t>> batch_tokens(kBatchDocuments);
-  TokenizeSummary summary;
-  auto last_report = std::chrono::steady_clock::now();
-  for (;;) {
-    size_t n = 0;
-    while (n < kBatchDocuments && reader.next(batch[n])) {
-      if (batch[n].text.empty()) {
-        ++summary.empty_skipped;
-        continue;
+  io::PipelineOptions pipeline;
+  pipeline.workers = opt.workers;
+  pipeline.skip_bad_lines = opt.skip_bad_lines;
+  pipeline.progress_seconds = opt.progress_seconds;
+  io::RecordReader reader(files);
+  std::atomic<uint64_t> trained{0};
+
+  if (!opt.sft) {
+    io::IndexedDatasetWriter writer(opt.output, tok.vocab_size());
+    const std::string field = opt.text_field;
+    IRIS_USER_CHECK(!field.empty(), "the JSONL text field name must not be empty");
+    auto transform = [&](const io::InputRecord& record, io::TokenizedRecord& out) {
+      const std::string text = io::parse_text_record(record, field);
+      if (text.empty()) {
+        out.skip_reason = "empty documents";
+        return;
       }
-      ++n;
-    }
-    if (n == 0) break;
-    for (size_t i = 0; i < n; ++i) frame_document(tok, batch[i].text, opt.append_eos, batch_tokens[i]);
-    for (size_t i = 0; i < n; ++i) writer.add_document(batch_tokens[i]);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_report > std::chrono::seconds(10)) {
-      spdlog::info("{} documents, {} tokens so far (at {})", writer.num_documents(), writer.num_tokens(),
-                   batch[n - 1].where());
-      last_report = now;
-    }
+      out.tokens.clear();
+      if (tok.bos_id() >= 0) out.tokens.push_back(tok.bos_id());
+      const std::vector<int32_t> ids = tok.encode(text);
+      out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
+      if (opt.append_eos) out.tokens.push_back(tok.eos_id());
+    };
+    auto sink = [&](const io::InputRecord&, const io::TokenizedRecord& r) { writer.add_document(r.tokens); };
+    const io::PipelineSummary s = io::run_tokenize_pipeline(reader, io::total_input_bytes(files), transform, sink,
+                                                            pipeline);
+    IRIS_USER_CHECK(s.kept > 0, "the {} input file(s) contain no text; nothing to write", s.files);
+    writer.finalize();
+    print_summary(opt, s, 0, writer.dtype() == io::IndexedDType::U16 ? "uint16" : "int32");
+    return 0;
   }
-  summary.files = reader.files_opened();
-  IRIS_USER_CHECK(writer.num_documents() > 0, "the {} input file(s) contain no text; nothing to write",
-                  summary.files);
-  summary.documents = writer.num_documents();
-  summary.tokens = writer.num_tokens();
-  summary.dtype = writer.dtype() == io::IndexedDType::U16 ? "uint16" : "int32";
+
+  const std::string dir = opt.templates_dir.empty() ? default_templates_dir(argv0) : opt.templates_dir;
+  const io::SftFormatter formatter(io::SftTemplate::load(opt.template_name, dir), io::SftVocabulary::of(tok),
+                                   opt.train_on_inputs);
+  if (opt.inspect > 0) return inspect_samples(opt, tok, formatter);
+  const io::SftOverflow overflow = opt.overflow == "drop" ? io::SftOverflow::Drop : io::SftOverflow::Truncate;
+  io::SftDatasetWriter writer(opt.output, tok.vocab_size());
+  auto transform = [&](const io::InputRecord& record, io::TokenizedRecord& out) {
+    IRIS_USER_CHECK(record.format == io::InputFormat::JsonLines, "{}: --sft needs JSONL records, not a text file",
+                    record.where());
+    io::FormattedSample sample;
+    formatter.format(io::parse_sft_record(record, opt.fields), sample, record.where());
+    bool truncated = false;
+    out.skip_reason = io::fit_to_seq_len(sample, opt.seq_len, overflow, &truncated);
+    if (truncated && out.skip_reason.empty()) out.kept_note = "truncated to --seq-len (kept)";
+    out.tokens = std::move(sample.tokens);
+    out.loss_mask = std::move(sample.loss_mask);
+  };
+  auto sink = [&](const io::InputRecord&, const io::TokenizedRecord& r) {
+    writer.add_sample(r.tokens, r.loss_mask);
+    for (uint8_t m : r.loss_mask) trained += m;
+  };
+  const io::PipelineSummary s = io::run_tokenize_pipeline(reader, io::total_input_bytes(files), transform, sink,
+                                                          pipeline);
+  IRIS_USER_CHECK(s.kept > 0, "no SFT sample left to write from {} record(s) in {} file(s)", s.records, s.files);
   writer.finalize();
-  return summary;
+  print_summary(opt, s, trained, writer.tokens().dtype() == io::IndexedDType::U16 ? "uint16" : "int32");
+  return 0;
 }
 
 }  // namespace
@@ -150,17 +248,7 @@ int main(int argc, char** argv) {
       std::cout << help << "\n";
       return 0;
     }
-    const auto start = std::chrono::steady_clock::now();
-    const TokenizeSummary s = tokenize_corpus(opt);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("iris-tokenize: %llu documents, %llu tokens from %zu files in %.1f s\n",
-                static_cast<unsigned long long>(s.documents), static_cast<unsigned long long>(s.tokens), s.files,
-                seconds);
-    if (s.empty_skipped > 0) {
-      std::printf("  skipped %llu empty documents\n", static_cast<unsigned long long>(s.empty_skipped));
-    }
-    std::printf("  wrote %s.bin (%s tokens) and %s.idx\n", opt.output.c_str(), s.dtype.c_str(), opt.output.c_str());
-    return 0;
+    return run(opt, argv[0]);
   } catch (const iris::UserError& e) {
     spdlog::error("iris-tokenize: {}", e.what());
     return 2;

@@ -9,6 +9,7 @@ packages=(
   libhdf5-dev hdf5-tools
   libboost-program-options-dev
   libsentencepiece-dev sentencepiece
+  zlib1g-dev libzstd-dev
   libspdlog-dev libfmt-dev
   libgtest-dev
   nlohmann-json3-dev

@@ -1,0 +1,384 @@
+#include "io/sft_format.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "io/tokenizer.h"
+#include "src/core/check.h"
+
+namespace iris::io {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::set<std::string> kAllPlaceholders = {"system", "instruction", "input", "content", "output"};
+const std::set<std::string> kBeginFields = {};
+const std::set<std::string> kSystemFields = {"system"};
+const std::set<std::string> kUserFields = {"system", "instruction", "input", "content"};
+const std::set<std::string> kAssistantFields = {"output", "content"};
+
+std::string join(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "{" : ", {") + n + "}";
+  return out.empty() ? "none" : out;
+}
+
+// ---- records ----
+
+std::string string_field(const json& object, const std::string& name, const std::string& where, bool required) {
+  auto it = object.find(name);
+  if (it == object.end()) {
+    if (!required) return "";
+    throw BadRecordError(fmt::format("no \"{}\" field", name),
+                         fmt::format("{}: SFT record has no \"{}\" field (choose field names with --sft.{}-field)",
+                                     where, name, name == "output" ? "output" : "instruction"));
+  }
+  if (!it->is_string()) {
+    throw BadRecordError(fmt::format("\"{}\" not a string", name),
+                         fmt::format("{}: field \"{}\" is a JSON {}, expected a string", where, name, it->type_name()));
+  }
+  return it->get<std::string>();
+}
+
+SftSample parse_chat(const json& messages, const SftFields& f, const std::string& where) {
+  auto bad = [&](const std::string& reason, const std::string& detail) {
+    throw BadRecordError(reason, fmt::format("{}: {}", where, detail));
+  };
+  if (!messages.is_array()) bad("bad messages", fmt::format("\"{}\" must be an array of messages", f.messages));
+  SftSample sample;
+  bool expect_user = true;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const json& m = messages[i];
+    if (!m.is_object()) bad("bad messages", fmt::format("message {} is not a JSON object", i + 1));
+    const std::string role = string_field(m, f.role, where, true);
+    const std::string content = string_field(m, f.content, where, true);
+    if (role == "system") {
+      if (i != 0) bad("bad messages", fmt::format("message {}: a system message may only come first", i + 1));
+      sample.system = content;
+    } else if (role == "user") {
+      if (!expect_user) bad("bad messages", fmt::format("message {}: two user messages in a row", i + 1));
+      sample.turns.push_back({content, "", content, ""});
+      expect_user = false;
+    } else if (role == "assistant") {
+      if (expect_user) bad("bad messages", fmt::format("message {}: an assistant message must follow a user message",
+                                                       i + 1));
+      sample.turns.back().answer = content;
+      expect_user = true;
+    } else {
+      bad("bad messages", fmt::format("message {}: unknown role \"{}\" (expected system, user or assistant)", i + 1,
+                                      role));
+    }
+  }
+  if (sample.turns.empty()) bad("no answer", "the conversation has no user/assistant exchange");
+  if (!expect_user) bad("no answer", "the conversation ends with a user message; it needs the assistant's answer");
+  return sample;
+}
+
+// ---- template parsing ----
+
+std::vector<SftTemplateSegment::Part> split_placeholders(const std::string& text, const std::string& where) {
+  std::vector<SftTemplateSegment::Part> parts;
+  std::string literal;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if ((c == '{' || c == '}') && i + 1 < text.size() && text[i + 1] == c) {
+      literal += c;
+      ++i;
+    } else if (c == '{') {
+      const size_t close = text.find('}', i);
+      IRIS_USER_CHECK(close != std::string::npos, "{}: unclosed '{{' in \"{}\" (write {{{{ for a literal brace)",
+                      where, text);
+      if (!literal.empty()) parts.push_back({false, std::move(literal)});
+      literal.clear();
+      parts.push_back({true, text.substr(i + 1, close - i - 1)});
+      i = close;
+    } else {
+      IRIS_USER_CHECK(c != '}', "{}: unmatched '}}' in \"{}\" (write }}}} for a literal brace)", where, text);
+      literal += c;
+    }
+  }
+  if (!literal.empty()) parts.push_back({false, std::move(literal)});
+  return parts;
+}
+
+std::vector<SftTemplateSegment> parse_segments(const json& root, const std::string& key, const std::string& source,
+                                               const std::set<std::string>& allowed) {
+  std::vector<SftTemplateSegment> segments;
+  auto it = root.find(key);
+  if (it == root.end()) return segments;
+  IRIS_USER_CHECK(it->is_array(), "template {}: \"{}\" must be a list of segments", source, key);
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& s = (*it)[i];
+    const std::string where = fmt::format("template {}: \"{}\" segment {}", source, key, i + 1);
+    IRIS_USER_CHECK(s.is_object(), "{}: expected an object such as {{\"text\": \"...\"}}", where);
+    for (auto k = s.begin(); k != s.end(); ++k) {
+      IRIS_USER_CHECK(k.key() == "text" || k.key() == "token" || k.key() == "train" || k.key() == "when",
+                      "{}: unknown key \"{}\" (expected text or token, train, when)", where, k.key());
+    }
+    SftTemplateSegment seg;
+    const bool has_text = s.contains("text"), has_token = s.contains("token");
+    IRIS_USER_CHECK(has_text != has_token, "{}: give exactly one of \"text\" and \"token\"", where);
+    if (has_text) {
+      IRIS_USER_CHECK(s["text"].is_string(), "{}: \"text\" must be a string", where);
+      seg.parts = split_placeholders(s["text"].get<std::string>(), where);
+      for (const auto& part : seg.parts) {
+        if (!part.is_placeholder) continue;
+        IRIS_USER_CHECK(kAllPlaceholders.count(part.text), "{}: unknown placeholder {{{}}} (known: {})", where,
+                        part.text, join(kAllPlaceholders));
+        IRIS_USER_CHECK(allowed.count(part.text), "{}: placeholder {{{}}} is not available in \"{}\" segments "
+                        "(available there: {})", where, part.text, key, join(allowed));
+      }
+    } else {
+      seg.kind = SftTemplateSegment::Kind::Token;
+      IRIS_USER_CHECK(s["token"].is_string() && !s["token"].get<std::string>().empty(),
+                      "{}: \"token\" must be \"bos\", \"eos\" or a piece of the tokenizer", where);
+      seg.token = s["token"].get<std::string>();
+    }
+    if (s.contains("train")) {
+      IRIS_USER_CHECK(s["train"].is_boolean(), "{}: \"train\" must be true or false", where);
+      seg.train = s["train"].get<bool>();
+    }
+    if (s.contains("when")) {
+      IRIS_USER_CHECK(s["when"].is_string(), "{}: \"when\" must be a string such as \"input\" or \"!input\"", where);
+      seg.when = s["when"].get<std::string>();
+      if (seg.when.starts_with("!")) {
+        seg.when_negated = true;
+        seg.when.erase(0, 1);
+      }
+      IRIS_USER_CHECK(kAllPlaceholders.count(seg.when), "{}: unknown field \"{}\" in \"when\" (known: {})", where,
+                      seg.when, join(kAllPlaceholders));
+      IRIS_USER_CHECK(allowed.count(seg.when), "{}: \"when\" field {} is not available in \"{}\" segments "
+                      "(available there: {})", where, seg.when, key, join(allowed));
+    }
+    segments.push_back(std::move(seg));
+  }
+  return segments;
+}
+
+// ---- rendering ----
+
+struct Values {
+  const std::string* system = nullptr;
+  const SftTurn* turn = nullptr;
+  bool assistant = false;
+  const std::string& get(const std::string& name) const {
+    static const std::string empty;
+    if (name == "system") return system ? *system : empty;
+    if (!turn) return empty;
+    if (assistant) return turn->answer;  // {output} and {content}
+    if (name == "instruction") return turn->instruction;
+    if (name == "input") return turn->input;
+    return turn->content;
+  }
+};
+
+struct Piece {  // a joined run of text, or one special token
+  std::string text;
+  int token = -1;
+  bool train = false;
+};
+
+}  // namespace
+
+SftSample parse_sft_record(const InputRecord& record, const SftFields& fields) {
+  const json value = parse_json_record(record);
+  const std::string where = record.where();
+  auto messages = value.find(fields.messages);
+  if (messages != value.end()) return parse_chat(*messages, fields, where);
+  SftTurn turn;
+  turn.instruction = string_field(value, fields.instruction, where, true);
+  turn.input = string_field(value, fields.input, where, false);
+  turn.answer = string_field(value, fields.output, where, true);
+  turn.content = turn.input.empty() ? turn.instruction : turn.instruction + "\n\n" + turn.input;
+  SftSample sample;
+  sample.turns.push_back(std::move(turn));
+  return sample;
+}
+
+SftTemplate SftTemplate::load(const std::string& name_or_path, const std::string& templates_dir) {
+  std::string path = name_or_path;
+  const bool is_path = name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".json");
+  if (!is_path) path = (fs::path(templates_dir) / (name_or_path + ".json")).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    std::string known;
+    std::error_code ec;
+    if (!is_path && fs::is_directory(templates_dir, ec)) {
+      std::set<std::string> names;
+      for (const auto& e : fs::directory_iterator(templates_dir, ec))
+        if (e.path().extension() == ".json") names.insert(e.path().stem().string());
+      for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    }
+    IRIS_USER_CHECK(false, "SFT template {} not found{}", path,
+                    known.empty() ? "" : fmt::format(" (templates in {}: {})", templates_dir, known));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+SftTemplate SftTemplate::parse(const std::string& json_text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    IRIS_USER_CHECK(false, "template {}: not valid JSON ({})", source, e.what());
+  }
+  IRIS_USER_CHECK(root.is_object(), "template {}: expected a JSON object", source);
+  for (auto k = root.begin(); k != root.end(); ++k) {
+    static const std::set<std::string> keys = {"description", "default_system", "begin", "system", "user",
+                                               "assistant"};
+    IRIS_USER_CHECK(keys.count(k.key()), "template {}: unknown key \"{}\" (expected description, default_system, "
+                    "begin, system, user, assistant)", source, k.key());
+  }
+  SftTemplate t;
+  t.source_ = source;
+  if (root.contains("default_system")) {
+    IRIS_USER_CHECK(root["default_system"].is_string(), "template {}: \"default_system\" must be a string", source);
+    t.default_system_ = root["default_system"].get<std::string>();
+  }
+  t.begin_ = parse_segments(root, "begin", source, kBeginFields);
+  t.system_ = parse_segments(root, "system", source, kSystemFields);
+  t.user_ = parse_segments(root, "user", source, kUserFields);
+  t.assistant_ = parse_segments(root, "assistant", source, kAssistantFields);
+  IRIS_USER_CHECK(!t.user_.empty() && !t.assistant_.empty(), "template {}: needs \"user\" and \"assistant\" segments",
+                  source);
+  bool trains = false;
+  for (const auto& s : t.assistant_) trains = trains || s.train;
+  IRIS_USER_CHECK(trains, "template {}: no assistant segment has \"train\": true, so nothing would be trained",
+                  source);
+  return t;
+}
+
+bool SftTemplate::places_system() const {
+  if (!system_.empty()) return true;
+  for (const auto& s : user_)
+    for (const auto& p : s.parts)
+      if (p.is_placeholder && p.text == "system") return true;
+  return false;
+}
+
+SftVocabulary SftVocabulary::of(const Tokenizer& tokenizer) {
+  SftVocabulary v;
+  v.encode = [tokenizer](std::string_view text) { return tokenizer.encode(text); };
+  v.piece_id = [tokenizer](std::string_view piece) {
+    for (int id = 0; id < tokenizer.vocab_size(); ++id)
+      if (tokenizer.piece(id) == piece) return id;
+    return -1;
+  };
+  v.bos_id = tokenizer.bos_id();
+  v.eos_id = tokenizer.eos_id();
+  return v;
+}
+
+size_t FormattedSample::trained_tokens() const {
+  size_t n = 0;
+  for (uint8_t m : loss_mask) n += m;
+  return n;
+}
+
+SftFormatter::SftFormatter(SftTemplate tmpl, SftVocabulary vocab, bool train_on_inputs)
+    : template_(std::move(tmpl)), vocab_(std::move(vocab)), train_on_inputs_(train_on_inputs) {
+  for (const auto* segments : {&template_.begin(), &template_.system(), &template_.user(), &template_.assistant()}) {
+    for (const SftTemplateSegment& s : *segments) {
+      if (s.kind != SftTemplateSegment::Kind::Token || token_ids_.count(s.token)) continue;
+      const int id = s.token == "bos" ? vocab_.bos_id : s.token == "eos" ? vocab_.eos_id : vocab_.piece_id(s.token);
+      IRIS_USER_CHECK(id >= 0, "template {}: token \"{}\" is not defined by this tokenizer", template_.source(),
+                      s.token);
+      token_ids_[s.token] = id;
+    }
+  }
+}
+
+void SftFormatter::format(const SftSample& sample, FormattedSample& out, const std::string& where) const {
+  const SftTemplate& t = template_;
+  const std::string& system = sample.system.empty() ? t.default_system() : sample.system;
+  if (!sample.system.empty() && !t.places_system()) {
+    throw BadRecordError("system prompt unsupported",
+                         fmt::format("{}: the record has a system message but template {} has no place for one "
+                                     "(no \"system\" segments and no {{system}} in \"user\")", where, t.source()));
+  }
+  std::vector<Piece> pieces;
+  auto emit = [&](const std::vector<SftTemplateSegment>& segments, const Values& values) {
+    for (const SftTemplateSegment& s : segments) {
+      if (!s.when.empty() && values.get(s.when).empty() != s.when_negated) continue;
+      if (s.kind == SftTemplateSegment::Kind::Token) {
+        pieces.push_back({"", token_ids_.at(s.token), s.train});
+        continue;
+      }
+      std::string text;
+      for (const auto& p : s.parts) text += p.is_placeholder ? values.get(p.text) : p.text;
+      if (text.empty()) continue;
+      if (!pieces.empty() && pieces.back().token < 0 && pieces.back().train == s.train) {
+        pieces.back().text += text;
+      } else {
+        pieces.push_back({std::move(text), -1, s.train});
+      }
+    }
+  };
+  emit(t.begin(), Values{});
+  if (!system.empty()) emit(t.system(), Values{&system});
+  for (size_t i = 0; i < sample.turns.size(); ++i) {
+    const std::string no_system;
+    emit(t.user(), Values{i == 0 ? &system : &no_system, &sample.turns[i], false});
+    emit(t.assistant(), Values{nullptr, &sample.turns[i], true});
+  }
+
+  out.tokens.clear();
+  out.loss_mask.clear();
+  out.spans.clear();
+  for (const Piece& p : pieces) {
+    SftSpan span{out.tokens.size(), 0, p.train, p.token >= 0};
+    if (p.token >= 0) {
+      out.tokens.push_back(p.token);
+    } else {
+      const std::vector<int32_t> ids = vocab_.encode(p.text);
+      out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
+    }
+    span.end = out.tokens.size();
+    const bool trained = p.train || train_on_inputs_;
+    for (size_t k = span.begin; k < span.end; ++k) {
+      // Nothing predicts a BOS (it has no preceding token), so it is never a target.
+      const bool is_bos = out.tokens[k] == vocab_.bos_id && p.token >= 0;
+      out.loss_mask.push_back(trained && !is_bos ? 1 : 0);
+    }
+    if (span.end > span.begin) out.spans.push_back(span);
+  }
+}
+
+std::string fit_to_seq_len(FormattedSample& sample, size_t seq_len, SftOverflow overflow, bool* truncated) {
+  if (truncated) *truncated = false;
+  if (seq_len == 0 || sample.tokens.size() <= seq_len) return "";
+  if (overflow == SftOverflow::Drop) return "longer than --seq-len (dropped)";
+  sample.tokens.resize(seq_len);
+  sample.loss_mask.resize(seq_len);
+  while (!sample.spans.empty() && sample.spans.back().begin >= seq_len) sample.spans.pop_back();
+  if (!sample.spans.empty()) sample.spans.back().end = std::min(sample.spans.back().end, seq_len);
+  if (sample.trained_tokens() == 0) return "no answer token within --seq-len (dropped)";
+  if (truncated) *truncated = true;
+  return "";
+}
+
+std::string render_for_inspection(const FormattedSample& sample, const Tokenizer& tokenizer, bool color) {
+  std::string out;
+  bool open = false;  // inside ⟦ ⟧
+  for (const SftSpan& span : sample.spans) {
+    const bool trained = sample.loss_mask[span.begin] != 0 || (span.end - span.begin > 1 &&
+                                                                sample.loss_mask[span.end - 1] != 0);
+    if (!trained && !open) out += color ? "\033[2m⟦" : "⟦";
+    if (trained && open) out += color ? "⟧\033[0m" : "⟧";
+    open = !trained;
+    const std::span<const int32_t> ids(sample.tokens.data() + span.begin, span.end - span.begin);
+    out += span.special ? tokenizer.piece(ids[0]) : tokenizer.decode(ids);
+  }
+  if (open) out += color ? "⟧\033[0m" : "⟧";
+  return out;
+}
+
+}  // namespace iris::io
