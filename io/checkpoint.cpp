@@ -1,0 +1,545 @@
+#include "io/checkpoint.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "src/core/check.h"
+
+namespace iris::io {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The innermost message of HDF5's error stack (its automatic printing is switched off).
+herr_t collect_h5_error(unsigned n, const H5E_error2_t* err, void* out) {
+  auto* text = static_cast<std::string*>(out);
+  if (!text->empty()) *text += "; ";
+  *text += fmt::format("{}: {}", err->func_name ? err->func_name : "?", err->desc ? err->desc : "?");
+  return n >= 2 ? 1 : 0;  // the two innermost frames say enough
+}
+
+std::string h5_error_text() {
+  std::string text;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_h5_error, &text);
+  H5Eclear2(H5E_DEFAULT);
+  return text;
+}
+
+void silence_h5() {
+  static const bool done = [] { return H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0; }();
+  (void)done;
+}
+
+[[noreturn]] void h5_fail(const char* call, const char* file, int line, const std::string& context) {
+  ::iris::detail::throw_check_failure(call, file, line, fmt::format("{} ({})", context, h5_error_text()));
+}
+
+}  // namespace
+
+// Every HDF5 call goes through this: the call, file:line and rank (via throw_check_failure), and what
+// Iris was doing (`context`, naming the checkpoint file and tensor).
+#define IRIS_H5_CHECK(call, context)                                         \
+  [&]() {                                                                    \
+    auto iris_h5_rc_ = (call);                                               \
+    if (iris_h5_rc_ < 0) h5_fail(#call, __FILE__, __LINE__, (context));      \
+    return iris_h5_rc_;                                                      \
+  }()
+
+namespace {
+
+// Closes an HDF5 id on scope exit (without throwing).
+struct H5Handle {
+  hid_t id = -1;
+  herr_t (*close)(hid_t) = nullptr;
+  H5Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  ~H5Handle() {
+    if (id >= 0) close(id);
+  }
+  H5Handle(const H5Handle&) = delete;
+  H5Handle& operator=(const H5Handle&) = delete;
+};
+
+void write_int_attr(hid_t obj, const char* key, const std::vector<int64_t>& values, const std::string& ctx) {
+  const hsize_t n = std::max<size_t>(values.size(), 1);
+  H5Handle space(IRIS_H5_CHECK(H5Screate_simple(1, &n, nullptr), ctx), H5Sclose);
+  H5Handle attr(IRIS_H5_CHECK(H5Acreate2(obj, key, H5T_STD_I64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), ctx), H5Aclose);
+  std::vector<int64_t> v = values.empty() ? std::vector<int64_t>{0} : values;
+  IRIS_H5_CHECK(H5Awrite(attr.id, H5T_NATIVE_INT64, v.data()), ctx);
+}
+
+std::vector<int64_t> read_int_attr(hid_t obj, const char* key, const std::string& ctx) {
+  IRIS_USER_CHECK(H5Aexists(obj, key) > 0, "{}: attribute '{}' is missing (not an Iris checkpoint file?)", ctx, key);
+  H5Handle attr(IRIS_H5_CHECK(H5Aopen(obj, key, H5P_DEFAULT), ctx), H5Aclose);
+  H5Handle space(IRIS_H5_CHECK(H5Aget_space(attr.id), ctx), H5Sclose);
+  const hssize_t n = IRIS_H5_CHECK(H5Sget_simple_extent_npoints(space.id), ctx);
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  IRIS_H5_CHECK(H5Aread(attr.id, H5T_NATIVE_INT64, v.data()), ctx);
+  return v;
+}
+
+void write_string_attr(hid_t obj, const char* key, const std::string& value, const std::string& ctx) {
+  H5Handle type(IRIS_H5_CHECK(H5Tcopy(H5T_C_S1), ctx), H5Tclose);
+  IRIS_H5_CHECK(H5Tset_size(type.id, std::max<size_t>(value.size(), 1)), ctx);
+  H5Handle space(IRIS_H5_CHECK(H5Screate(H5S_SCALAR), ctx), H5Sclose);
+  H5Handle attr(IRIS_H5_CHECK(H5Acreate2(obj, key, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), ctx), H5Aclose);
+  std::string v = value.empty() ? std::string(1, '\0') : value;
+  IRIS_H5_CHECK(H5Awrite(attr.id, type.id, v.data()), ctx);
+}
+
+std::string read_string_attr(hid_t obj, const char* key, const std::string& ctx) {
+  H5Handle attr(IRIS_H5_CHECK(H5Aopen(obj, key, H5P_DEFAULT), ctx), H5Aclose);
+  H5Handle type(IRIS_H5_CHECK(H5Aget_type(attr.id), ctx), H5Tclose);
+  const size_t n = H5Tget_size(type.id);
+  std::string v(n, '\0');
+  IRIS_H5_CHECK(H5Aread(attr.id, type.id, v.data()), ctx);
+  return v.substr(0, v.find('\0'));
+}
+
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->push_back(name);
+  return 0;
+}
+
+const char* kGroups[] = {"weights", "exp_avg", "exp_avg_sq"};
+
+uint32_t crc32_update(uint32_t crc, const unsigned char* p, size_t n) {
+  // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib's crc32().
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+void fsync_path(const fs::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  IRIS_USER_CHECK(fd >= 0, "cannot open {} to sync it", p.string());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  IRIS_USER_CHECK(rc == 0 || directory, "fsync of {} failed (disk full or I/O error?)", p.string());
+}
+
+void write_text_durably(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    IRIS_USER_CHECK(f != nullptr, "cannot create {}", tmp.string());
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+                    ::fsync(fileno(f)) == 0;
+    const bool closed = std::fclose(f) == 0;
+    if (!ok || !closed) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      IRIS_USER_CHECK(false, "cannot write {} (disk full?)", tmp.string());
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  IRIS_USER_CHECK(!ec, "cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
+  fsync_path(path.parent_path(), true);
+}
+
+}  // namespace
+
+bool SliceInfo::is_whole_block() const {
+  int64_t cols = 1;
+  for (size_t d = 1; d < block_shape.size(); ++d) cols *= block_shape[d];
+  return flat_begin == 0 && flat_end == valid_rows * cols;
+}
+
+int64_t SliceInfo::global_numel() const {
+  int64_t n = 1;
+  for (int64_t d : global_shape) n *= d;
+  return n;
+}
+
+int64_t SliceInfo::global_index(int64_t k) const {
+  if (block_shape.size() == 1) return block_offset[0] + k;
+  const int64_t cols = block_shape[1];
+  const int64_t r = k / cols, c = k % cols;
+  if (r >= valid_rows) return -1;
+  return (block_offset[0] + r) * global_shape[1] + block_offset[1] + c;
+}
+
+// ---------------------------------------------------------------------------------------- writer
+
+CheckpointFileWriter::CheckpointFileWriter(const fs::path& path) : path_(path) {
+  silence_h5();
+  file_ = IRIS_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                        fmt::format("creating checkpoint file {}", path.string()));
+  for (const char* g : kGroups) {
+    H5Handle group(IRIS_H5_CHECK(H5Gcreate2(file_, g, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path.string()), H5Gclose);
+  }
+}
+
+CheckpointFileWriter::~CheckpointFileWriter() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+void CheckpointFileWriter::set_attribute(const std::string& key, int64_t value) {
+  write_int_attr(file_, key.c_str(), {value}, path_.string());
+}
+
+void CheckpointFileWriter::write(const SliceInfo& s, const float* data) {
+  if (s.numel() <= 0) return;
+  const std::string ctx = fmt::format("writing tensor {}/{} to {}", s.group, s.name, path_.string());
+  // Whole blocks keep their shape (valid rows only); optimizer ranges are 1-D.
+  std::vector<hsize_t> dims;
+  if (s.is_whole_block()) {
+    dims.push_back(static_cast<hsize_t>(s.valid_rows));
+    for (size_t d = 1; d < s.block_shape.size(); ++d) dims.push_back(static_cast<hsize_t>(s.block_shape[d]));
+  } else {
+    dims.push_back(static_cast<hsize_t>(s.numel()));
+  }
+  // Chunks of about 1 Mi elements (4 MiB): Fletcher32 needs a chunked layout; whole rows per chunk.
+  std::vector<hsize_t> chunk = dims;
+  hsize_t row = 1;
+  for (size_t d = 1; d < dims.size(); ++d) row *= dims[d];
+  chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<hsize_t>(row, 1)));
+  H5Handle space(IRIS_H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), ctx), H5Sclose);
+  H5Handle dcpl(IRIS_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), ctx), H5Pclose);
+  IRIS_H5_CHECK(H5Pset_chunk(dcpl.id, static_cast<int>(chunk.size()), chunk.data()), ctx);
+  IRIS_H5_CHECK(H5Pset_fletcher32(dcpl.id), ctx);
+  const std::string path = s.group + "/" + s.name;
+  H5Handle dset(IRIS_H5_CHECK(H5Dcreate2(file_, path.c_str(), H5T_IEEE_F32LE, space.id, H5P_DEFAULT, dcpl.id,
+                                         H5P_DEFAULT), ctx),
+                H5Dclose);
+  IRIS_H5_CHECK(H5Dwrite(dset.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), ctx);
+  write_string_attr(dset.id, "rule", s.rule, ctx);
+  write_int_attr(dset.id, "global_shape", s.global_shape, ctx);
+  write_int_attr(dset.id, "block_offset", s.block_offset, ctx);
+  write_int_attr(dset.id, "block_shape", s.block_shape, ctx);
+  write_int_attr(dset.id, "valid_rows", {s.valid_rows}, ctx);
+  write_int_attr(dset.id, "flat_range", {s.flat_begin, s.flat_end}, ctx);
+  bytes_ += static_cast<uint64_t>(s.numel()) * sizeof(float);
+}
+
+void CheckpointFileWriter::close() {
+  const std::string ctx = fmt::format("closing checkpoint file {} (disk full?)", path_.string());
+  const hid_t f = file_;
+  file_ = -1;
+  IRIS_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), ctx);
+  IRIS_H5_CHECK(H5Fclose(f), ctx);
+  fsync_path(path_, false);
+}
+
+// ---------------------------------------------------------------------------------------- reader
+
+CheckpointFileReader::CheckpointFileReader(const fs::path& path) : path_(path) {
+  silence_h5();
+  IRIS_USER_CHECK(fs::exists(path), "checkpoint file {} is missing", path.string());
+  file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  IRIS_USER_CHECK(file_ >= 0, "checkpoint file {} cannot be opened as HDF5 (truncated or damaged?): {}", path.string(),
+                  h5_error_text());
+  for (const char* g : kGroups) {
+    const std::string ctx = fmt::format("listing group {} of {}", g, path.string());
+    IRIS_USER_CHECK(H5Lexists(file_, g, H5P_DEFAULT) > 0, "checkpoint file {} has no group '{}' (not an Iris checkpoint?)",
+                    path.string(), g);
+    std::vector<std::string> names;
+    IRIS_H5_CHECK(H5Literate_by_name(file_, g, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names, H5P_DEFAULT),
+                  ctx);
+    for (const auto& name : names) {
+      const std::string dctx = fmt::format("checkpoint file {}, tensor {}/{}", path.string(), g, name);
+      H5Handle dset(IRIS_H5_CHECK(H5Dopen2(file_, (std::string(g) + "/" + name).c_str(), H5P_DEFAULT), dctx), H5Dclose);
+      SliceInfo s;
+      s.group = g;
+      s.name = name;
+      s.rule = read_string_attr(dset.id, "rule", dctx);
+      s.global_shape = read_int_attr(dset.id, "global_shape", dctx);
+      s.block_offset = read_int_attr(dset.id, "block_offset", dctx);
+      s.block_shape = read_int_attr(dset.id, "block_shape", dctx);
+      s.valid_rows = read_int_attr(dset.id, "valid_rows", dctx).at(0);
+      const auto range = read_int_attr(dset.id, "flat_range", dctx);
+      IRIS_USER_CHECK(range.size() == 2 && s.global_shape.size() == s.block_shape.size() &&
+                          s.block_offset.size() == s.block_shape.size(),
+                      "{}: inconsistent slice attributes", dctx);
+      s.flat_begin = range[0];
+      s.flat_end = range[1];
+      H5Handle space(IRIS_H5_CHECK(H5Dget_space(dset.id), dctx), H5Sclose);
+      const hssize_t n = IRIS_H5_CHECK(H5Sget_simple_extent_npoints(space.id), dctx);
+      IRIS_USER_CHECK(n == s.numel(), "{}: holds {} elements but its flat_range says {}", dctx, n, s.numel());
+      slices_.push_back(std::move(s));
+    }
+  }
+}
+
+CheckpointFileReader::~CheckpointFileReader() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+int64_t CheckpointFileReader::attribute(const std::string& key) const {
+  return read_int_attr(file_, key.c_str(), path_.string()).at(0);
+}
+
+void CheckpointFileReader::read(const SliceInfo& s, float* dst) const {
+  const std::string path = s.group + "/" + s.name;
+  H5Handle dset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
+  const bool ok = dset.id >= 0 && H5Dread(dset.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) >= 0;
+  IRIS_USER_CHECK(ok, "checkpoint file {}: cannot read tensor {} ({}): {}. The file is damaged (checksum mismatch or "
+                  "truncated); load an earlier checkpoint",
+                  path_.string(), s.name, s.group, h5_error_text());
+}
+
+void CheckpointFileReader::read_into_global(const SliceInfo& s, float* global, int64_t row_begin, int64_t row_end,
+                                            std::vector<uint8_t>* covered) const {
+  const int64_t cols = s.global_shape.size() > 1 ? s.global_shape[1] : 1;
+  if (s.is_whole_block()) {
+    // A hyperslab of the rows this block shares with [row_begin, row_end), straight into place.
+    const int64_t a = std::max(row_begin, s.block_offset[0]), b = std::min(row_end, s.block_offset[0] + s.valid_rows);
+    if (a >= b) return;
+    const std::string path = s.group + "/" + s.name;
+    const std::string ctx = fmt::format("checkpoint file {}, tensor {}/{}", path_.string(), s.group, s.name);
+    const int rank = static_cast<int>(s.block_shape.size());
+    std::vector<hsize_t> fstart(rank, 0), count(rank), mstart(rank, 0), mdims(rank);
+    fstart[0] = static_cast<hsize_t>(a - s.block_offset[0]);
+    count[0] = static_cast<hsize_t>(b - a);
+    mstart[0] = static_cast<hsize_t>(a);
+    for (int d = 0; d < rank; ++d) mdims[d] = static_cast<hsize_t>(s.global_shape[d]);
+    for (int d = 1; d < rank; ++d) {
+      count[d] = static_cast<hsize_t>(s.block_shape[d]);
+      mstart[d] = static_cast<hsize_t>(s.block_offset[d]);
+    }
+    H5Handle dset(IRIS_H5_CHECK(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), ctx), H5Dclose);
+    H5Handle fspace(IRIS_H5_CHECK(H5Dget_space(dset.id), ctx), H5Sclose);
+    IRIS_H5_CHECK(H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, fstart.data(), nullptr, count.data(), nullptr), ctx);
+    H5Handle mspace(IRIS_H5_CHECK(H5Screate_simple(rank, mdims.data(), nullptr), ctx), H5Sclose);
+    IRIS_H5_CHECK(H5Sselect_hyperslab(mspace.id, H5S_SELECT_SET, mstart.data(), nullptr, count.data(), nullptr), ctx);
+    const bool ok = H5Dread(dset.id, H5T_NATIVE_FLOAT, mspace.id, fspace.id, H5P_DEFAULT, global) >= 0;
+    IRIS_USER_CHECK(ok, "checkpoint file {}: cannot read tensor {} ({}): {}. The file is damaged (checksum mismatch "
+                    "or truncated); load an earlier checkpoint",
+                    path_.string(), s.name, s.group, h5_error_text());
+    if (covered) {
+      const int64_t bc = rank > 1 ? s.block_shape[1] : 1, c0 = rank > 1 ? s.block_offset[1] : 0;
+      for (int64_t r = a; r < b; ++r)
+        std::fill_n(covered->begin() + r * cols + c0, bc, uint8_t{1});
+    }
+    return;
+  }
+  std::vector<float> data(static_cast<size_t>(s.numel()));
+  read(s, data.data());
+  for (int64_t k = 0; k < s.numel(); ++k) {
+    const int64_t g = s.global_index(s.flat_begin + k);
+    if (g < 0 || g / cols < row_begin || g / cols >= row_end) continue;
+    global[g] = data[k];
+    if (covered) (*covered)[g] = 1;
+  }
+}
+
+// -------------------------------------------------------------------------------------- manifest
+
+nlohmann::json Manifest::to_json() const {
+  nlohmann::json files_json = nlohmann::json::array();
+  for (const auto& f : files) files_json.push_back({{"name", f.name}, {"size", f.size}, {"crc32", f.crc32}});
+  return {{"format", "iris-checkpoint"},
+          {"format_version", format_version},
+          {"step", step},
+          {"consumed_samples", consumed_samples},
+          {"tokens", tokens},
+          {"skipped_steps", skipped_steps},
+          {"layout", {{"tp", tp}, {"pp", pp}, {"dp", dp}}},
+          {"has_optimizer_state", has_optimizer_state},
+          {"run_config", run_config_ini},
+          {"model_config", model_config},
+          {"files", files_json}};
+}
+
+Manifest Manifest::from_json(const nlohmann::json& j, const std::string& source) {
+  Manifest m;
+  try {
+    IRIS_USER_CHECK(j.value("format", "") == "iris-checkpoint", "{}: not an Iris checkpoint manifest", source);
+    m.format_version = j.at("format_version").get<int>();
+    IRIS_USER_CHECK(m.format_version == kCheckpointFormatVersion,
+                    "{}: checkpoint format version {} is not supported (this build reads version {})", source,
+                    m.format_version, kCheckpointFormatVersion);
+    m.step = j.at("step").get<int64_t>();
+    m.consumed_samples = j.at("consumed_samples").get<int64_t>();
+    m.tokens = j.at("tokens").get<int64_t>();
+    m.skipped_steps = j.at("skipped_steps").get<int>();
+    m.tp = j.at("layout").at("tp").get<int>();
+    m.pp = j.at("layout").at("pp").get<int>();
+    m.dp = j.at("layout").at("dp").get<int>();
+    m.has_optimizer_state = j.at("has_optimizer_state").get<bool>();
+    m.run_config_ini = j.at("run_config").get<std::string>();
+    m.model_config = j.at("model_config");
+    for (const auto& f : j.at("files"))
+      m.files.push_back({f.at("name").get<std::string>(), f.at("size").get<uint64_t>(), f.at("crc32").get<uint32_t>()});
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("{}: malformed manifest: {}", source, e.what()));
+  }
+  return m;
+}
+
+std::string step_dir_name(int64_t step) { return fmt::format("step_{:08}", step); }
+std::string rank_file_name(int rank) { return fmt::format("rank_{:05}.h5", rank); }
+
+uint32_t crc32_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  IRIS_USER_CHECK(in.good(), "cannot open {} to compute its checksum", path.string());
+  std::vector<char> buf(1 << 22);
+  uint32_t crc = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    crc = crc32_update(crc, reinterpret_cast<const unsigned char*>(buf.data()), static_cast<size_t>(in.gcount()));
+  }
+  return crc;
+}
+
+void finalize_checkpoint(const fs::path& tmp_dir, const fs::path& final_dir, const Manifest& manifest) {
+  write_text_durably(tmp_dir / "manifest.json", manifest.to_json().dump(1));
+  fsync_path(tmp_dir, true);
+  std::error_code ec;
+  if (fs::exists(final_dir)) fs::remove_all(final_dir, ec);  // a checkpoint of the same step (re-run)
+  fs::rename(tmp_dir, final_dir, ec);
+  IRIS_USER_CHECK(!ec, "cannot rename {} to {}: {}", tmp_dir.string(), final_dir.string(), ec.message());
+  fsync_path(final_dir.parent_path(), true);
+}
+
+void write_latest(const fs::path& root, const std::string& name) { write_text_durably(root / "latest", name + "\n"); }
+
+void prune_checkpoints(const fs::path& root, int keep) {
+  static const std::regex complete("step_[0-9]{8}"), partial("step_[0-9]{8}\\.tmp");
+  std::vector<fs::path> dirs;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    const std::string name = entry.path().filename().string();
+    std::error_code ec;
+    if (std::regex_match(name, partial)) fs::remove_all(entry.path(), ec);  // left by a crashed save
+    else if (std::regex_match(name, complete)) dirs.push_back(entry.path());
+  }
+  if (keep <= 0 || dirs.size() <= static_cast<size_t>(keep)) return;
+  std::sort(dirs.begin(), dirs.end());
+  for (size_t i = 0; i + keep < dirs.size(); ++i) {
+    std::error_code ec;
+    fs::remove_all(dirs[i], ec);
+  }
+}
+
+fs::path resolve_checkpoint(const std::string& spec, const fs::path& root) {
+  auto via_latest = [](const fs::path& dir) {
+    std::ifstream in(dir / "latest");
+    std::string name;
+    std::getline(in, name);
+    IRIS_USER_CHECK(!name.empty(), "{}: the latest pointer is empty", (dir / "latest").string());
+    const fs::path target = dir / name;
+    IRIS_USER_CHECK(fs::exists(target / "manifest.json"), "{} points at {}, which is not a complete checkpoint",
+                    (dir / "latest").string(), target.string());
+    return target;
+  };
+  if (spec == "auto") return fs::exists(root / "latest") ? via_latest(root) : fs::path();
+  if (spec == "latest") {
+    IRIS_USER_CHECK(fs::exists(root / "latest"), "checkpoint.load=latest but {} has no checkpoint (no 'latest' file)",
+                    root.string());
+    return via_latest(root);
+  }
+  const fs::path p(spec);
+  if (fs::exists(p / "manifest.json")) return p;
+  if (fs::exists(p / "latest")) return via_latest(p);
+  IRIS_USER_CHECK(false, "{} is not a checkpoint: it has no manifest.json (an unfinished save?) and no 'latest' file",
+                  spec);
+  return {};
+}
+
+// -------------------------------------------------------------------------------- checkpoint dir
+
+CheckpointDir CheckpointDir::open(const fs::path& dir) {
+  CheckpointDir c;
+  c.dir_ = dir;
+  const fs::path mpath = dir / "manifest.json";
+  std::ifstream in(mpath);
+  IRIS_USER_CHECK(in.good(), "{}: no manifest.json (not a complete checkpoint)", dir.string());
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("{}: malformed JSON: {}", mpath.string(), e.what()));
+  }
+  c.manifest_ = Manifest::from_json(j, mpath.string());
+  for (const auto& f : c.manifest_.files) {
+    const fs::path p = dir / f.name;
+    IRIS_USER_CHECK(fs::exists(p), "checkpoint {}: rank file {} is missing", dir.string(), f.name);
+    const uint64_t size = fs::file_size(p);
+    IRIS_USER_CHECK(size == f.size, "checkpoint {}: rank file {} has {} bytes but the manifest says {} (truncated?)",
+                    dir.string(), f.name, size, f.size);
+  }
+  c.files_.resize(c.manifest_.files.size());
+  return c;
+}
+
+const CheckpointFileReader& CheckpointDir::file(size_t i) const {
+  if (!files_.at(i)) files_[i] = std::make_unique<CheckpointFileReader>(dir_ / manifest_.files[i].name);
+  return *files_[i];
+}
+
+std::vector<std::pair<size_t, SliceInfo>> CheckpointDir::slices_of(const std::string& group,
+                                                                   const std::string& name) const {
+  std::vector<std::pair<size_t, SliceInfo>> out;
+  for (size_t i = 0; i < num_files(); ++i)
+    for (const auto& s : file(i).slices())
+      if (s.group == group && s.name == name) out.emplace_back(i, s);
+  return out;
+}
+
+std::vector<std::string> CheckpointDir::tensor_names(const std::string& group) const {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < num_files(); ++i)
+    for (const auto& s : file(i).slices())
+      if (s.group == group) names.push_back(s.name);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+void CheckpointDir::read_global(const std::string& group, const std::string& name, float* global, int64_t row_begin,
+                                int64_t row_end) const {
+  const auto slices = slices_of(group, name);
+  IRIS_USER_CHECK(!slices.empty(), "checkpoint {} has no tensor {} in group {}", dir_.string(), name, group);
+  const SliceInfo& first = slices.front().second;
+  std::vector<uint8_t> covered(static_cast<size_t>(first.global_numel()), 0);
+  for (const auto& [i, s] : slices) {
+    IRIS_USER_CHECK(s.global_shape == first.global_shape,
+                    "checkpoint {}: tensor {} has global shape [{}] in {} but [{}] in {}", dir_.string(), name,
+                    fmt::join(s.global_shape, ", "), manifest_.files[i].name, fmt::join(first.global_shape, ", "),
+                    manifest_.files[slices.front().first].name);
+    file(i).read_into_global(s, global, row_begin, row_end, &covered);
+  }
+  const int64_t cols = first.global_shape.size() > 1 ? first.global_shape[1] : 1;
+  for (int64_t g = row_begin * cols; g < row_end * cols; ++g)
+    IRIS_USER_CHECK(covered[g], "checkpoint {}: element {} of tensor {} ({}) is in no rank file (incomplete checkpoint)",
+                    dir_.string(), g, name, group);
+}
+
+std::vector<std::string> CheckpointDir::verify() const {
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < num_files(); ++i) {
+    const auto& f = manifest_.files[i];
+    try {
+      const uint32_t crc = crc32_file(dir_ / f.name);
+      if (crc != f.crc32)
+        problems.push_back(fmt::format("{}: CRC32 {:08x} but the manifest says {:08x}", f.name, crc, f.crc32));
+      const auto& reader = file(i);
+      for (const auto& s : reader.slices()) {
+        std::vector<float> data(static_cast<size_t>(s.numel()));
+        reader.read(s, data.data());
+      }
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+    }
+  }
+  return problems;
+}
+
+}  // namespace iris::io

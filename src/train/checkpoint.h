@@ -1,0 +1,67 @@
+// What the trainer saves and restores (decision 9; the on-disk layer is io/checkpoint). Weights go to
+// the file of each dp_rank-0 rank as whole TP blocks; every rank writes its ZeRO-1 shard of the Adam
+// moments (on the CPU the fp32 master weights are the weight buffer itself). Data order is a pure
+// function of (seed, sample index) and the LR schedule of the step, so step, skipped steps, tokens
+// and consumed samples are the rest of the state. Loading works at any layout.
+#pragma once
+#include <chrono>
+#include <filesystem>
+
+#include "io/checkpoint.h"
+#include "parallel/comm.h"
+#include "parallel/topology.h"
+#include "src/model/llama_config.h"
+#include "src/model/param_table.h"
+#include "src/train/distributed_optimizer.h"
+
+namespace iris {
+
+struct TrainProgress {
+  int64_t step = 0;              // optimizer steps done
+  int skipped_steps = 0;
+  long long tokens = 0;
+  int64_t consumed_samples = 0;  // global samples consumed (the data position)
+};
+
+// Everything of one rank that goes into or comes out of a checkpoint.
+struct CheckpointState {
+  const LlamaConfig& model;
+  const Topology& topo;
+  const ParamTable& table;
+  float* params;                     // flat, table.total_numel() (+ ZeRO padding)
+  AdamW* adam;                       // this rank's shard of Adam m, v; null: weights only
+  Comm* world;
+  std::string run_config_ini;
+};
+
+struct SaveReport {
+  std::filesystem::path dir;
+  double seconds = 0;
+  uint64_t bytes = 0;  // data bytes over all ranks
+};
+
+// Collective over `world`. Writes <root>/step_XXXXXXXX/ atomically (tmp dir, all ranks agree, manifest,
+// rename, then `latest`), keeps the newest `keep` (0: all). On failure on any rank every rank throws
+// UserError and the previous checkpoints are untouched.
+SaveReport save_checkpoint(const CheckpointState& state, const TrainProgress& progress,
+                           const std::filesystem::path& root, int keep);
+
+// Collective-free: each rank reads what it needs from `dir`. Checks the manifest against the model
+// (vocab, shapes) and every tensor's global shape; names file and tensor on any problem.
+TrainProgress load_checkpoint(const CheckpointState& state, const std::filesystem::path& dir);
+
+// Checks that a checkpoint's model config describes the same tensors as `model`.
+void check_model_matches(const io::Manifest& manifest, const LlamaConfig& model, const std::string& checkpoint,
+                         const std::string& model_source);
+
+// The dataset description of e's TP block elements [flat_begin, flat_end) in `group`; weight_slice:
+// the whole block (valid rows) in "weights".
+io::SliceInfo checkpoint_slice(const ParamEntry& e, const std::string& group, int64_t flat_begin, int64_t flat_end);
+io::SliceInfo weight_slice(const ParamEntry& e);
+// The global rows [begin, end) of e's tensor that this rank's block touches.
+std::pair<int64_t, int64_t> rows_needed(const ParamEntry& e);
+// Writes this rank's weights (and, when adam is given, its Adam shard) into an open file.
+void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, const float* params, AdamW* adam,
+                       bool write_weights, const Topology& topo);
+
+}  // namespace iris
