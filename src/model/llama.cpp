@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "parallel/tp_comm.h"
 #include "src/core/check.h"
 #include "src/kernels/cpu/ops.h"
 
@@ -42,9 +43,8 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
 
   const size_t N = static_cast<size_t>(B) * T;
   const size_t q_width = static_cast<size_t>(NH_local_) * HS_, kv_width = static_cast<size_t>(NKV_local_) * HS_;
-  scratch_.assign(N * (2 * C_ + 2 * q_width + 2 * kv_width + 3 * static_cast<size_t>(F_local_)), 0.0f);
-  float* s = scratch_.data();
-  auto take = [&](size_t n) { float* p = s; s += n; return p; };
+  scratch_ = std::make_unique<Arena>(N * (2 * C_ + 2 * q_width + 2 * kv_width + 3 * static_cast<size_t>(F_local_)));
+  auto take = [&](size_t n) { return scratch_->take(n); };
   dln_ = take(N * C_);
   dtmp_ = take(N * C_);
   dq_ = take(N * q_width);
@@ -57,16 +57,14 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
 }
 
 std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
-  auto acts = std::make_unique<StageActivations>();
   const size_t N = static_cast<size_t>(B_) * T_, L = weights_.size();
   const size_t q_width = static_cast<size_t>(NH_local_) * HS_, kv_width = static_cast<size_t>(NKV_local_) * HS_;
   const size_t per_layer = 2 * N * C_ + 2 * N + 2 * N * q_width + 2 * N * kv_width +
                            static_cast<size_t>(B_) * NH_local_ * T_ + N * C_ + 3 * N * F_local_;
   size_t total = (L + 1) * N * C_ + L * per_layer + N * HS_;
   if (topo_.is_last_stage()) total += N * C_ + 5 * N + N * static_cast<size_t>(V_local_);
-  acts->storage.assign(total, 0.0f);
-  float* s = acts->storage.data();
-  auto take = [&](size_t n) { float* p = s; s += n; return p; };
+  auto acts = std::make_unique<StageActivations>(total);
+  auto take = [&](size_t n) { return acts->arena.take(n); };
   for (size_t i = 0; i <= L; ++i) acts->resid.push_back(take(N * C_));
   for (size_t i = 0; i < L; ++i) {
     LayerActivations a;
@@ -96,7 +94,7 @@ std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
     acts->xent_target = take(N);
     acts->logits = take(N * V_local_);
   }
-  IRIS_CHECK(static_cast<size_t>(s - acts->storage.data()) == total, "activation layout mismatch");
+  IRIS_CHECK(acts->arena.used() == total, "activation layout mismatch");
   acts->positions.resize(N);
   return acts;
 }
@@ -109,7 +107,9 @@ void LlamaStage::layer_forward(LayerActivations& a, float* out, const float* inp
                                const LayerWeights& w, const StageActivations& acts, const MicroBatch& batch) const {
   const int N = B_ * T_, QW = NH_local_ * HS_, KW = NKV_local_ * HS_;
   const float eps = static_cast<float>(config_.rms_norm_eps);
+  const size_t NC = static_cast<size_t>(N) * C_;
   cpu::rmsnorm_forward(a.ln1, a.rstd1, inp, params + w.ln1, N, C_, eps);
+  copy_to_tp_region_forward(tp_, a.ln1, NC);  // q/k/v are column-parallel
   cpu::matmul_forward(a.q, a.ln1, params + w.q, N, C_, QW);
   cpu::matmul_forward(a.k, a.ln1, params + w.k, N, C_, KW);
   cpu::matmul_forward(a.v, a.ln1, params + w.v, N, C_, KW);
@@ -118,16 +118,17 @@ void LlamaStage::layer_forward(LayerActivations& a, float* out, const float* inp
   cpu::attention_forward(a.att, a.lse, a.q, a.k, a.v, batch.doc, B_, T_, NH_local_, NKV_local_, HS_);
   // o_proj is row-parallel: each TP rank holds a partial sum of the output.
   cpu::matmul_forward(a.resid_mid, a.att, params + w.o, N, QW, C_);
-  tp_all_reduce(a.resid_mid, static_cast<size_t>(N) * C_);
-  cpu::add_inplace(a.resid_mid, inp, static_cast<size_t>(N) * C_);
+  reduce_from_tp_region_forward(tp_, a.resid_mid, NC);
+  cpu::add_inplace(a.resid_mid, inp, NC);
 
   cpu::rmsnorm_forward(a.ln2, a.rstd2, a.resid_mid, params + w.ln2, N, C_, eps);
+  copy_to_tp_region_forward(tp_, a.ln2, NC);  // gate/up are column-parallel
   cpu::matmul_forward(a.gate, a.ln2, params + w.gate, N, C_, F_local_);
   cpu::matmul_forward(a.up, a.ln2, params + w.up, N, C_, F_local_);
   cpu::swiglu_forward(a.h, a.gate, a.up, N, F_local_);
-  cpu::matmul_forward(out, a.h, params + w.down, N, F_local_, C_);
-  tp_all_reduce(out, static_cast<size_t>(N) * C_);
-  cpu::add_inplace(out, a.resid_mid, static_cast<size_t>(N) * C_);
+  cpu::matmul_forward(out, a.h, params + w.down, N, F_local_, C_);  // down is row-parallel
+  reduce_from_tp_region_forward(tp_, out, NC);
+  cpu::add_inplace(out, a.resid_mid, NC);
 }
 
 double LlamaStage::forward(StageActivations& acts, const float* params, const MicroBatch& batch,
@@ -139,7 +140,7 @@ double LlamaStage::forward(StageActivations& acts, const float* params, const Mi
   if (topo_.is_first_stage()) {
     cpu::embedding_forward(acts.resid[0], batch.tokens, params + embed_offset_, N, C_,
                            static_cast<int>(vocab_start_), static_cast<int>(V_local_));
-    tp_all_reduce(acts.resid[0], static_cast<size_t>(N) * C_);  // vocab-parallel: shards sum to the full rows
+    reduce_from_tp_region_forward(tp_, acts.resid[0], static_cast<size_t>(N) * C_);  // vocab-parallel rows sum up
   } else {
     std::copy(input, input + static_cast<size_t>(N) * C_, acts.resid[0]);
   }
@@ -150,13 +151,14 @@ double LlamaStage::forward(StageActivations& acts, const float* params, const Mi
   // Final norm, vocab-parallel LM head and cross-entropy; the full logits are never gathered.
   cpu::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + norm_offset_, N, C_,
                        static_cast<float>(config_.rms_norm_eps));
+  copy_to_tp_region_forward(tp_, acts.lnf, static_cast<size_t>(N) * C_);  // the LM head is vocab (column) parallel
   cpu::matmul_forward(acts.logits, acts.lnf, params + head_offset_, N, C_, static_cast<int>(V_local_));
   const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
   cpu::xent_local_max(acts.xent_max, acts.logits, N, VL, VV);
   tp_all_reduce(acts.xent_max, N, ReduceOp::Max);
   cpu::xent_local_sumexp(acts.xent_sumexp, acts.xent_target, acts.logits, acts.xent_max, batch.targets, N, VL, VV, vs);
-  tp_all_reduce(acts.xent_sumexp, N);
-  tp_all_reduce(acts.xent_target, N);
+  tp_all_reduce(acts.xent_sumexp, N, ReduceOp::Sum);
+  tp_all_reduce(acts.xent_target, N, ReduceOp::Sum);
   cpu::xent_losses(acts.losses, acts.xent_max, acts.xent_sumexp, acts.xent_target, N);
   double loss = 0.0;
   for (int i = 0; i < N; ++i) loss += static_cast<double>(batch.loss_weight[i]) * acts.losses[i];
@@ -169,15 +171,17 @@ void LlamaStage::layer_backward(LayerActivations& a, float* dresid, const float*
   const int N = B_ * T_, QW = NH_local_ * HS_, KW = NKV_local_ * HS_;
   const size_t NC = static_cast<size_t>(N) * C_;
   // MLP block: out = resid_mid + down(silu(gate(ln2)) · up(ln2)); dresid holds d(out).
+  reduce_from_tp_region_backward(tp_, dresid, NC);
   cpu::matmul_backward(dh_, grads + w.down, dresid, a.h, params + w.down, N, F_local_, C_);
   cpu::swiglu_backward(dgate_, dup_, dh_, a.gate, a.up, N, F_local_);
   cpu::matmul_backward(dln_, grads + w.gate, dgate_, a.ln2, params + w.gate, N, C_, F_local_);
   cpu::matmul_backward(dln_, grads + w.up, dup_, a.ln2, params + w.up, N, C_, F_local_, /*accumulate_dinp=*/true);
-  tp_all_reduce(dln_, NC);  // column-parallel backward: input gradients of the shards add up
+  copy_to_tp_region_backward(tp_, dln_, NC);
   cpu::rmsnorm_backward(dtmp_, grads + w.ln2, dln_, a.resid_mid, params + w.ln2, a.rstd2, N, C_);
   cpu::add_inplace(dresid, dtmp_, NC);  // dresid is now d(resid_mid)
 
   // Attention block: resid_mid = inp + o_proj(attention(rope(q), rope(k), v)).
+  reduce_from_tp_region_backward(tp_, dresid, NC);
   cpu::matmul_backward(datt_, grads + w.o, dresid, a.att, params + w.o, N, QW, C_);
   cpu::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, batch.doc, B_, T_, NH_local_, NKV_local_,
                           HS_);
@@ -186,7 +190,7 @@ void LlamaStage::layer_backward(LayerActivations& a, float* dresid, const float*
   cpu::matmul_backward(dln_, grads + w.q, dq_, a.ln1, params + w.q, N, C_, QW);
   cpu::matmul_backward(dln_, grads + w.k, dk_, a.ln1, params + w.k, N, C_, KW, true);
   cpu::matmul_backward(dln_, grads + w.v, dv_, a.ln1, params + w.v, N, C_, KW, true);
-  tp_all_reduce(dln_, NC);
+  copy_to_tp_region_backward(tp_, dln_, NC);
   cpu::rmsnorm_backward(dtmp_, grads + w.ln1, dln_, inp, params + w.ln1, a.rstd1, N, C_);
   cpu::add_inplace(dresid, dtmp_, NC);  // dresid is now d(inp)
 }
@@ -205,7 +209,7 @@ void LlamaStage::backward(StageActivations& acts, const float* params, float* gr
     cpu::xent_backward(dlogits, acts.logits, acts.xent_max, acts.xent_sumexp, batch.targets, batch.loss_weight, N, VL,
                        VV, vs);
     cpu::matmul_backward(dln_, grads + head_offset_, dlogits, acts.lnf, params + head_offset_, N, C_, VL);
-    tp_all_reduce(dln_, NC);
+    copy_to_tp_region_backward(tp_, dln_, NC);
     cpu::rmsnorm_backward(dresid, grads + norm_offset_, dln_, acts.resid.back(), params + norm_offset_, acts.rstdf, N,
                           C_);
   } else {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "parallel/comm.h"
+#include "src/core/arena.h"
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
 
@@ -43,7 +44,8 @@ struct LayerActivations {
 
 // Everything one micro-batch saves between its forward and its backward on this stage.
 struct StageActivations {
-  std::vector<float> storage;
+  explicit StageActivations(size_t floats) : arena(floats) {}
+  Arena arena;                        // every buffer below is carved from it
   std::vector<float*> resid;          // resid[i] (N, C): input of local layer i; resid[n_layers] = stage output
   std::vector<LayerActivations> layers;
   float* rope_cos;                    // (N, HS/2)
@@ -89,7 +91,7 @@ class LlamaStage {
                      const StageActivations& acts, const MicroBatch& batch) const;
   void layer_backward(LayerActivations& a, float* dresid, const float* inp, const float* params, float* grads,
                       const LayerWeights& w, const StageActivations& acts, const MicroBatch& batch) const;
-  void tp_all_reduce(float* data, size_t count, ReduceOp op = ReduceOp::Sum) const;
+  void tp_all_reduce(float* data, size_t count, ReduceOp op) const;
 
   LlamaConfig config_;
   Topology topo_;
@@ -101,7 +103,7 @@ class LlamaStage {
   size_t embed_offset_ = 0, norm_offset_ = 0, head_offset_ = 0;
   std::vector<float> inv_freq_;
   // Backward scratch, shared by all micro-batches (one backward runs at a time).
-  mutable std::vector<float> scratch_;
+  std::unique_ptr<Arena> scratch_;
   float *dln_, *dtmp_, *dq_, *dk_, *dv_, *datt_, *dgate_, *dup_, *dh_;
   mutable std::vector<float> dresid_buffer_;  // (N, C)
 };
