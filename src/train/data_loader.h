@@ -18,6 +18,8 @@ struct Batch {
   std::vector<int32_t> tokens;       // (B, T)
   std::vector<int32_t> targets;      // (B, T)
   std::vector<float> loss_mask;      // (B, T): 1 for tokens in the loss
+  std::vector<int32_t> positions;    // (B, T) RoPE positions; empty = 0..T-1 in every row
+  std::vector<int32_t> doc;          // (B, T) document of each token for packed rows; empty = one per row
 };
 
 class PretrainLoader {
