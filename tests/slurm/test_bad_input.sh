@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# iris-slurm refuses, with a clear message and without writing a script, a node/GPU count that cannot
+# hold the layout, a model that does not fit (planner), a missing data path, and CPU ranks that
+# cannot hold the layout. A valid request next to each refusal shows the refusal is about the input.
+set -uo pipefail
+src=$1 build=$2
+slurm=$build/bin/iris-slurm
+: >data.bin; : >data.idx
+fail=0
+refuses() {  # expected message fragment, arguments...
+  local want=$1; shift
+  rm -f job.sbatch
+  out=$("$slurm" "$@" --output job.sbatch 2>&1); rc=$?
+  if [ "$rc" -ne 2 ] || ! grep -qF -- "$want" <<<"$out" || [ -e job.sbatch ]; then
+    echo "FAIL: expected exit 2 with \"$want\" and no script, got $rc: $out"; fail=1
+  else
+    echo "ok: refused: $out"
+  fi
+}
+accepts() {
+  rm -f job.sbatch
+  out=$("$slurm" "$@" --output job.sbatch 2>&1); rc=$?
+  if [ "$rc" -ne 0 ] || [ ! -s job.sbatch ]; then echo "FAIL: expected a script, got $rc: $out"; fail=1; else echo "ok: $out"; fi
+}
+m7=$src/configs/models/llama2-7b.json
+m13=$src/configs/models/llama2-13b.json
+accepts  --task pretrain --model "$m7" --nodes 1 --gpus-per-node 8 --layout 4,2 --data data
+refuses "cannot hold layout tp=4 pp=2" --task pretrain --model "$m7" --nodes 1 --gpus-per-node 6 --layout 4,2 --data data
+refuses "cannot hold layout tp=8 pp=4" --task pretrain --model "$m7" --nodes 3 --gpus-per-node 8 --layout 8,4 --data data
+refuses "does not fit" --task pretrain --model "$m13" --nodes 1 --gpus-per-node 1 --gpu a100-40gb --layout 1,1 --data data
+refuses "does not fit" --task pretrain --model "$m13" --nodes 1 --gpus-per-node 1 --gpu a100-40gb --layout auto --data data
+refuses "data file $PWD/nowhere.bin does not exist" --task pretrain --model "$m7" --nodes 1 --data "$PWD/nowhere"
+refuses "--data PREFIX is required" --task pretrain --model "$m7" --nodes 1   # no --data at all: says what is needed
+refuses "data_loss_mask.bin does not exist" --task sft --model "$m7" --nodes 1 --data data
+accepts  --model "$src/configs/models/tiny.json" --cpu-ranks 4 --layout 2,2 --data data
+refuses "cannot hold layout tp=2 pp=2" --model "$src/configs/models/tiny.json" --cpu-ranks 6 --layout 2,2 --data data
+exit $fail
