@@ -313,7 +313,7 @@ int run(int argc, char** argv) {
   if (layouts.size() > 1 || vm.count("sweep")) {
     // One array task per (nodes, layout); each runs on the first `nodes` nodes of the allocation and
     // writes to its own RUN_DIR. Submit per node count to avoid idle nodes (see the header lines).
-    array_line = fmt::format("#SBATCH --array=0-{}", layouts.size() - 1);
+    array_line = fmt::format("#SBATCH --array=0-{}\n", layouts.size() - 1);
     sweep_block = "# The sweep: one line per array task, \"nodes tp pp grad_accum\".\nSWEEP=(";
     for (size_t i = 0; i < layouts.size(); ++i)
       sweep_block += fmt::format("{}\"{} {} {} {}\"", i ? " " : "", layouts[i].nodes, layouts[i].tp, layouts[i].pp,
