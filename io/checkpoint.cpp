@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -109,22 +109,6 @@ herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
 }
 
 const char* kGroups[] = {"weights", "exp_avg", "exp_avg_sq"};
-
-uint32_t crc32_update(uint32_t crc, const unsigned char* p, size_t n) {
-  // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib's crc32().
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
 
 void fsync_path(const fs::path& p, bool directory) {
   const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
@@ -391,12 +375,12 @@ uint32_t crc32_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   IRIS_USER_CHECK(in.good(), "cannot open {} to compute its checksum", path.string());
   std::vector<char> buf(1 << 22);
-  uint32_t crc = 0;
+  uLong crc = crc32(0L, Z_NULL, 0);  // zlib's CRC-32 (IEEE 802.3)
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    crc = crc32_update(crc, reinterpret_cast<const unsigned char*>(buf.data()), static_cast<size_t>(in.gcount()));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(in.gcount()));
   }
-  return crc;
+  return static_cast<uint32_t>(crc);
 }
 
 void finalize_checkpoint(const fs::path& tmp_dir, const fs::path& final_dir, const Manifest& manifest) {
