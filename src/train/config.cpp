@@ -60,6 +60,10 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("parallel.bucket_mb", &c.parallel.bucket_mb, "ZeRO-1 gradient reduce-scatter bucket, MiB per shard"),
       key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
       key("output.save_weights", &c.output.save_weights, "write the final weights to output.dir/weights/"),
+      key("checkpoint.dir", &c.checkpoint.dir, "write checkpoints to DIR/step_XXXXXXXX/ (empty: no checkpoints)"),
+      key("checkpoint.every", &c.checkpoint.every, "save a checkpoint every N steps (0: only at the end)"),
+      key("checkpoint.keep", &c.checkpoint.keep, "keep the newest K checkpoints (0: keep all)"),
+      key("checkpoint.load", &c.checkpoint.load, "resume from PATH, 'latest' or 'auto' (latest in checkpoint.dir if any)"),
   };
 }
 
@@ -136,6 +140,11 @@ void RunConfig::validate() const {
   IRIS_USER_CHECK(optim.beta2 >= 0 && optim.beta2 < 1, "optim.beta2 must be in [0, 1)");
   IRIS_USER_CHECK(optim.eps > 0, "optim.eps must be positive");
   IRIS_USER_CHECK(optim.weight_decay >= 0, "optim.weight_decay must not be negative");
+  IRIS_USER_CHECK(checkpoint.every >= 0, "checkpoint.every must not be negative (0: save only at the end)");
+  IRIS_USER_CHECK(checkpoint.keep >= 0, "checkpoint.keep must not be negative (0: keep all)");
+  IRIS_USER_CHECK(!(checkpoint.dir.empty() && (checkpoint.load == "latest" || checkpoint.load == "auto")),
+                  "checkpoint.load={} needs checkpoint.dir (the directory holding the 'latest' pointer)",
+                  checkpoint.load);
   IRIS_USER_CHECK(optim.grad_clip >= 0, "optim.grad_clip must not be negative (0 disables clipping)");
 }
 

@@ -48,6 +48,12 @@ struct RunConfig {
     std::string dir = "runs/default";
     bool save_weights = false;  // write the final weights, one safetensors file per model-parallel rank
   } output;
+  struct {
+    std::string dir;            // checkpoints go to DIR/step_XXXXXXXX/; "" = no checkpoints
+    int every = 0;              // save every N steps (0: only at the end and on request)
+    int keep = 3;               // keep the newest K checkpoints (0: all)
+    std::string load;           // PATH | latest | auto (latest if one exists in dir, else fresh); "" = fresh
+  } checkpoint;
 
   // Parses `--config FILE` and every `--section.key=value` flag. Throws UserError naming the file
   // and the key on unknown keys, malformed values or a missing file. Returns false for --help

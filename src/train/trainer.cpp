@@ -96,6 +96,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   batches_.resize(config_.train.grad_accum);
 
   // Everything is valid on every rank: only now touch the output directory.
+  maybe_load_checkpoint();
   comms_.world->barrier();
   if (topo_.rank == 0) {
     fs::create_directories(config_.output.dir);
@@ -108,6 +109,38 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
 }
 
 Trainer::~Trainer() = default;
+
+CheckpointState Trainer::checkpoint_state() {
+  return CheckpointState{model_config_, topo_,           table_, params_.data(), &optimizer_->adam(),
+                         comms_.world.get(), config_.to_ini()};
+}
+
+void Trainer::maybe_load_checkpoint() {
+  const std::string& spec = config_.checkpoint.load;
+  if (spec.empty()) return;
+  const fs::path dir = io::resolve_checkpoint(spec, config_.checkpoint.dir);
+  if (dir.empty()) {
+    if (topo_.rank == 0) spdlog::info("checkpoint.load=auto: no checkpoint in {}, starting fresh", config_.checkpoint.dir);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  progress_ = load_checkpoint(checkpoint_state(), dir);
+  comms_.world->barrier();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  IRIS_USER_CHECK(progress_.step <= config_.train.steps,
+                  "checkpoint {} is at step {}, past train.steps = {}; raise train.steps to continue", dir.string(),
+                  progress_.step, config_.train.steps);
+  if (topo_.rank == 0)
+    spdlog::info("resumed from {} at step {} ({} samples consumed, {} skipped steps) in {:.2f} s", dir.string(),
+                 progress_.step, progress_.consumed_samples, progress_.skipped_steps, seconds);
+}
+
+void Trainer::save_checkpoint() {
+  const SaveReport r = iris::save_checkpoint(checkpoint_state(), progress_, config_.checkpoint.dir, config_.checkpoint.keep);
+  if (topo_.rank == 0)
+    spdlog::info("checkpoint {}: {:.3f} GB in {:.2f} s ({:.2f} GB/s)", r.dir.string(), r.bytes / 1e9, r.seconds,
+                 r.bytes / 1e9 / std::max(r.seconds, 1e-9));
+}
 
 void Trainer::describe_startup() const {
   if (topo_.rank != 0) return;
@@ -146,7 +179,7 @@ StepMetrics Trainer::step(int step) {
   // Pretraining trains every token, so each token's weight is 1 / (tokens in the global batch) and
   // the summed loss is the global-batch mean. DP rank d takes the d-th block of the global batch.
   loss_weight_.assign(static_cast<size_t>(B) * T, 1.0f / static_cast<float>(global_batch_ * T));
-  const uint64_t first = static_cast<uint64_t>(step - 1) * global_batch_ +
+  const uint64_t first = static_cast<uint64_t>(progress_.consumed_samples) +
                          static_cast<uint64_t>(topo_.dp_rank) * (global_batch_ / topo_.dp);
   for (int m = 0; m < config_.train.grad_accum; ++m) loader_->fill(first + static_cast<uint64_t>(m) * B, B, batches_[m]);
   const double stage_loss = executor_->run(params_.data(), grads_.data(), [&](int m) {
@@ -171,15 +204,17 @@ StepMetrics Trainer::step(int step) {
   m.lr = schedule_.at(step);
   m.skipped = !std::isfinite(loss) || !std::isfinite(grad_norm);  // every rank sees the same values
   if (m.skipped) {
-    ++skipped_steps_;
+    ++progress_.skipped_steps;
   } else {
     const double clip = config_.optim.grad_clip;
     const float scale = clip > 0 && grad_norm > clip ? static_cast<float>(clip / grad_norm) : 1.0f;
-    optimizer_->step(params_.data(), grads_.data(), m.lr, step - skipped_steps_, scale);
+    optimizer_->step(params_.data(), grads_.data(), m.lr, step - progress_.skipped_steps, scale);
   }
-  m.skipped_steps = skipped_steps_;
-  tokens_ += global_batch_ * T;
-  m.tokens = tokens_;
+  m.skipped_steps = progress_.skipped_steps;
+  progress_.step = step;
+  progress_.tokens += global_batch_ * T;
+  progress_.consumed_samples += global_batch_;
+  m.tokens = progress_.tokens;
   m.step_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   elapsed_s_ += m.step_time_s;
   m.elapsed_s = elapsed_s_;
@@ -208,13 +243,25 @@ void Trainer::save_weights() const {
 
 std::vector<StepMetrics> Trainer::run() {
   std::vector<StepMetrics> all;
-  for (int s = 1; s <= config_.train.steps; ++s) {
+  const bool checkpoints = !config_.checkpoint.dir.empty();
+  int64_t saved_step = progress_.step;  // a resumed run does not re-save the step it loaded
+  for (int s = static_cast<int>(progress_.step) + 1; s <= config_.train.steps; ++s) {
     StepMetrics m = step(s);
     if (metrics_) metrics_->write(m);
     if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps))
       spdlog::info("{}", progress_line(m, config_.train.steps));
     all.push_back(m);
+    // A request on any rank (a signal) checkpoints on all of them at this step boundary.
+    double requested = checkpoint_requested_ ? 1.0 : 0.0;
+    comms_.world->all_reduce(&requested, 1, ReduceOp::Max);
+    checkpoint_requested_ = false;
+    const bool periodic = config_.checkpoint.every > 0 && s % config_.checkpoint.every == 0;
+    if (checkpoints && (periodic || requested != 0.0)) {
+      save_checkpoint();
+      saved_step = s;
+    }
   }
+  if (checkpoints && saved_step != progress_.step) save_checkpoint();
   if (config_.output.save_weights) save_weights();
   return all;
 }

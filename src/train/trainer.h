@@ -10,6 +10,7 @@
 #include "src/model/llama.h"
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
+#include "src/train/checkpoint.h"
 #include "src/train/config.h"
 #include "src/train/data_loader.h"
 #include "src/train/lr_schedule.h"
@@ -25,20 +26,28 @@ class Trainer {
   Trainer(RunConfig config, int world, int rank);
   ~Trainer();
 
-  // Runs train.steps optimizer steps; returns the metrics of each.
+  // Runs optimizer steps up to train.steps (from the loaded checkpoint's step, if any); returns the
+  // metrics of each. Saves checkpoints every checkpoint.every steps, on request and at the end.
   std::vector<StepMetrics> run();
+  // Asks for a checkpoint at the next step boundary (every rank agrees before saving; for signals).
+  void request_checkpoint() { checkpoint_requested_ = true; }
+  // Saves a checkpoint of the state after `progress_.step` steps (collective).
+  void save_checkpoint();
   // One optimizer step (1-based); public for tests.
   StepMetrics step(int step);
 
   const ParamTable& table() const { return table_; }
   const std::vector<float>& params() const { return params_; }
   const Topology& topology() const { return topo_; }
+  const TrainProgress& progress() const { return progress_; }
   int64_t global_batch() const { return global_batch_; }
 
  private:
   void describe_startup() const;
   void save_weights() const;
   double global_grad_norm() const;
+  CheckpointState checkpoint_state();
+  void maybe_load_checkpoint();
 
   RunConfig config_;
   LlamaConfig model_config_;
@@ -57,8 +66,8 @@ class Trainer {
   std::vector<Batch> batches_;        // one per micro-batch of the step
   std::vector<float> loss_weight_;
   std::vector<float> norm_weight_;    // per flat element of the shard: 1 if it counts in the global grad norm
-  int skipped_steps_ = 0;
-  long long tokens_ = 0;
+  TrainProgress progress_;            // steps done, skipped steps, tokens, consumed samples
+  bool checkpoint_requested_ = false;
   double elapsed_s_ = 0;
 };
 
