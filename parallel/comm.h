@@ -51,7 +51,9 @@ struct Communicators {
   std::unique_ptr<Comm> embedding;
 };
 
-// MPI must be initialised. Builds the groups of `topo` with MPI_Comm_split.
-Communicators make_mpi_communicators(const Topology& topo, bool tied_embedding_group);
+// MPI must be initialised. Builds the groups of `topo` with MPI_Comm_split. An operation that does
+// not complete within timeout_s seconds (<= 0: no limit) logs itself and the ranks still missing and
+// aborts the job (parallel/mpi_watchdog.h).
+Communicators make_mpi_communicators(const Topology& topo, bool tied_embedding_group, double timeout_s);
 
 }  // namespace iris

@@ -1,8 +1,13 @@
 // MpiComm: the communicator interface over MPI for CPU buffers. Errors return codes
-// (MPI_ERRORS_RETURN) so a failed call is reported with the group, the call and the rank.
+// (MPI_ERRORS_RETURN) so a failed call is reported with the group, the call and the rank. Every
+// operation is started non-blocking and completed by the MpiWatchdog, so one that does not complete
+// within parallel.timeout_s names itself and the missing ranks and ends the job instead of hanging.
 #include <mpi.h>
 
+#include <fmt/format.h>
+
 #include "parallel/comm.h"
+#include "parallel/mpi_watchdog.h"
 #include "parallel/topology.h"
 #include "src/core/check.h"
 
@@ -13,19 +18,25 @@ MPI_Op to_mpi(ReduceOp op) { return op == ReduceOp::Sum ? MPI_SUM : MPI_MAX; }
 
 class MpiHandle : public CommHandle {
  public:
-  explicit MpiHandle(MPI_Request r) : request_(r) {}
+  MpiHandle(MPI_Request r, MpiWatchdog* watchdog, MPI_Comm comm, std::string op, std::vector<int> peers)
+      : request_(r), watchdog_(watchdog), comm_(comm), op_(std::move(op)), peers_(std::move(peers)) {}
   ~MpiHandle() override {
     if (request_ != MPI_REQUEST_NULL) MPI_Request_free(&request_);
   }
-  void wait() override { IRIS_MPI_CHECK(MPI_Wait(&request_, MPI_STATUS_IGNORE)); }
+  void wait() override { watchdog_->wait(&request_, comm_, op_, peers_); }
 
  private:
   MPI_Request request_;
+  MpiWatchdog* watchdog_;
+  MPI_Comm comm_;
+  std::string op_;
+  std::vector<int> peers_;  // empty: a collective of the whole group
 };
 
 class MpiComm : public Comm {
  public:
-  MpiComm(MPI_Comm comm, std::string name) : comm_(comm), name_(std::move(name)) {
+  MpiComm(MPI_Comm comm, std::string name, std::shared_ptr<MpiWatchdog> watchdog)
+      : comm_(comm), name_(std::move(name)), watchdog_(std::move(watchdog)) {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
@@ -39,43 +50,63 @@ class MpiComm : public Comm {
 
   void all_reduce(float* data, size_t count, ReduceOp op) override {
     if (size_ == 1) return;
-    IRIS_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, checked(count), MPI_FLOAT, to_mpi(op), comm_));
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, checked(count), MPI_FLOAT, to_mpi(op), comm_, &r));
+    complete(r, "all_reduce");
   }
   void all_reduce(double* data, size_t count, ReduceOp op) override {
     if (size_ == 1) return;
-    IRIS_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, checked(count), MPI_DOUBLE, to_mpi(op), comm_));
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, checked(count), MPI_DOUBLE, to_mpi(op), comm_, &r));
+    complete(r, "all_reduce");
   }
   void reduce_scatter(const float* send, float* recv, size_t count) override {
-    IRIS_MPI_CHECK(MPI_Reduce_scatter_block(send, recv, checked(count), MPI_FLOAT, MPI_SUM, comm_));
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Ireduce_scatter_block(send, recv, checked(count), MPI_FLOAT, MPI_SUM, comm_, &r));
+    complete(r, "reduce_scatter");
   }
   void all_gather(const float* send, float* recv, size_t count) override {
     const void* src = (send == recv + rank_ * count) ? MPI_IN_PLACE : send;
-    IRIS_MPI_CHECK(MPI_Allgather(src, checked(count), MPI_FLOAT, recv, checked(count), MPI_FLOAT, comm_));
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Iallgather(src, checked(count), MPI_FLOAT, recv, checked(count), MPI_FLOAT, comm_, &r));
+    complete(r, "all_gather");
   }
   void broadcast(float* data, size_t count, int root) override {
     if (size_ == 1) return;
-    IRIS_MPI_CHECK(MPI_Bcast(data, checked(count), MPI_FLOAT, root, comm_));
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Ibcast(data, checked(count), MPI_FLOAT, root, comm_, &r));
+    complete(r, "broadcast");
   }
   void broadcast_bytes(void* data, size_t bytes, int root) override {
     if (size_ == 1) return;
-    IRIS_MPI_CHECK(MPI_Bcast(data, checked(bytes), MPI_BYTE, root, comm_));
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Ibcast(data, checked(bytes), MPI_BYTE, root, comm_, &r));
+    complete(r, "broadcast");
   }
-  void barrier() override { IRIS_MPI_CHECK(MPI_Barrier(comm_)); }
+  void barrier() override {
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Ibarrier(comm_, &r));
+    complete(r, "barrier");
+  }
 
   std::unique_ptr<CommHandle> isend(const float* data, size_t count, int peer, int tag) override {
     MPI_Request r;
     IRIS_MPI_CHECK(MPI_Isend(data, checked(count), MPI_FLOAT, peer, tag, comm_, &r));
-    return std::make_unique<MpiHandle>(r);
+    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_,
+                                       fmt::format("send to {} rank {} (tag {})", name_, peer, tag),
+                                       std::vector<int>{peer});
   }
   std::unique_ptr<CommHandle> irecv(float* data, size_t count, int peer, int tag) override {
     MPI_Request r;
     IRIS_MPI_CHECK(MPI_Irecv(data, checked(count), MPI_FLOAT, peer, tag, comm_, &r));
-    return std::make_unique<MpiHandle>(r);
+    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_,
+                                       fmt::format("recv from {} rank {} (tag {})", name_, peer, tag),
+                                       std::vector<int>{peer});
   }
   std::unique_ptr<CommHandle> iall_reduce(float* data, size_t count, ReduceOp op) override {
     MPI_Request r;
     IRIS_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, checked(count), MPI_FLOAT, to_mpi(op), comm_, &r));
-    return std::make_unique<MpiHandle>(r);
+    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_, describe("all_reduce"), std::vector<int>{});
   }
 
  private:
@@ -84,31 +115,39 @@ class MpiComm : public Comm {
                name_, count);
     return static_cast<int>(count);
   }
+  // Collectives of one group are numbered in the order every member issues them, so members waiting
+  // in the same one describe it with the same text.
+  std::string describe(const char* op) { return fmt::format("{} #{} of group {}", op, ++collectives_, name_); }
+  void complete(MPI_Request& r, const char* op) { watchdog_->wait(&r, comm_, describe(op)); }
+
   MPI_Comm comm_;
   std::string name_;
+  std::shared_ptr<MpiWatchdog> watchdog_;
   int rank_ = 0, size_ = 1;
+  long long collectives_ = 0;
 };
 
-std::unique_ptr<Comm> split(int color, int key, const char* name) {
+std::unique_ptr<Comm> split(int color, int key, const char* name, const std::shared_ptr<MpiWatchdog>& watchdog) {
   MPI_Comm c;
   IRIS_MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, color, key, &c));
   if (c == MPI_COMM_NULL) return nullptr;
-  return std::make_unique<MpiComm>(c, name);
+  return std::make_unique<MpiComm>(c, name, watchdog);
 }
 
 }  // namespace
 
-Communicators make_mpi_communicators(const Topology& topo, bool tied_embedding_group) {
+Communicators make_mpi_communicators(const Topology& topo, bool tied_embedding_group, double timeout_s) {
   Communicators c;
-  c.world = std::make_unique<MpiComm>(MPI_COMM_WORLD, "world");
+  auto watchdog = std::make_shared<MpiWatchdog>(timeout_s);
+  c.world = std::make_unique<MpiComm>(MPI_COMM_WORLD, "world", watchdog);
   // Colour = the coordinates the group shares; key = the coordinate that varies (so group rank = it).
-  c.tp = split(topo.pp_rank * topo.dp + topo.dp_rank, topo.tp_rank, "tp");
-  c.dp = split(topo.pp_rank * topo.tp + topo.tp_rank, topo.dp_rank, "dp");
-  c.pp = split(topo.dp_rank * topo.tp + topo.tp_rank, topo.pp_rank, "pp");
-  c.model_parallel = split(topo.dp_rank, topo.pp_rank * topo.tp + topo.tp_rank, "model-parallel");
+  c.tp = split(topo.pp_rank * topo.dp + topo.dp_rank, topo.tp_rank, "tp", watchdog);
+  c.dp = split(topo.pp_rank * topo.tp + topo.tp_rank, topo.dp_rank, "dp", watchdog);
+  c.pp = split(topo.dp_rank * topo.tp + topo.tp_rank, topo.pp_rank, "pp", watchdog);
+  c.model_parallel = split(topo.dp_rank, topo.pp_rank * topo.tp + topo.tp_rank, "model-parallel", watchdog);
   if (tied_embedding_group && topo.pp > 1) {
     bool member = topo.is_first_stage() || topo.is_last_stage();
-    c.embedding = split(member ? topo.dp_rank * topo.tp + topo.tp_rank : MPI_UNDEFINED, topo.pp_rank, "embedding");
+    c.embedding = split(member ? topo.dp_rank * topo.tp + topo.tp_rank : MPI_UNDEFINED, topo.pp_rank, "embedding", watchdog);
   }
   return c;
 }

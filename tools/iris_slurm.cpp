@@ -113,6 +113,7 @@ std::string fill_template(const fs::path& path, const std::map<std::string, std:
 struct Options {
   std::string task, gpu, partition, account, time, data, tokenizer, init_from, run_config, run_dir, name;
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
+  int signal_lead = 300;  // seconds before the time limit Slurm sends USR1 (0: no signal)
   std::vector<std::string> extra;
 };
 
@@ -203,6 +204,8 @@ int run(int argc, char** argv) {
       ("partition", po::value(&o.partition), "Slurm partition")
       ("account", po::value(&o.account), "Slurm account")
       ("time", po::value(&o.time)->default_value("1-00:00:00"), "time limit, D-HH:MM:SS")
+      ("signal-lead", po::value(&o.signal_lead)->default_value(300), "seconds before the time limit that Slurm "
+       "sends USR1 (checkpoint and requeue); 0: no signal, the trainer's own deadline only")
       ("data", po::value(&o.data), "tokenized dataset prefix (PREFIX.bin/.idx; SFT: also PREFIX_loss_mask.*)")
       ("tokenizer", po::value(&o.tokenizer), "sentencepiece model the data was made with (data.tokenizer)")
       ("init-from", po::value(&o.init_from), "start from this HF directory or Iris checkpoint")
@@ -234,6 +237,7 @@ int run(int argc, char** argv) {
   }
   IRIS_USER_CHECK(vm.count("model"), "--model is required (e.g. configs/models/llama2-7b.json)");
   IRIS_USER_CHECK(vm.count("output"), "--output FILE is required (the sbatch script to write)");
+  IRIS_USER_CHECK(o.signal_lead >= 0, "--signal-lead must not be negative, got {}", o.signal_lead);
   IRIS_USER_CHECK(o.task == "pretrain" || o.task == "sft", "--task must be pretrain or sft, got \"{}\"", o.task);
   IRIS_USER_CHECK(o.nodes >= 1 && o.gpus_per_node >= 1 && o.seq >= 1 && o.micro_batch >= 1 && o.cpu_ranks >= 0,
                   "--nodes, --gpus-per-node, --seq and --micro-batch must be positive");
@@ -386,6 +390,8 @@ int run(int argc, char** argv) {
       {"INIT_FROM", shell_quoted_body(script_path(o.init_from, root))},
       {"RUN_DIR", shell_quoted_body(o.run_dir)},
       {"EXIT_REQUEUE", std::to_string(kExitCheckpointedRequeue)},
+      {"SIGNAL_LINE", o.signal_lead > 0 ? fmt::format("#SBATCH --signal=B:USR1@{}", o.signal_lead)
+                                        : std::string("# (no --signal: iris-slurm --signal-lead 0)")},
       {"TRAIN_ARGS", join_args(train_args)},
       {"SWEEP_BLOCK", sweep_block},
       {"EXTRA_DATA_FILES", extra_data},

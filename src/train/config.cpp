@@ -45,6 +45,11 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("train.steps", &c.train.steps, "optimizer steps"),
       key("train.seed", &c.train.seed, "seed of the initial weights and the data order"),
       key("train.log_every", &c.train.log_every, "print a progress line every N steps"),
+      key("train.time_limit", &c.train.time_limit,
+          "checkpoint and exit (status 42) before this wall-clock budget ends: seconds (3600, 90s, 30m, 2h) or "
+          "Slurm's forms (M:S, H:M:S, D-H, D-H:M, D-H:M:S); the Slurm job's end time counts too"),
+      key("train.exit_margin_s", &c.train.exit_margin_s,
+          "stop at least this long before the time limit (more when steps or saves take longer)"),
       key("optim.lr", &c.optim.lr, "peak learning rate"),
       key("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine decay"),
       key("optim.warmup_steps", &c.optim.warmup_steps, "linear warm-up steps"),
@@ -58,6 +63,8 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("parallel.pp", &c.parallel.pp, "pipeline-parallel size"),
       key("parallel.stage_layers", &c.parallel.stage_layers, "layers per pipeline stage, e.g. \"3,5\" (default: even)"),
       key("parallel.bucket_mb", &c.parallel.bucket_mb, "ZeRO-1 gradient reduce-scatter bucket, MiB per shard"),
+      key("parallel.timeout_s", &c.parallel.timeout_s,
+          "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
       key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
       key("output.save_weights", &c.output.save_weights, "write the final weights to output.dir/weights/"),
       key("checkpoint.dir", &c.checkpoint.dir, "write checkpoints to DIR/step_XXXXXXXX/ (empty: no checkpoints)"),
@@ -146,6 +153,51 @@ void RunConfig::validate() const {
                   "checkpoint.load={} needs checkpoint.dir (the directory holding the 'latest' pointer)",
                   checkpoint.load);
   IRIS_USER_CHECK(optim.grad_clip >= 0, "optim.grad_clip must not be negative (0 disables clipping)");
+  IRIS_USER_CHECK(parallel.timeout_s >= 0, "parallel.timeout_s must not be negative (0: no timeout), got {}",
+                  parallel.timeout_s);
+  IRIS_USER_CHECK(train.exit_margin_s >= 0, "train.exit_margin_s must not be negative, got {}", train.exit_margin_s);
+  time_limit_seconds();  // throws on a malformed value
+}
+
+double RunConfig::time_limit_seconds() const {
+  const std::string& t = train.time_limit;
+  if (t.empty()) return 0;
+  const auto bad = [&t]() {
+    return UserError(fmt::format("train.time_limit: '{}' is not a duration; use seconds (3600, 90s, 30m, 2h) or "
+                                 "Slurm's M:S, H:M:S, D-H, D-H:M, D-H:M:S",
+                                 t));
+  };
+  const auto number = [&](const std::string& s) {
+    IRIS_USER_CHECK(!s.empty() && s.find_first_not_of("0123456789.") == std::string::npos, "{}", bad().what());
+    return std::stod(s);
+  };
+  double seconds = 0;
+  if (t.find_first_of(":-") == std::string::npos) {
+    const char unit = t.back();
+    const double scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 0;
+    seconds = scale > 0 ? number(t.substr(0, t.size() - 1)) * scale : number(t);
+  } else {
+    // Slurm's --time forms: with a day part, fields are H[:M[:S]]; without, M:S or H:M:S.
+    double days = 0;
+    std::string rest = t;
+    if (const auto dash = t.find('-'); dash != std::string::npos) {
+      days = number(t.substr(0, dash));
+      rest = t.substr(dash + 1);
+    }
+    std::vector<double> fields;
+    std::stringstream in(rest);
+    for (std::string f; std::getline(in, f, ':');) fields.push_back(number(f));
+    if (fields.empty() || fields.size() > 3) throw bad();
+    if (t.find('-') != std::string::npos) {
+      fields.resize(3, 0.0);  // D-H, D-H:M, D-H:M:S
+    } else {
+      if (fields.size() == 1) throw bad();
+      if (fields.size() == 2) fields.insert(fields.begin(), 0.0);  // M:S
+    }
+    seconds = days * 86400 + fields[0] * 3600 + fields[1] * 60 + fields[2];
+  }
+  IRIS_USER_CHECK(seconds > 0, "train.time_limit must be positive, got '{}'", t);
+  return seconds;
 }
 
 std::string RunConfig::to_ini() const {

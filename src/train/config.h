@@ -26,6 +26,8 @@ struct RunConfig {
     int steps = 100;            // optimizer steps
     uint64_t seed = 1234;       // weights and data order
     int log_every = 1;          // progress-line period (metrics.jsonl gets every step)
+    std::string time_limit;     // wall-clock budget of this run ("" = none): seconds, or Slurm's [D-]H:M:S forms
+    double exit_margin_s = 120; // stop this long (at least) before the time limit or the Slurm job's end
   } train;
   struct {
     double lr = 1e-3;
@@ -43,6 +45,7 @@ struct RunConfig {
     int pp = 1;
     std::string stage_layers;   // explicit layers per pipeline stage, e.g. "3,5"; "" = even split
     double bucket_mb = 16;      // ZeRO-1 reduce-scatter bucket size (MiB of fp32 gradients per shard)
+    double timeout_s = 1800;    // a collective or send/recv not done in this long aborts the job (0: never)
   } parallel;
   struct {
     std::string dir = "runs/default";
@@ -61,6 +64,8 @@ struct RunConfig {
   static bool parse(int argc, const char* const* argv, RunConfig& out, std::string* help = nullptr);
   // Validates values that do not depend on other files (ranges); says which key to change.
   void validate() const;
+  // train.time_limit in seconds (0 when unset). Throws UserError naming the key on a malformed value.
+  double time_limit_seconds() const;
   // The resolved configuration as INI text (every key, including defaults).
   std::string to_ini() const;
 };

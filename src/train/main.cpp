@@ -1,11 +1,13 @@
 // iris-train: the MPI-launched trainer. `mpirun -np N iris-train --config FILE [--section.key=value ...]`;
-// a single rank also runs without mpirun. Exit status: 0 done, 2 bad input, 1 internal failure.
+// a single rank also runs without mpirun. Exit status (src/train/exit_codes.h): 0 done, 2 bad input,
+// 1 internal failure, 42 stopped early by a signal or the time limit after saving a checkpoint.
 #include <mpi.h>
 
 #include <cstdio>
 
 #include "src/core/error.h"
 #include "src/core/log.h"
+#include "src/train/exit_codes.h"
 #include "src/train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -23,6 +25,7 @@ int main(int argc, char** argv) {
     } else {
       iris::Trainer trainer(std::move(config), world, rank);
       trainer.run();
+      status = trainer.exit_status();
     }
   } catch (const iris::UserError& e) {
     spdlog::error("{}", e.what());
@@ -31,8 +34,9 @@ int main(int argc, char** argv) {
     spdlog::error("rank {} failed: {}", rank, e.what());
     status = 1;
   }
-  // One failed rank must end the whole job rather than leave the others waiting in a collective.
-  if (status != 0 && world > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  // One failed rank must end the whole job rather than leave the others waiting in a collective. A
+  // stop after a checkpoint is agreed by every rank: they all leave normally with the same status.
+  if (status != 0 && status != iris::kExitCheckpointedRequeue && world > 1) MPI_Abort(MPI_COMM_WORLD, status);
   MPI_Finalize();
   return status;
 }

@@ -1,6 +1,7 @@
 #include "src/train/metrics.h"
 
 #include <cmath>
+#include <fstream>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -10,9 +11,19 @@
 
 namespace iris {
 
-MetricsWriter::MetricsWriter(const std::string& path) {
+MetricsWriter::MetricsWriter(const std::string& path, long long resumed_at) {
+  std::string kept;
+  if (resumed_at > 0) {
+    std::ifstream old(path);
+    for (std::string line; std::getline(old, line);) {
+      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("step") && j["step"].is_number() && j["step"].get<long long>() <= resumed_at)
+        kept += line + "\n";
+    }
+  }
   file_ = std::fopen(path.c_str(), "w");
   IRIS_USER_CHECK(file_ != nullptr, "cannot write metrics file {} (is output.dir writable?)", path);
+  IRIS_CHECK(std::fwrite(kept.data(), 1, kept.size(), file_) == kept.size(), "writing metrics failed");
 }
 
 MetricsWriter::~MetricsWriter() {

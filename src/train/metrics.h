@@ -21,7 +21,9 @@ double peak_rss_mib();
 
 class MetricsWriter {
  public:
-  explicit MetricsWriter(const std::string& path);  // truncates
+  // Starts `path` afresh, or, for a run resumed at step `resumed_at` > 0, keeps the lines of steps up
+  // to it (a restarted job keeps one history; steps done after that checkpoint are done again).
+  explicit MetricsWriter(const std::string& path, long long resumed_at = 0);
   ~MetricsWriter();
   void write(const StepMetrics& m);
 

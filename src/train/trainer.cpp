@@ -1,6 +1,7 @@
 #include "src/train/trainer.h"
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +13,8 @@
 #include "src/core/check.h"
 #include "src/core/log.h"
 #include "src/model/hf_weights.h"
+#include "src/train/exit_codes.h"
+#include "src/train/stop_signals.h"
 
 namespace iris {
 namespace fs = std::filesystem;
@@ -31,6 +34,10 @@ std::vector<int> parse_stage_layers(const std::string& text) {
     }
   }
   return counts;
+}
+
+double wall_clock_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // Test hook for the no-hang tests: IRIS_FAULT="RANK:STEP:throw|exit" makes that rank fail at the
@@ -66,7 +73,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
                                              model_config_.vocab_size);
   global_batch_ = static_cast<int64_t>(config_.train.micro_batch) * config_.train.grad_accum * topo_.dp;
 
-  comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings);
+  comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
   AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
   optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket);
@@ -95,6 +102,12 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
                              config_.optim.decay_steps > 0 ? config_.optim.decay_steps : config_.train.steps};
   batches_.resize(config_.train.grad_accum);
 
+  // The time budget counts from here; the Slurm job's end, when known, bounds it too.
+  install_stop_signal_handlers();
+  const double now = wall_clock_s();
+  if (const double limit = config_.time_limit_seconds(); limit > 0) deadline_ = now + limit;
+  if (const double job_end = slurm_job_end_time(); job_end > 0) deadline_ = deadline_ > 0 ? std::min(deadline_, job_end) : job_end;
+
   // Everything is valid on every rank: only now touch the output directory.
   maybe_load_checkpoint();
   comms_.world->barrier();
@@ -103,7 +116,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     std::ofstream ini(fs::path(config_.output.dir) / "config.ini");
     ini << config_.to_ini();
     IRIS_USER_CHECK(ini.good(), "cannot write {}/config.ini (is output.dir writable?)", config_.output.dir);
-    metrics_ = std::make_unique<MetricsWriter>((fs::path(config_.output.dir) / "metrics.jsonl").string());
+    metrics_ = std::make_unique<MetricsWriter>((fs::path(config_.output.dir) / "metrics.jsonl").string(), progress_.step);
   }
   describe_startup();
 }
@@ -137,6 +150,7 @@ void Trainer::maybe_load_checkpoint() {
 
 void Trainer::save_checkpoint() {
   const SaveReport r = iris::save_checkpoint(checkpoint_state(), progress_, config_.checkpoint.dir, config_.checkpoint.keep);
+  last_save_s_ = r.seconds;
   if (topo_.rank == 0)
     spdlog::info("checkpoint {}: {:.3f} GB in {:.2f} s ({:.2f} GB/s)", r.dir.string(), r.bytes / 1e9, r.seconds,
                  r.bytes / 1e9 / std::max(r.seconds, 1e-9));
@@ -241,29 +255,62 @@ void Trainer::save_weights() const {
   writer.finish();
 }
 
+// Stop early when the next step and a save might not fit before the deadline any more.
+bool Trainer::time_is_up() const {
+  if (deadline_ <= 0) return false;
+  const double margin = std::max(config_.train.exit_margin_s, 2 * slowest_step_s_ + 2 * last_save_s_);
+  return wall_clock_s() + margin >= deadline_;
+}
+
 std::vector<StepMetrics> Trainer::run() {
   std::vector<StepMetrics> all;
   const bool checkpoints = !config_.checkpoint.dir.empty();
   int64_t saved_step = progress_.step;  // a resumed run does not re-save the step it loaded
   for (int s = static_cast<int>(progress_.step) + 1; s <= config_.train.steps; ++s) {
     StepMetrics m = step(s);
+    slowest_step_s_ = std::max(slowest_step_s_, m.step_time_s);
     if (metrics_) metrics_->write(m);
     if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps))
       spdlog::info("{}", progress_line(m, config_.train.steps));
     all.push_back(m);
-    // A request on any rank (a signal) checkpoints on all of them at this step boundary.
-    double requested = checkpoint_requested_ ? 1.0 : 0.0;
-    comms_.world->all_reduce(&requested, 1, ReduceOp::Max);
+    // What any rank saw (a checkpoint request, a stop signal, the deadline), all ranks act on at this
+    // step boundary: the maximum over the world. The signal number rides along for the message.
+    double seen[3] = {checkpoint_requested_ ? 1.0 : 0.0, static_cast<double>(stop_signal_received()),
+                      time_is_up() ? 1.0 : 0.0};
+    comms_.world->all_reduce(seen, 3, ReduceOp::Max);
     checkpoint_requested_ = false;
+    if (seen[1] != 0) {
+      stop_reason_ = seen[1] == SIGUSR1 ? "SIGUSR1" : seen[1] == SIGTERM ? "SIGTERM" : fmt::format("signal {}", seen[1]);
+    } else if (seen[2] != 0 && s < config_.train.steps) {
+      stop_reason_ = "the time limit";
+    }
     const bool periodic = config_.checkpoint.every > 0 && s % config_.checkpoint.every == 0;
-    if (checkpoints && (periodic || requested != 0.0)) {
+    if (checkpoints && (periodic || seen[0] != 0.0 || !stop_reason_.empty())) {
       save_checkpoint();
       saved_step = s;
     }
+    if (!stop_reason_.empty()) break;
+  }
+  if (!stop_reason_.empty()) {
+    stopped_with_checkpoint_ = checkpoints;
+    if (topo_.rank == 0) {
+      if (checkpoints)
+        spdlog::warn("stopped at step {} of {} on {}: checkpoint saved; exiting with status {} (requeue to continue)",
+                     progress_.step, config_.train.steps, stop_reason_, kExitCheckpointedRequeue);
+      else
+        spdlog::error("stopped at step {} of {} on {}, but checkpoint.dir is empty: nothing was saved",
+                      progress_.step, config_.train.steps, stop_reason_);
+    }
+    return all;  // the weights are not final: output.save_weights waits for the end
   }
   if (checkpoints && saved_step != progress_.step) save_checkpoint();
   if (config_.output.save_weights) save_weights();
   return all;
+}
+
+int Trainer::exit_status() const {
+  if (stop_reason_.empty()) return kExitOk;
+  return stopped_with_checkpoint_ ? kExitCheckpointedRequeue : kExitFailure;
 }
 
 }  // namespace iris

@@ -27,8 +27,13 @@ class Trainer {
   ~Trainer();
 
   // Runs optimizer steps up to train.steps (from the loaded checkpoint's step, if any); returns the
-  // metrics of each. Saves checkpoints every checkpoint.every steps, on request and at the end.
+  // metrics of each. Saves checkpoints every checkpoint.every steps, on request and at the end. A stop
+  // signal (SIGUSR1, SIGTERM) or the time limit ends it early, after a checkpoint: see stop_reason().
   std::vector<StepMetrics> run();
+  // Why run() ended before train.steps: "" (it did not), or e.g. "SIGUSR1", "the time limit".
+  const std::string& stop_reason() const { return stop_reason_; }
+  // The process exit status run() calls for (src/train/exit_codes.h).
+  int exit_status() const;
   // Asks for a checkpoint at the next step boundary (every rank agrees before saving; for signals).
   void request_checkpoint() { checkpoint_requested_ = true; }
   // Saves a checkpoint of the state after `progress_.step` steps (collective).
@@ -48,6 +53,7 @@ class Trainer {
   double global_grad_norm() const;
   CheckpointState checkpoint_state();
   void maybe_load_checkpoint();
+  bool time_is_up() const;
 
   RunConfig config_;
   LlamaConfig model_config_;
@@ -69,6 +75,10 @@ class Trainer {
   TrainProgress progress_;            // steps done, skipped steps, tokens, consumed samples
   bool checkpoint_requested_ = false;
   double elapsed_s_ = 0;
+  double deadline_ = 0;               // seconds since the epoch by which to have stopped (0: none)
+  double slowest_step_s_ = 0, last_save_s_ = 0;
+  std::string stop_reason_;
+  bool stopped_with_checkpoint_ = false;
 };
 
 }  // namespace iris
