@@ -77,7 +77,9 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     // Weights only: an SFT run starts from a pretraining checkpoint with fresh optimizer and data position.
     CheckpointState weights_only = checkpoint_state();
     weights_only.adam = nullptr;
-    load_checkpoint(weights_only, io::resolve_checkpoint(config_.model.init_checkpoint, ""));
+    const fs::path dir = io::resolve_checkpoint(config_.model.init_checkpoint, "");
+    load_checkpoint(weights_only, dir);
+    if (topo_.rank == 0) spdlog::info("initial weights from checkpoint {} (weights only)", dir.string());
   } else {
     table_.initialize(params_.data(), config_.train.seed);
   }
