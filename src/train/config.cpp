@@ -138,6 +138,10 @@ void RunConfig::validate() const {
                   train.task);
   IRIS_USER_CHECK(model.hf_dir.empty() || model.init_checkpoint.empty(),
                   "model.hf_dir and model.init_checkpoint are both set; start from one of them");
+  IRIS_USER_CHECK(model.init_checkpoint != "latest" && model.init_checkpoint != "auto",
+                  "model.init_checkpoint={}: give a directory (a step_* checkpoint, or a checkpoint root holding "
+                  "'latest'); to resume this run use checkpoint.load",
+                  model.init_checkpoint);
   IRIS_USER_CHECK(eval.every >= 0, "eval.every must not be negative (0: no validation)");
   positive(eval.batches, "eval.batches");
   IRIS_USER_CHECK(eval.every == 0 || !data.split.empty(),
