@@ -310,7 +310,7 @@ int run(int argc, char** argv) {
   };
 
   std::vector<std::string> train_args;
-  if (o.task == "sft") train_args.push_back("--data.format=sft");
+  if (o.task == "sft") train_args.push_back("--train.task=sft");
   std::string sweep_block, array_line, srun_extra, mpirun_extra;
   int max_nodes = 0;
   for (const Layout& l : layouts) max_nodes = std::max(max_nodes, l.nodes);

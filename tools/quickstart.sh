@@ -2,7 +2,9 @@
 # The main job on the embedded default: installs what is missing, builds, prepares the bundled
 # ophthalmology sample (tokenizer + tokens) and trains the tiny Llama on the CPU with 4 MPI ranks
 # on this machine: tensor parallel 2 × pipeline parallel 2 (oversubscribed where there are fewer
-# cores). Extra arguments go to iris-train (e.g. --train.steps=50).
+# cores). Extra arguments go to the pretraining iris-train (e.g. --train.steps=50). Then an SFT stage:
+# the sample ophthalmology QA pairs in the medAlpaca format are tokenized with loss masks and the
+# pretrained model is fine-tuned on the answers, starting from the pretraining run's final checkpoint.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,5 +20,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 threads=$(( $(nproc) / 4 )); [ "$threads" -ge 1 ] || threads=1
 mpirun --oversubscribe -np 4 -x OMP_NUM_THREADS=$threads "$build/bin/iris-train" --config configs/train/tiny-cpu.ini \
   --parallel.tp 2 --parallel.pp 2 --train.grad_accum 4 --train.micro_batch 2 \
-  --data.path "$build/data/sample_text" --data.tokenizer "$build/data/tokenizer.model" "$@"
+  --data.path "$build/data/sample_text" --data.tokenizer "$build/data/tokenizer.model" \
+  --checkpoint.dir runs/quickstart/checkpoints "$@"
 echo "metrics: runs/quickstart/metrics.jsonl"
+
+# SFT: only the answer tokens (and the EOS closing each answer) are in the loss.
+"$build/bin/iris-tokenize" --tokenizer "$build/data/tokenizer.model" --sft --template medalpaca \
+  --input data/sample/sft/ophthalmology_qa.jsonl --output "$build/data/sample_sft" --progress-seconds 0
+mpirun --oversubscribe -np 4 -x OMP_NUM_THREADS=$threads "$build/bin/iris-train" --config configs/train/tiny-cpu.ini \
+  --train.task sft --data.path "$build/data/sample_sft" --data.tokenizer "$build/data/tokenizer.model" \
+  --model.init_checkpoint runs/quickstart/checkpoints --parallel.tp 2 --parallel.pp 2 --train.grad_accum 4 \
+  --train.micro_batch 2 --train.steps 15 --optim.lr 1e-3 --optim.min_lr 1e-4 --optim.warmup_steps 3 \
+  --output.dir runs/quickstart-sft
+echo "SFT metrics: runs/quickstart-sft/metrics.jsonl"

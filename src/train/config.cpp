@@ -37,7 +37,11 @@ std::vector<Key> keys_of(RunConfig& c) {
   return {
       key("model.config", &c.model.config, "Hugging Face config.json of the model"),
       key("model.hf_dir", &c.model.hf_dir, "start from the weights of this Hugging Face directory (safetensors)"),
+      key("model.init_checkpoint", &c.model.init_checkpoint,
+          "start from the weights only (not optimizer or data position) of this Iris checkpoint directory"),
       key("data.path", &c.data.path, "indexed dataset prefix (PREFIX.bin and PREFIX.idx) from iris-tokenize"),
+      key("data.paths", &c.data.paths, "blend of datasets \"W1 PREFIX1 W2 PREFIX2 ...\" (weights are normalised)"),
+      key("data.split", &c.data.split, "train,valid shares of each dataset's documents, e.g. \"98,2\" (empty: all train)"),
       key("data.tokenizer", &c.data.tokenizer, "sentencepiece model the data was tokenized with"),
       key("train.seq_len", &c.train.seq_len, "sequence length T"),
       key("train.micro_batch", &c.train.micro_batch, "samples per micro-batch on one rank"),
@@ -50,6 +54,10 @@ std::vector<Key> keys_of(RunConfig& c) {
           "Slurm's forms (M:S, H:M:S, D-H, D-H:M, D-H:M:S); the Slurm job's end time counts too"),
       key("train.exit_margin_s", &c.train.exit_margin_s,
           "stop at least this long before the time limit (more when steps or saves take longer)"),
+      key("train.task", &c.train.task, "pretrain | sft (an iris-tokenize --sft dataset: only answer tokens in the loss)"),
+      key("sft.packing", &c.sft.packing, "pack several SFT samples per row (false: one sample per row, padded)"),
+      key("eval.every", &c.eval.every, "validation loss every N steps into metrics.jsonl (0: never; needs data.split)"),
+      key("eval.batches", &c.eval.batches, "global batches of validation data per evaluation"),
       key("optim.lr", &c.optim.lr, "peak learning rate"),
       key("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine decay"),
       key("optim.warmup_steps", &c.optim.warmup_steps, "linear warm-up steps"),
@@ -129,7 +137,22 @@ bool RunConfig::parse(int argc, const char* const* argv, RunConfig& out, std::st
 void RunConfig::validate() const {
   auto positive = [](long long v, const char* key) { IRIS_USER_CHECK(v > 0, "{} must be positive, got {}", key, v); };
   IRIS_USER_CHECK(!model.config.empty(), "model.config is required (a Hugging Face config.json, e.g. configs/models/tiny.json)");
-  IRIS_USER_CHECK(!data.path.empty(), "data.path is required (the PREFIX given to iris-tokenize --output)");
+  IRIS_USER_CHECK(!data.path.empty() || !data.paths.empty(),
+                  "data.path (the PREFIX given to iris-tokenize --output) or data.paths (a blend) is required");
+  IRIS_USER_CHECK(data.path.empty() || data.paths.empty(),
+                  "data.path and data.paths are both set; give one dataset in data.path or a blend in data.paths");
+  IRIS_USER_CHECK(train.task == "pretrain" || train.task == "sft", "train.task must be pretrain or sft, got \"{}\"",
+                  train.task);
+  IRIS_USER_CHECK(model.hf_dir.empty() || model.init_checkpoint.empty(),
+                  "model.hf_dir and model.init_checkpoint are both set; start from one of them");
+  IRIS_USER_CHECK(model.init_checkpoint != "latest" && model.init_checkpoint != "auto",
+                  "model.init_checkpoint={}: give a directory (a step_* checkpoint, or a checkpoint root holding "
+                  "'latest'); to resume this run use checkpoint.load",
+                  model.init_checkpoint);
+  IRIS_USER_CHECK(eval.every >= 0, "eval.every must not be negative (0: no validation)");
+  positive(eval.batches, "eval.batches");
+  IRIS_USER_CHECK(eval.every == 0 || !data.split.empty(),
+                  "eval.every={} needs validation data: set data.split, e.g. \"98,2\"", eval.every);
   positive(train.seq_len, "train.seq_len");
   positive(train.micro_batch, "train.micro_batch");
   positive(train.grad_accum, "train.grad_accum");

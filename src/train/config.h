@@ -14,12 +14,16 @@ struct RunConfig {
   struct {
     std::string config;         // HF config.json of the model
     std::string hf_dir;         // initial weights from a Hugging Face directory (safetensors); "" = random init
+    std::string init_checkpoint;  // initial weights only from an Iris checkpoint (PATH or its root's latest)
   } model;
   struct {
     std::string path;           // indexed dataset prefix (PREFIX.bin + PREFIX.idx)
+    std::string paths;          // a blend "W1 PREFIX1 W2 PREFIX2 ..." (Megatron's syntax); instead of path
+    std::string split;          // "TRAIN,VALID" shares of the documents of each dataset, e.g. "98,2"; "" = all train
     std::string tokenizer;      // sentencepiece model the data was made with (checked against the vocab)
   } data;
   struct {
+    std::string task = "pretrain";  // pretrain | sft (data from iris-tokenize --sft: tokens + loss mask)
     int seq_len = 128;          // T
     int micro_batch = 8;        // B: samples per micro-batch on one rank
     int grad_accum = 1;         // micro-batches per optimizer step on one rank
@@ -29,6 +33,13 @@ struct RunConfig {
     std::string time_limit;     // wall-clock budget of this run ("" = none): seconds, or Slurm's [D-]H:M:S forms
     double exit_margin_s = 120; // stop this long (at least) before the time limit or the Slurm job's end
   } train;
+  struct {
+    bool packing = true;        // several samples per row (positions restart, attention per sample); off pads
+  } sft;
+  struct {
+    int every = 0;              // validation loss every N steps (0: never); needs data.split with a valid share
+    int batches = 4;            // global batches of validation data per evaluation (always the same ones)
+  } eval;
   struct {
     double lr = 1e-3;
     double min_lr = 1e-4;

@@ -1,21 +1,42 @@
 #include "src/train/data_loader.h"
 
+#include <algorithm>
 #include <numeric>
+
+#include <fmt/format.h>
 
 #include "src/core/check.h"
 #include "src/core/rng.h"
 
 namespace iris {
 
-PretrainLoader::PretrainLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size)
-    : dataset_(io::IndexedDataset::open(prefix)), T_(seq_len), seed_(seed), vocab_size_(vocab_size) {
-  const uint64_t tokens = dataset_.num_tokens();
+uint64_t micro_batch_first_sample(uint64_t consumed, int micro_batch, int grad_accum, int dp_rank, int m) {
+  const uint64_t per_rank = static_cast<uint64_t>(micro_batch) * grad_accum;
+  return consumed + static_cast<uint64_t>(dp_rank) * per_rank + static_cast<uint64_t>(m) * micro_batch;
+}
+
+PretrainLoader::PretrainLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, DocRange docs)
+    : prefix_(prefix), dataset_(io::IndexedDataset::open(prefix)), T_(seq_len), seed_(seed), vocab_size_(vocab_size) {
+  const uint64_t n_docs = dataset_.num_documents();
+  const uint64_t end = std::min(docs.end, n_docs);
+  IRIS_CHECK(docs.begin <= end, "document range [{}, {}) of {}", docs.begin, end, prefix);
+  auto doc_token = [&](uint64_t d) {
+    const uint64_t seq = dataset_.document_index(d);
+    return seq < dataset_.num_sequences() ? dataset_.sequence_offset(seq) : dataset_.num_tokens();
+  };
+  token_begin_ = doc_token(docs.begin);
+  token_end_ = doc_token(end);
+  const uint64_t tokens = token_end_ - token_begin_;
   num_samples_ = tokens > 0 ? (tokens - 1) / static_cast<uint64_t>(seq_len) : 0;
   IRIS_USER_CHECK(num_samples_ > 0,
-                  "dataset {}: {} tokens is too few for one sample of train.seq_len + 1 = {} tokens; use more data or "
-                  "a shorter train.seq_len",
-                  prefix, tokens, seq_len + 1);
+                  "dataset {}: {} tokens (documents {}..{}) is too few for one sample of train.seq_len + 1 = {} "
+                  "tokens; use more data, a shorter train.seq_len or another data.split",
+                  prefix, tokens, docs.begin, end, seq_len + 1);
   IRIS_USER_CHECK(num_samples_ <= UINT32_MAX, "dataset {}: more than 2^32 samples; use a longer train.seq_len", prefix);
+}
+
+std::string PretrainLoader::describe() const {
+  return fmt::format("{}: {} tokens, {} samples of {} tokens", prefix_, num_tokens(), num_samples_, T_);
 }
 
 const std::vector<uint32_t>& PretrainLoader::epoch_order(uint64_t epoch) const {
@@ -32,7 +53,7 @@ const std::vector<uint32_t>& PretrainLoader::epoch_order(uint64_t epoch) const {
 
 uint64_t PretrainLoader::sample_start(uint64_t global_sample) const {
   const auto& order = epoch_order(global_sample / num_samples_);
-  return static_cast<uint64_t>(order[global_sample % num_samples_]) * T_;
+  return token_begin_ + static_cast<uint64_t>(order[global_sample % num_samples_]) * T_;
 }
 
 void PretrainLoader::fill(uint64_t first, int count, Batch& out) const {
@@ -41,17 +62,28 @@ void PretrainLoader::fill(uint64_t first, int count, Batch& out) const {
   out.tokens.resize(static_cast<size_t>(count) * T_);
   out.targets.resize(out.tokens.size());
   out.loss_mask.assign(out.tokens.size(), 1.0f);
+  out.positions.clear();
+  out.doc.clear();
   std::vector<int32_t> window(T_ + 1);
   for (int b = 0; b < count; ++b) {
     dataset_.read_tokens(sample_start(first + b), T_ + 1, window.data());
     for (int t = 0; t <= T_; ++t)
       IRIS_USER_CHECK(window[t] >= 0 && window[t] < vocab_size_,
-                      "dataset token {} is outside the model's vocabulary of {} (was the data tokenized with another "
-                      "tokenizer?)",
-                      window[t], vocab_size_);
+                      "dataset {}: token {} is outside the model's vocabulary of {} (was the data tokenized with "
+                      "another tokenizer?)",
+                      prefix_, window[t], vocab_size_);
     std::copy(window.begin(), window.end() - 1, out.tokens.begin() + static_cast<size_t>(b) * T_);
     std::copy(window.begin() + 1, window.end(), out.targets.begin() + static_cast<size_t>(b) * T_);
   }
+}
+
+void copy_row(const Batch& from, int row, Batch& to, int to_row) {
+  const size_t T = static_cast<size_t>(from.T), s = row * T, d = to_row * T;
+  std::copy_n(from.tokens.begin() + s, T, to.tokens.begin() + d);
+  std::copy_n(from.targets.begin() + s, T, to.targets.begin() + d);
+  std::copy_n(from.loss_mask.begin() + s, T, to.loss_mask.begin() + d);
+  if (!from.positions.empty()) std::copy_n(from.positions.begin() + s, T, to.positions.begin() + d);
+  if (!from.doc.empty()) std::copy_n(from.doc.begin() + s, T, to.doc.begin() + d);
 }
 
 }  // namespace iris

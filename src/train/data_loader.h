@@ -1,8 +1,10 @@
-// Pretraining batches from an indexed dataset. The token stream (all documents concatenated, EOS
-// between them) is cut into non-overlapping samples of T+1 tokens (inputs and shifted targets share
-// T tokens). Sample order is a seeded shuffle per epoch, so the samples of global batch k depend only
-// on (seed, k) — never on dp, tp or pp (decision 11). Global batch = micro_batch × grad_accum × dp;
-// DP rank d takes the d-th contiguous block of it and cuts that into micro-batches.
+// Training rows from token datasets. A SampleSource serves rows by global sample index; the row of
+// index i depends only on (seed, i) — never on dp, tp or pp (decision 11). Global batch = micro_batch ×
+// grad_accum × dp samples; DP rank d takes the d-th contiguous block of it and cuts that into
+// micro-batches (micro_batch_first_sample).
+// Pretraining: the token stream of a range of documents (all concatenated, EOS between them) is cut
+// into non-overlapping samples of T+1 tokens (inputs and shifted targets share T tokens), in a seeded
+// shuffle per epoch.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,26 +24,52 @@ struct Batch {
   std::vector<int32_t> doc;          // (B, T) document of each token for packed rows; empty = one per row
 };
 
-class PretrainLoader {
+// Rows addressed by global sample index (pretraining windows, SFT rows, a blend of either).
+class SampleSource {
  public:
-  PretrainLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size);
+  virtual ~SampleSource() = default;
+  // Rows per epoch (the source repeats, reshuffled, after that many).
+  virtual uint64_t num_samples() const = 0;
+  // Fills `out` with samples [first, first + count) of the global order.
+  virtual void fill(uint64_t first, int count, Batch& out) const = 0;
+  // One line for the startup log: what the rows are made of.
+  virtual std::string describe() const = 0;
+};
 
-  uint64_t num_samples() const { return num_samples_; }
-  uint64_t num_tokens() const { return dataset_.num_tokens(); }
+// The global sample index of the first row of micro-batch m on DP rank dp_rank, in the step that
+// starts at global sample `consumed`.
+uint64_t micro_batch_first_sample(uint64_t consumed, int micro_batch, int grad_accum, int dp_rank, int m);
+
+// Documents [begin, end) of a dataset with `total` documents; end = UINT64_MAX means all.
+struct DocRange {
+  uint64_t begin = 0, end = UINT64_MAX;
+};
+
+class PretrainLoader : public SampleSource {
+ public:
+  PretrainLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, DocRange docs = {});
+
+  uint64_t num_samples() const override { return num_samples_; }
+  uint64_t num_tokens() const { return token_end_ - token_begin_; }
   // The global sample index → position of the sample in the token stream (its first token).
   uint64_t sample_start(uint64_t global_sample) const;
-  // Fills `out` with samples [first, first + count) of the global order.
-  void fill(uint64_t first, int count, Batch& out) const;
+  void fill(uint64_t first, int count, Batch& out) const override;
+  std::string describe() const override;
 
  private:
   const std::vector<uint32_t>& epoch_order(uint64_t epoch) const;
+  std::string prefix_;
   io::IndexedDataset dataset_;
   int T_;
   uint64_t seed_;
   int vocab_size_;
+  uint64_t token_begin_ = 0, token_end_ = 0;  // the token range of the documents in use
   uint64_t num_samples_;
   mutable uint64_t cached_epoch_ = UINT64_MAX;
   mutable std::vector<uint32_t> order_;
 };
+
+// Copies row `row` of `from` into row `to_row` of `to` (same T; positions/doc copied when present).
+void copy_row(const Batch& from, int row, Batch& to, int to_row);
 
 }  // namespace iris

@@ -2,6 +2,7 @@
 // line rank 0 prints (decision 13).
 #pragma once
 #include <cstdio>
+#include <optional>
 #include <string>
 
 namespace iris {
@@ -14,6 +15,7 @@ struct StepMetrics {
   int skipped_steps = 0;      // steps skipped for non-finite loss or gradients, so far
   bool skipped = false;
   double peak_memory_mib = 0; // CPU backend: peak resident set size of this process (rank 0)
+  std::optional<double> val_loss;  // validation loss, at steps that evaluate (eval.every)
 };
 
 // Peak resident set size of this process so far, MiB (getrusage).

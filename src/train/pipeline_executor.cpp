@@ -66,4 +66,21 @@ double PipelineExecutor::run(const float* params, float* grads, const std::funct
   return loss;
 }
 
+double PipelineExecutor::forward_only(const float* params, int count, const std::function<MicroBatch(int)>& batch) {
+  const size_t NC = static_cast<size_t>(stage_.rows()) * stage_.hidden();
+  const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;
+  // run() completes every transfer before it returns, so the training tags can be reused here; a
+  // fixed tag suffices (MPI keeps messages between two ranks in order).
+  const int tag = forward_tag(0);
+  StageActivations& acts = *acts_[0];
+  double loss = 0.0;
+  for (int m = 0; m < count; ++m) {
+    if (!topo_.is_first_stage()) pp_->irecv(input_[0].data(), NC, prev, tag)->wait();
+    loss += stage_.forward(acts, params, batch(m), topo_.is_first_stage() ? nullptr : input_[0].data());
+    // Blocking send: the next forward overwrites the output buffer. The chain of stages has no cycle.
+    if (!topo_.is_last_stage()) pp_->isend(stage_.output(acts), NC, next, tag)->wait();
+  }
+  return loss;
+}
+
 }  // namespace iris

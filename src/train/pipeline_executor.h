@@ -22,6 +22,10 @@ class PipelineExecutor {
   // last stage, 0 elsewhere). Parameter gradients accumulate into grads.
   double run(const float* params, float* grads, const std::function<MicroBatch(int)>& batch);
 
+  // Forward of micro-batches 0..count-1 only (evaluation): each stage receives, runs and passes on one
+  // micro-batch at a time, in order. Returns Σ of the stage's forward results like run().
+  double forward_only(const float* params, int count, const std::function<MicroBatch(int)>& batch);
+
   // The activation sets kept alive at once (1F1B: min(pp − stage, micro-batches)).
   int activation_sets() const { return static_cast<int>(acts_.size()); }
 

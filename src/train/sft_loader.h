@@ -19,19 +19,25 @@
 
 namespace iris {
 
-class SftLoader {
+// The global sample index of SampleSource is the row index here (a row may hold several samples).
+class SftLoader : public SampleSource {
  public:
-  SftLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, bool packing);
+  // docs: the samples (one document each) in use, e.g. the training part of a data.split.
+  SftLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, bool packing, DocRange docs = {});
 
-  uint64_t num_samples() const { return lengths_.size(); }
+  uint64_t num_samples() const override { return rows_per_epoch_; }
+  uint64_t num_sft_samples() const { return lengths_.size(); }
   uint64_t rows_per_epoch() const { return rows_per_epoch_; }
   // Fills `out` with rows [first, first + count) of the global row order.
-  void fill(uint64_t first_row, int count, Batch& out) const;
+  void fill(uint64_t first_row, int count, Batch& out) const override;
+  std::string describe() const override;
 
  private:
   struct Piece { uint32_t sample; uint32_t length; };  // tokens of `sample` placed in a row
   void plan_epoch(uint64_t epoch) const;               // packs epoch `epoch` into rows_
+  std::string prefix_;
   io::SftDataset data_;
+  uint64_t first_sample_ = 0;       // dataset index of lengths_[0]
   int T_;
   uint64_t seed_;
   int vocab_size_;

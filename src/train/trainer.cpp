@@ -69,8 +69,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
                     "tokenizer {} has {} pieces but model {} has vocab_size {}; use a matching tokenizer or model",
                     config_.data.tokenizer, tok.vocab_size(), model_config_.source, model_config_.vocab_size);
   }
-  loader_ = std::make_unique<PretrainLoader>(config_.data.path, config_.train.seq_len, config_.train.seed,
-                                             model_config_.vocab_size);
+  data_ = make_data_sources(config_, model_config_.vocab_size);
   global_batch_ = static_cast<int64_t>(config_.train.micro_batch) * config_.train.grad_accum * topo_.dp;
 
   comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
@@ -79,10 +78,17 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket);
   params_.assign(optimizer_->padded_size(), 0.0f);
   grads_.assign(optimizer_->padded_size(), 0.0f);
-  if (config_.model.hf_dir.empty()) {
-    table_.initialize(params_.data(), config_.train.seed);
-  } else {
+  if (!config_.model.hf_dir.empty()) {
     load_hf_weights(table_, config_.model.hf_dir, params_.data());
+  } else if (!config_.model.init_checkpoint.empty()) {
+    // Weights only: an SFT run starts from a pretraining checkpoint with fresh optimizer and data position.
+    CheckpointState weights_only = checkpoint_state();
+    weights_only.adam = nullptr;
+    const fs::path dir = io::resolve_checkpoint(config_.model.init_checkpoint, "");
+    load_checkpoint(weights_only, dir);
+    if (topo_.rank == 0) spdlog::info("initial weights from checkpoint {} (weights only)", dir.string());
+  } else {
+    table_.initialize(params_.data(), config_.train.seed);
   }
   // Which shard elements count in the global gradient norm: replicated tensors once per TP group
   // (tp_rank 0), the tied embedding once (its first-stage copy).
@@ -171,9 +177,9 @@ void Trainer::describe_startup() const {
                optimizer_->state_bytes());
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
                executor_->activation_sets());
-  spdlog::info("data {}: {} tokens, {} samples of {} tokens; global batch {} samples = {} tokens per step",
-               config_.data.path, loader_->num_tokens(), loader_->num_samples(), config_.train.seq_len, global_batch_,
-               global_batch_ * config_.train.seq_len);
+  spdlog::info("{} data {}", config_.train.task, data_.train->describe());
+  if (data_.valid) spdlog::info("validation data {}", data_.valid->describe());
+  spdlog::info("global batch {} rows = {} tokens per step", global_batch_, global_batch_ * config_.train.seq_len);
 }
 
 double Trainer::global_grad_norm() const {
@@ -184,21 +190,60 @@ double Trainer::global_grad_norm() const {
   return std::sqrt(sumsq);
 }
 
+// The loss is the mean over the trained tokens of the whole global batch (every micro-batch of every
+// DP rank), not a mean of per-micro-batch means, so any split of the batch gives the same gradient.
+// Pretraining trains every token: the weight is 1 / (tokens in the global batch).
+double Trainer::set_loss_weights(const std::vector<Batch>& batches, std::vector<std::vector<float>>& weights) {
+  double trained = 0;
+  for (const Batch& b : batches)
+    for (float x : b.loss_mask) trained += x;
+  comms_.dp->all_reduce(&trained, 1, ReduceOp::Sum);
+  const float scale = 1.0f / static_cast<float>(std::max(trained, 1.0));  // no trained token: loss 0
+  weights.resize(batches.size());
+  for (size_t m = 0; m < batches.size(); ++m) {
+    weights[m].resize(batches[m].loss_mask.size());
+    for (size_t i = 0; i < weights[m].size(); ++i) weights[m][i] = batches[m].loss_mask[i] * scale;
+  }
+  return trained;
+}
+
+MicroBatch Trainer::micro_batch(const Batch& b, const std::vector<float>& weights) const {
+  return MicroBatch{b.tokens.data(), b.targets.data(), weights.data(), b.positions.empty() ? nullptr : b.positions.data(),
+                    b.doc.empty() ? nullptr : b.doc.data()};
+}
+
+double Trainer::validation_loss() {
+  IRIS_CHECK(data_.valid != nullptr, "validation_loss without validation data");
+  const int B = config_.train.micro_batch, accum = config_.train.grad_accum;
+  if (eval_batches_.empty()) {
+    // Validation batch k is rows [k·global_batch, (k+1)·global_batch) of the validation order, split
+    // over DP ranks and micro-batches as a training batch is: the same rows at every layout.
+    eval_batches_.resize(static_cast<size_t>(config_.eval.batches) * accum);
+    for (int k = 0; k < config_.eval.batches; ++k)
+      for (int m = 0; m < accum; ++m)
+        data_.valid->fill(micro_batch_first_sample(static_cast<uint64_t>(k) * global_batch_, B, accum, topo_.dp_rank, m),
+                          B, eval_batches_[static_cast<size_t>(k) * accum + m]);
+    set_loss_weights(eval_batches_, eval_weights_);
+  }
+  const double stage_loss = executor_->forward_only(params_.data(), static_cast<int>(eval_batches_.size()),
+                                                    [&](int m) { return micro_batch(eval_batches_[m], eval_weights_[m]); });
+  double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? stage_loss : 0.0;
+  comms_.world->all_reduce(&loss, 1, ReduceOp::Sum);
+  return loss;
+}
+
 StepMetrics Trainer::step(int step) {
   const auto start = std::chrono::steady_clock::now();
   maybe_inject_fault(topo_.rank, step);
   const int B = config_.train.micro_batch, T = config_.train.seq_len;
   std::fill(grads_.begin(), grads_.end(), 0.0f);
 
-  // Pretraining trains every token, so each token's weight is 1 / (tokens in the global batch) and
-  // the summed loss is the global-batch mean. DP rank d takes the d-th block of the global batch.
-  loss_weight_.assign(static_cast<size_t>(B) * T, 1.0f / static_cast<float>(global_batch_ * T));
-  const uint64_t first = static_cast<uint64_t>(progress_.consumed_samples) +
-                         static_cast<uint64_t>(topo_.dp_rank) * (global_batch_ / topo_.dp);
-  for (int m = 0; m < config_.train.grad_accum; ++m) loader_->fill(first + static_cast<uint64_t>(m) * B, B, batches_[m]);
-  const double stage_loss = executor_->run(params_.data(), grads_.data(), [&](int m) {
-    return MicroBatch{batches_[m].tokens.data(), batches_[m].targets.data(), loss_weight_.data(), nullptr, nullptr};
-  });
+  for (int m = 0; m < config_.train.grad_accum; ++m)
+    data_.train->fill(micro_batch_first_sample(progress_.consumed_samples, B, config_.train.grad_accum, topo_.dp_rank, m),
+                      B, batches_[m]);
+  set_loss_weights(batches_, loss_weights_);
+  const double stage_loss = executor_->run(params_.data(), grads_.data(),
+                                           [&](int m) { return micro_batch(batches_[m], loss_weights_[m]); });
 
   // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
   if (comms_.embedding) {
@@ -267,10 +312,12 @@ std::vector<StepMetrics> Trainer::run() {
   const bool checkpoints = !config_.checkpoint.dir.empty();
   int64_t saved_step = progress_.step;  // a resumed run does not re-save the step it loaded
   for (int s = static_cast<int>(progress_.step) + 1; s <= config_.train.steps; ++s) {
+    const auto start = std::chrono::steady_clock::now();
     StepMetrics m = step(s);
-    slowest_step_s_ = std::max(slowest_step_s_, m.step_time_s);
+    if (config_.eval.every > 0 && s % config_.eval.every == 0) m.val_loss = validation_loss();
+    slowest_step_s_ = std::max(slowest_step_s_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (metrics_) metrics_->write(m);
-    if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps))
+    if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps || m.val_loss))
       spdlog::info("{}", progress_line(m, config_.train.steps));
     all.push_back(m);
     // What any rank saw (a checkpoint request, a stop signal, the deadline), all ranks act on at this

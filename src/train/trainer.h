@@ -13,6 +13,7 @@
 #include "src/train/checkpoint.h"
 #include "src/train/config.h"
 #include "src/train/data_loader.h"
+#include "src/train/data_sources.h"
 #include "src/train/lr_schedule.h"
 #include "src/train/metrics.h"
 #include "src/train/distributed_optimizer.h"
@@ -40,6 +41,8 @@ class Trainer {
   void save_checkpoint();
   // One optimizer step (1-based); public for tests.
   StepMetrics step(int step);
+  // Mean loss over the trained tokens of the eval.batches validation batches (forward only; collective).
+  double validation_loss();
 
   const ParamTable& table() const { return table_; }
   const std::vector<float>& params() const { return params_; }
@@ -54,6 +57,9 @@ class Trainer {
   CheckpointState checkpoint_state();
   void maybe_load_checkpoint();
   bool time_is_up() const;
+  // Fills weights[m] = mask / (trained tokens of `batches` over all DP ranks); returns that count.
+  double set_loss_weights(const std::vector<Batch>& batches, std::vector<std::vector<float>>& weights);
+  MicroBatch micro_batch(const Batch& b, const std::vector<float>& weights) const;
 
   RunConfig config_;
   LlamaConfig model_config_;
@@ -64,13 +70,15 @@ class Trainer {
   std::vector<float> params_, grads_;  // flat, table_.total_numel()
   std::unique_ptr<LlamaStage> stage_;
   std::unique_ptr<PipelineExecutor> executor_;
-  std::unique_ptr<PretrainLoader> loader_;
+  DataSources data_;                  // training rows, validation rows (null without data.split)
   std::unique_ptr<DistributedOptimizer> optimizer_;
   std::unique_ptr<MetricsWriter> metrics_;
   CosineSchedule schedule_;
   int64_t global_batch_ = 0;  // samples per optimizer step over all DP ranks
   std::vector<Batch> batches_;        // one per micro-batch of the step
-  std::vector<float> loss_weight_;
+  std::vector<std::vector<float>> loss_weights_;  // per micro-batch, (B, T)
+  std::vector<Batch> eval_batches_;                // eval.batches × grad_accum micro-batches, filled once
+  std::vector<std::vector<float>> eval_weights_;
   std::vector<float> norm_weight_;    // per flat element of the shard: 1 if it counts in the global grad norm
   TrainProgress progress_;            // steps done, skipped steps, tokens, consumed samples
   bool checkpoint_requested_ = false;

@@ -3,7 +3,8 @@
 one file per model-parallel rank, each tensor a block of the global tensor described in the file's
 iris_layout metadata). Reassembles the global tensors of each run with numpy and compares.
 Usage: compare_runs.py REF_DIR RUN_DIR LOSS_RTOL WEIGHT_RTOL
-Loss: |l - l_ref| <= LOSS_RTOL * |l_ref| at every step.  Weights: ||w - w_ref||_2 <= WEIGHT_RTOL * ||w_ref||_2 per tensor."""
+Loss: |l - l_ref| <= LOSS_RTOL * |l_ref| at every step, and the same for val_loss at every step whose
+reference has one (the run must have it there too).  Weights: ||w - w_ref||_2 <= WEIGHT_RTOL * ||w_ref||_2 per tensor."""
 import glob, json, struct, sys
 
 import numpy as np
@@ -51,6 +52,10 @@ ml = [json.loads(l) for l in open(f"{ref}/metrics.jsonl")]
 mr = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
 assert len(ml) == len(mr) and ml, (len(ml), len(mr))
 worst_loss = max(abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(ml, mr))
+for a, b in zip(ml, mr):
+    if "val_loss" in a:
+        assert b.get("val_loss") is not None, f"{run}: step {a['step']} has no val_loss (the reference has one)"
+        worst_loss = max(worst_loss, abs(a["val_loss"] - b["val_loss"]) / abs(a["val_loss"]))
 wr, wx = global_weights(ref), global_weights(run)
 assert wr.keys() == wx.keys(), (sorted(wr.keys() ^ wx.keys()))
 worst_w, worst_name = 0.0, ""

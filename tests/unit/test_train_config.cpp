@@ -82,5 +82,34 @@ TEST(RunConfig, ValidateNamesTheKey) {
   }
 }
 
+// The task, data and evaluation keys: each bad combination is refused naming the key(s) to change.
+TEST(RunConfig, TaskDataAndEvalKeysAreValidated) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--data.path=d", "--train.task=finetune"}, "train.task must be pretrain or sft, got \"finetune\""},
+      {{"--data.path=d", "--data.paths=1 d"}, "data.path and data.paths are both set"},
+      {{}, "data.path (the PREFIX given to iris-tokenize --output) or data.paths"},
+      {{"--data.path=d", "--eval.every=5"}, "eval.every=5 needs validation data: set data.split"},
+      {{"--data.path=d", "--data.split=9,1", "--eval.batches=0"}, "eval.batches must be positive"},
+      {{"--data.path=d", "--model.hf_dir=h", "--model.init_checkpoint=c"}, "model.hf_dir and model.init_checkpoint"},
+      {{"--data.path=d", "--model.init_checkpoint=latest"}, "model.init_checkpoint=latest: give a directory"},
+  };
+  for (const auto& [args, expected] : cases) {
+    std::vector<std::string> all = {"--model.config=m.json"};
+    all.insert(all.end(), args.begin(), args.end());
+    RunConfig c = parse(all);
+    try {
+      c.validate();
+      ADD_FAILURE() << "no error, expected: " << expected;
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+  RunConfig ok = parse({"--model.config=m.json", "--data.paths=0.5 a 0.5 b", "--train.task=sft", "--sft.packing=false",
+                        "--data.split=98,2", "--eval.every=10"});
+  EXPECT_NO_THROW(ok.validate());
+  EXPECT_EQ(ok.train.task, "sft");
+  EXPECT_FALSE(ok.sft.packing);
+}
+
 }  // namespace
 }  // namespace iris

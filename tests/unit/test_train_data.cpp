@@ -1,0 +1,179 @@
+// Training data: the rows of global batch k are the same for dp = 1, 2 and 4 (DP slicing); the
+// pretraining windows are T+1 consecutive tokens with targets shifted by one; a blend's shares are
+// within 1% of its weights over 10,000 samples and its mapping is a pure function of the index;
+// data.paths / data.split errors name the key and the value.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "io/indexed_dataset.h"
+#include "src/core/error.h"
+#include "src/train/data_loader.h"
+#include "src/train/data_sources.h"
+
+namespace iris {
+namespace {
+namespace fs = std::filesystem;
+
+// Documents of distinct lengths; token i of the stream is (i % 997) + 3, so a window's position in the
+// stream can be read off its tokens.
+std::string write_stream(const std::string& name, int docs, int tokens_per_doc, int64_t* total = nullptr) {
+  const fs::path dir = fs::temp_directory_path() / "iris_train_data_test";
+  fs::create_directories(dir);
+  const std::string prefix = (dir / name).string();
+  io::IndexedDatasetWriter w(prefix, 1000);
+  int64_t at = 0;
+  for (int d = 0; d < docs; ++d) {
+    std::vector<int32_t> doc(tokens_per_doc + d % 3);
+    for (auto& t : doc) t = static_cast<int32_t>(at++ % 997) + 3;
+    w.add_document(doc);
+  }
+  w.finalize();
+  if (total) *total = at;
+  return prefix;
+}
+
+TEST(DataParallelSlicing, GlobalBatchHasTheSameRowsForDp124) {
+  const std::string prefix = write_stream("dp", 20, 50);
+  const int T = 8, global = 16;
+  PretrainLoader loader(prefix, T, 7, 1000);
+  for (uint64_t k = 0; k < 3; ++k) {
+    std::vector<int32_t> reference;
+    for (const int dp : {1, 2, 4}) {
+      for (const int micro_batch : {1, 2, 4}) {
+        const int accum = global / dp / micro_batch;
+        if (accum < 1) continue;
+        std::vector<int32_t> tokens;  // the global batch as the ranks see it: rank by rank, micro-batch by micro-batch
+        for (int d = 0; d < dp; ++d)
+          for (int m = 0; m < accum; ++m) {
+            Batch b;
+            loader.fill(micro_batch_first_sample(k * global, micro_batch, accum, d, m), micro_batch, b);
+            tokens.insert(tokens.end(), b.tokens.begin(), b.tokens.end());
+          }
+        ASSERT_EQ(tokens.size(), static_cast<size_t>(global) * T);
+        if (reference.empty()) reference = tokens;
+        EXPECT_EQ(tokens, reference) << "batch " << k << " dp " << dp << " micro_batch " << micro_batch;
+      }
+    }
+    // Batches differ from one another (the test would pass trivially otherwise).
+    Batch first;
+    loader.fill(0, global, first);
+    if (k > 0) EXPECT_NE(std::vector<int32_t>(first.tokens), reference);
+  }
+}
+
+TEST(PretrainLoader, WindowsAreTPlusOneTokensWithShiftedTargets) {
+  int64_t total = 0;
+  const std::string prefix = write_stream("windows", 10, 30, &total);
+  const int T = 16;
+  PretrainLoader loader(prefix, T, 3, 1000);
+  ASSERT_EQ(loader.num_samples(), static_cast<uint64_t>((total - 1) / T));
+  const int n = static_cast<int>(loader.num_samples());
+  Batch b;
+  loader.fill(0, n, b);
+  std::set<uint64_t> starts;
+  for (int r = 0; r < n; ++r) {
+    const uint64_t start = loader.sample_start(r);
+    EXPECT_EQ(start % T, 0u);
+    starts.insert(start);
+    for (int t = 0; t < T; ++t) {
+      EXPECT_EQ(b.tokens[r * T + t], static_cast<int32_t>((start + t) % 997) + 3) << "row " << r << " t " << t;
+      EXPECT_EQ(b.targets[r * T + t], static_cast<int32_t>((start + t + 1) % 997) + 3) << "row " << r << " t " << t;
+      EXPECT_EQ(b.loss_mask[r * T + t], 1.0f);
+    }
+  }
+  EXPECT_EQ(starts.size(), static_cast<size_t>(n)) << "an epoch visits every window once";
+  int moved = 0;
+  for (int r = 0; r < n; ++r) moved += loader.sample_start(r) != static_cast<uint64_t>(r) * T;
+  EXPECT_GT(moved, n / 2) << "the order is shuffled";
+  // The next epoch is another permutation of the same windows.
+  std::set<uint64_t> next;
+  for (int r = n; r < 2 * n; ++r) next.insert(loader.sample_start(r));
+  EXPECT_EQ(next, starts);
+}
+
+TEST(PretrainLoader, DocumentRangeKeepsToItsTokens) {
+  const std::string prefix = write_stream("range", 10, 30);
+  const io::IndexedDataset d = io::IndexedDataset::open(prefix);
+  PretrainLoader valid(prefix, 8, 3, 1000, DocRange{8, 10});
+  const uint64_t begin = d.sequence_offset(8), end = d.num_tokens();
+  for (uint64_t i = 0; i < valid.num_samples(); ++i) {
+    EXPECT_GE(valid.sample_start(i), begin);
+    EXPECT_LE(valid.sample_start(i) + 9, end);
+  }
+}
+
+TEST(BlendedSource, SharesWithinOnePercentOfTheWeightsAndPureInTheIndex) {
+  const std::string a = write_stream("blend_a", 10, 40), b = write_stream("blend_b", 10, 40),
+                    c = write_stream("blend_c", 10, 40);
+  const auto blend = parse_blend("0.5 " + a + " 0.3 " + b + " 0.2 " + c);
+  ASSERT_EQ(blend.size(), 3u);
+  std::vector<double> w;
+  std::vector<std::unique_ptr<SampleSource>> parts;
+  for (const auto& e : blend) {
+    w.push_back(e.weight);
+    parts.push_back(std::make_unique<PretrainLoader>(e.prefix, 8, 1, 1000));
+  }
+  BlendedSource source(w, std::move(parts));
+  // Over 10,000 samples from several starting points (a resumed run starts anywhere).
+  for (const uint64_t start : {0ull, 12345ull, 65530ull}) {
+    std::vector<int> counts(3, 0);
+    std::vector<std::set<uint64_t>> seen(3);
+    for (uint64_t i = start; i < start + 10000; ++i) {
+      const auto [k, within] = source.locate(i);
+      ++counts[k];
+      EXPECT_TRUE(seen[k].insert(within).second) << "sample " << within << " of dataset " << k << " twice";
+    }
+    for (int k = 0; k < 3; ++k) EXPECT_NEAR(counts[k] / 10000.0, w[k], 0.01) << "dataset " << k << " from " << start;
+  }
+  // The rows of a sample do not depend on how it was asked for.
+  Batch one, many;
+  source.fill(70000, 1, one);
+  source.fill(69990, 20, many);
+  EXPECT_TRUE(std::equal(one.tokens.begin(), one.tokens.end(), many.tokens.begin() + 10 * 8));
+  const auto [k, within] = source.locate(70000);
+  Batch direct;
+  PretrainLoader(blend[k].prefix, 8, 1, 1000).fill(within, 1, direct);
+  EXPECT_EQ(direct.tokens, one.tokens);
+}
+
+void expect_user_error(const std::function<void()>& f, const std::string& key, const std::string& value) {
+  try {
+    f();
+    ADD_FAILURE() << "no error for " << value;
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(value), std::string::npos) << e.what();
+  }
+}
+
+TEST(BlendedSource, BadDataPathsNameTheKeyAndValue) {
+  expect_user_error([] { parse_blend("0.7 /data/a 0.3"); }, "data.paths", "0.7 /data/a 0.3");
+  expect_user_error([] { parse_blend("0.7 /data/a heavy /data/b"); }, "data.paths", "heavy");
+  expect_user_error([] { parse_blend("0.7 0.3 /data/a /data/b"); }, "data.paths", "0.3");
+  expect_user_error([] { parse_blend("-1 /data/a 2 /data/b"); }, "data.paths", "-1");
+  expect_user_error([] { parse_blend(""); }, "data.paths", "item");
+  const auto ok = parse_blend("7 /data/a 3 /data/b");
+  EXPECT_DOUBLE_EQ(ok[0].weight, 0.7);
+  EXPECT_EQ(ok[1].prefix, "/data/b");
+}
+
+TEST(DataSplit, SharesAndDocumentRanges) {
+  EXPECT_EQ(parse_split(""), std::make_pair(1.0, 0.0));
+  const auto s = parse_split("98,2");
+  EXPECT_DOUBLE_EQ(s.first, 0.98);
+  const DocRange train = split_documents(1000, s, false), valid = split_documents(1000, s, true);
+  EXPECT_EQ(train.begin, 0u);
+  EXPECT_EQ(train.end, 980u);
+  EXPECT_EQ(valid.begin, 980u);
+  EXPECT_EQ(valid.end, 1000u);
+  expect_user_error([] { parse_split("98"); }, "data.split", "98");
+  expect_user_error([] { parse_split("98,x"); }, "data.split", "98,x");
+  expect_user_error([] { parse_split("98,2,0"); }, "data.split", "98,2,0");
+}
+
+}  // namespace
+}  // namespace iris
