@@ -106,7 +106,7 @@ const ParamEntry& ParamTable::at(const std::string& name) const {
 
 void ParamTable::initialize(float* params, uint64_t seed) const {
   for (const auto& e : entries_) {
-    float* p = params + e.offset;
+    float* p = view(e, params).as<float>();
     const uint64_t stream = name_hash(e.name);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < e.numel; ++i) {
@@ -119,7 +119,7 @@ void ParamTable::initialize(float* params, uint64_t seed) const {
 }
 
 void ParamTable::scatter_from_global(const ParamEntry& e, const float* global, float* params) const {
-  float* p = params + e.offset;
+  float* p = view(e, params).as<float>();
   for (size_t i = 0; i < e.numel; ++i) {
     int64_t g = e.global_index(i);
     p[i] = g < 0 ? 0.0f : global[g];

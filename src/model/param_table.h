@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "parallel/topology.h"
+#include "src/core/tensor.h"
 #include "src/model/llama_config.h"
 
 namespace iris {
@@ -48,6 +49,10 @@ class ParamTable {
   int64_t padded_vocab() const { return padded_vocab_; } // V rounded up to a multiple of tp
   // Elements of this rank's tensors that every TP rank also holds (replicated): counted once in norms.
   bool replicated(const ParamEntry& e) const { return e.rule == ShardRule::Replicated; }
+
+  // The named view of tensor e inside a flat buffer laid out by this table (parameters or gradients):
+  // F32, e.local_shape, starting at e.offset. The views of all entries tile [0, total_numel()).
+  static TensorView view(const ParamEntry& e, float* buffer) { return TensorView::of(buffer + e.offset, e.local_shape); }
 
   // Fills the flat buffer from the counter-based RNG keyed by (seed, name, global index) (decision 11).
   void initialize(float* params, uint64_t seed) const;

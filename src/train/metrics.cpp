@@ -36,7 +36,8 @@ void MetricsWriter::write(const StepMetrics& m) {
                       {"tokens_per_s", m.tokens_per_s}, {"step_time_s", m.step_time_s},
                       {"elapsed_s", m.elapsed_s}, {"tokens", m.tokens},
                       {"skipped", m.skipped},    {"skipped_steps", m.skipped_steps},
-                      {"peak_memory_mib", m.peak_memory_mib}, {"mfu", nullptr}};  // MFU: unknown on the CPU backend
+                      {"peak_memory_mib", m.peak_memory_mib},
+                      {"rank0_peak_memory_mib", m.rank0_peak_memory_mib}, {"mfu", nullptr}};  // MFU: unknown on the CPU backend
   if (!std::isfinite(m.loss)) j["loss"] = nullptr;  // JSON has no NaN
   if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
   if (m.val_loss) j["val_loss"] = std::isfinite(*m.val_loss) ? nlohmann::json(*m.val_loss) : nlohmann::json(nullptr);

@@ -14,7 +14,8 @@ struct StepMetrics {
   long long tokens = 0;       // tokens consumed so far
   int skipped_steps = 0;      // steps skipped for non-finite loss or gradients, so far
   bool skipped = false;
-  double peak_memory_mib = 0; // CPU backend: peak resident set size of this process (rank 0)
+  double peak_memory_mib = 0;        // CPU backend: peak resident set size (RSS), maximum over ranks
+  double rank0_peak_memory_mib = 0;  // rank 0's own peak RSS (what iris-plan --backend cpu predicts)
   std::optional<double> val_loss;  // validation loss, at steps that evaluate (eval.every)
 };
 

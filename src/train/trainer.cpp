@@ -278,7 +278,10 @@ StepMetrics Trainer::step(int step) {
   elapsed_s_ += m.step_time_s;
   m.elapsed_s = elapsed_s_;
   m.tokens_per_s = global_batch_ * T / m.step_time_s;
-  m.peak_memory_mib = peak_rss_mib();
+  // Rank 0 writes the metrics; the peak over all ranks is what must fit (later stages may hold more).
+  m.rank0_peak_memory_mib = peak_rss_mib();
+  m.peak_memory_mib = m.rank0_peak_memory_mib;
+  comms_.world->all_reduce(&m.peak_memory_mib, 1, ReduceOp::Max);
   return m;
 }
 

@@ -11,3 +11,15 @@ write_tiny_model() {  # path, tied(true|false)
  "rope_theta": 10000.0, "tie_word_embeddings": $2, "max_position_embeddings": 64, "initializer_range": 0.05}
 JSON
 }
+
+# Fails unless some step of run DIR had a global grad norm above CLIP, i.e. clipping really ran
+# (the clipped update is then part of what an equivalence test compares).
+expect_clipping() {  # run dir, optim.grad_clip
+  /usr/bin/python3 - "$1/metrics.jsonl" "$2" <<'PY'
+import json, sys
+norms = [json.loads(l)["grad_norm"] for l in open(sys.argv[1])]
+clipped = sum(n > float(sys.argv[2]) for n in norms)
+print(f"{sys.argv[1]}: {clipped} of {len(norms)} steps clipped to grad_clip {sys.argv[2]} (max norm {max(norms):.3f})")
+sys.exit(0 if clipped else 1)
+PY
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Compares two iris-train runs: per-step losses (metrics.jsonl) and final weights (weights/*.safetensors,
+"""Compares two iris-train runs: per-step losses and global gradient norms (metrics.jsonl) and final weights (weights/*.safetensors,
 one file per model-parallel rank, each tensor a block of the global tensor described in the file's
 iris_layout metadata). Reassembles the global tensors of each run with numpy and compares.
 Usage: compare_runs.py REF_DIR RUN_DIR LOSS_RTOL WEIGHT_RTOL
 Loss: |l - l_ref| <= LOSS_RTOL * |l_ref| at every step, and the same for val_loss at every step whose
-reference has one (the run must have it there too).  Weights: ||w - w_ref||_2 <= WEIGHT_RTOL * ||w_ref||_2 per tensor."""
+reference has one (the run must have it there too), and for grad_norm (the pre-clipping global norm, so
+counting a replicated tensor, e.g. a norm weight under TP, twice would show here).
+Weights: ||w - w_ref||_2 <= WEIGHT_RTOL * ||w_ref||_2 per tensor."""
 import glob, json, struct, sys
 
 import numpy as np
@@ -52,6 +54,7 @@ ml = [json.loads(l) for l in open(f"{ref}/metrics.jsonl")]
 mr = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
 assert len(ml) == len(mr) and ml, (len(ml), len(mr))
 worst_loss = max(abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(ml, mr))
+worst_norm = max(abs(a["grad_norm"] - b["grad_norm"]) / abs(a["grad_norm"]) for a, b in zip(ml, mr))
 for a, b in zip(ml, mr):
     if "val_loss" in a:
         assert b.get("val_loss") is not None, f"{run}: step {a['step']} has no val_loss (the reference has one)"
@@ -63,9 +66,9 @@ for name in wr:
     rel = float(np.linalg.norm(wx[name] - wr[name]) / np.linalg.norm(wr[name]))
     if rel > worst_w:
         worst_w, worst_name = rel, name
-print(f"{run}: {len(ml)} steps, worst loss rel err {worst_loss:.2e}, worst weight rel err {worst_w:.2e} ({worst_name})")
-ok = worst_loss <= loss_rtol and worst_w <= weight_rtol
+print(f"{run}: {len(ml)} steps, worst loss rel err {worst_loss:.2e}, worst grad_norm rel err {worst_norm:.2e}, worst weight rel err {worst_w:.2e} ({worst_name})")
+ok = worst_loss <= loss_rtol and worst_norm <= loss_rtol and worst_w <= weight_rtol
 if not ok:
     for a, b in zip(ml, mr):
-        print(f"  step {a['step']}: {a['loss']!r} vs {b['loss']!r}")
+        print(f"  step {a['step']}: loss {a['loss']!r} vs {b['loss']!r}, grad_norm {a['grad_norm']!r} vs {b['grad_norm']!r}")
 sys.exit(0 if ok else 1)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The planner's CPU-backend memory prediction (iris-plan --backend cpu) against the trainer's measured
-# rank-0 peak RSS (metrics.jsonl peak_memory_mib) for several layouts of the ~4M-parameter tiny model.
+# rank-0 peak RSS (metrics.jsonl rank0_peak_memory_mib) for several layouts of the ~4M-parameter tiny model.
 # Tolerance: |predicted − measured| ≤ 10% of measured. The process baseline (MPI, libraries) depends on
 # the machine's packages, so it is measured here first, as docs/planning.md describes (a 32K-parameter
 # model, seq 4, 2 steps, at each rank count) and given to the planner with --baseline-mib; what is
@@ -20,7 +20,7 @@ for ranks in 1 2 4; do
   mpi "$ranks" "$build/bin/iris-train" --model.config micro.json --data.path "$build/data/sample_text" --train.seq_len 4 \
     --train.micro_batch 1 --train.steps 2 --output.dir "base_$ranks" > "base_$ranks.log" 2>&1 \
     || { echo "baseline run failed for $ranks ranks:"; tail -5 "base_$ranks.log"; exit 1; }
-  baseline[$ranks]=$(python3 -c 'import json,sys; print(max(json.loads(l)["peak_memory_mib"] for l in open(sys.argv[1])))' "base_$ranks/metrics.jsonl")
+  baseline[$ranks]=$(python3 -c 'import json,sys; print(max(json.loads(l)["rank0_peak_memory_mib"] for l in open(sys.argv[1])))' "base_$ranks/metrics.jsonl")
   echo "process baseline with $ranks rank(s): ${baseline[$ranks]} MiB (documented default: $("$build/bin/iris-plan" --backend cpu \
     --model micro.json --ranks "$ranks" --layout 1,1 --seq 4 | sed -nE 's/^ *process baseline *([0-9.]+ MiB).*$/\1/p'))"
 done
@@ -32,7 +32,7 @@ for spec in 1:1,1:4:1 2:2,1:4:2 2:1,2:4:4 4:2,2:2:4 4:1,1:4:2; do
   mpi "$ranks" "$build/bin/iris-train" --model.config "$model" --data.path "$build/data/sample_text" --train.seq_len 64 \
     --train.micro_batch "$mb" --train.grad_accum "$ga" --parallel.tp "$tp" --parallel.pp "$pp" --train.steps 2 \
     --output.dir "$out" > "$out.log" 2>&1 || { echo "trainer failed for $spec:"; tail -5 "$out.log"; exit 1; }
-  measured=$(python3 -c 'import json,sys; print(max(json.loads(l)["peak_memory_mib"] for l in open(sys.argv[1])))' "$out/metrics.jsonl")
+  measured=$(python3 -c 'import json,sys; print(max(json.loads(l)["rank0_peak_memory_mib"] for l in open(sys.argv[1])))' "$out/metrics.jsonl")
   predicted=$("$build/bin/iris-plan" --backend cpu --model "$model" --ranks "$ranks" --layout "$tp,$pp" --micro-batch "$mb" \
     --grad-accum "$ga" --seq 64 --baseline-mib "${baseline[$ranks]}" | sed -nE 's/^predicted rank 0 peak RSS: ([0-9.]+) MiB$/\1/p')
   verdict=$(python3 -c "m, p = $measured, $predicted; print('ok' if abs(p - m) <= 0.10 * m else 'FAIL')")

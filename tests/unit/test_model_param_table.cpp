@@ -63,7 +63,27 @@ TEST(ParamTable, VocabIsPaddedToAMultipleOfTp) {
   std::vector<float> p(t1.total_numel(), 7.0f);
   t1.initialize(p.data(), 3);
   const auto& head = t1.at("lm_head.weight");
-  for (int col = 0; col < 8; ++col) EXPECT_EQ(p[head.offset + 5 * 8 + col], 0.0f) << "padding row must be zero";
+  const TensorView head_view = ParamTable::view(head, p.data());
+  EXPECT_EQ(head_view.shape, (std::vector<int64_t>{6, 8}));  // 5 valid rows + 1 padding row
+  for (int col = 0; col < 8; ++col) EXPECT_EQ(head_view.at<float>({5, col}), 0.0f) << "padding row must be zero";
+  EXPECT_NE(head_view.at<float>({4, 0}), 0.0f);
+}
+
+// The named views of all tensors tile the flat buffer: in table order, each starts where the previous
+// one ended, with the tensor's local shape.
+TEST(ParamTable, NamedViewsTileTheFlatBuffer) {
+  const LlamaConfig c = LlamaConfig::load(model_path("tiny"));
+  const ParamTable t = ParamTable::build(c, Topology::make(4, 1, 2, 2), stage_layers(c.num_hidden_layers, 2, 0));
+  std::vector<float> buffer(t.total_numel());
+  float* next = buffer.data();
+  for (const auto& e : t.entries()) {
+    const TensorView v = ParamTable::view(e, buffer.data());
+    EXPECT_EQ(v.as<float>(), next) << e.name;
+    EXPECT_EQ(v.shape, e.local_shape) << e.name;
+    EXPECT_EQ(v.numel(), e.numel) << e.name;
+    next += v.numel();
+  }
+  EXPECT_EQ(next, buffer.data() + buffer.size());
 }
 
 TEST(ParamTable, InitialisationIsIndependentOfTheLayout) {
