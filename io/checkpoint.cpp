@@ -18,6 +18,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// bfloat16 as an HDF5 float type: fp32's sign and exponent with a 7-bit mantissa, in 2 bytes.
+// HDF5 converts between it and fp32 on write and read (readers that know HDF5 see a float type).
+hid_t bfloat16_type() {
+  const hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  if (t < 0) return t;
+  if (H5Tset_fields(t, 15, 7, 8, 0, 7) < 0 || H5Tset_precision(t, 16) < 0 || H5Tset_size(t, 2) < 0 ||
+      H5Tset_ebias(t, 127) < 0) {
+    H5Tclose(t);
+    return -1;
+  }
+  return t;
+}
+
 // The innermost message of HDF5's error stack (its automatic printing is switched off).
 herr_t collect_h5_error(unsigned n, const H5E_error2_t* err, void* out) {
   auto* text = static_cast<std::string*>(out);
@@ -200,8 +213,9 @@ void CheckpointFileWriter::write(const SliceInfo& s, const float* data) {
   IRIS_H5_CHECK(H5Pset_chunk(dcpl.id, static_cast<int>(chunk.size()), chunk.data()), ctx);
   IRIS_H5_CHECK(H5Pset_fletcher32(dcpl.id), ctx);
   const std::string path = s.group + "/" + s.name;
-  H5Handle dset(IRIS_H5_CHECK(H5Dcreate2(file_, path.c_str(), H5T_IEEE_F32LE, space.id, H5P_DEFAULT, dcpl.id,
-                                         H5P_DEFAULT), ctx),
+  IRIS_CHECK(s.storage_bytes == 4 || s.storage_bytes == 2, "{}: storage of {} bytes per element", ctx, s.storage_bytes);
+  H5Handle type(IRIS_H5_CHECK(s.storage_bytes == 2 ? bfloat16_type() : H5Tcopy(H5T_IEEE_F32LE), ctx), H5Tclose);
+  H5Handle dset(IRIS_H5_CHECK(H5Dcreate2(file_, path.c_str(), type.id, space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), ctx),
                 H5Dclose);
   IRIS_H5_CHECK(H5Dwrite(dset.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), ctx);
   write_string_attr(dset.id, "rule", s.rule, ctx);
@@ -210,7 +224,7 @@ void CheckpointFileWriter::write(const SliceInfo& s, const float* data) {
   write_int_attr(dset.id, "block_shape", s.block_shape, ctx);
   write_int_attr(dset.id, "valid_rows", {s.valid_rows}, ctx);
   write_int_attr(dset.id, "flat_range", {s.flat_begin, s.flat_end}, ctx);
-  bytes_ += static_cast<uint64_t>(s.numel()) * sizeof(float);
+  bytes_ += static_cast<uint64_t>(s.numel()) * s.storage_bytes;
 }
 
 void CheckpointFileWriter::close() {
@@ -254,6 +268,10 @@ CheckpointFileReader::CheckpointFileReader(const fs::path& path) : path_(path) {
                       "{}: inconsistent slice attributes", dctx);
       s.flat_begin = range[0];
       s.flat_end = range[1];
+      H5Handle type(IRIS_H5_CHECK(H5Dget_type(dset.id), dctx), H5Tclose);
+      s.storage_bytes = static_cast<int>(H5Tget_size(type.id));
+      IRIS_USER_CHECK(H5Tget_class(type.id) == H5T_FLOAT && (s.storage_bytes == 4 || s.storage_bytes == 2),
+                      "{}: not a float32 or bfloat16 dataset", dctx);
       H5Handle space(IRIS_H5_CHECK(H5Dget_space(dset.id), dctx), H5Sclose);
       const hssize_t n = IRIS_H5_CHECK(H5Sget_simple_extent_npoints(space.id), dctx);
       IRIS_USER_CHECK(n == s.numel(), "{}: holds {} elements but its flat_range says {}", dctx, n, s.numel());

@@ -25,6 +25,7 @@ struct SliceInfo {
   std::vector<int64_t> block_shape;     // the block, padding rows included
   int64_t valid_rows = 0;               // block rows inside the global tensor
   int64_t flat_begin = 0, flat_end = 0; // the block's row-major elements held by the dataset
+  int storage_bytes = 4;                // per element on disk: 4 (fp32) or 2 (bf16, weights only)
   bool is_whole_block() const;          // flat range = every valid element (stored 2-D)
   int64_t numel() const { return flat_end - flat_begin; }
   int64_t global_numel() const;
@@ -42,6 +43,7 @@ class CheckpointFileWriter {
   CheckpointFileWriter& operator=(const CheckpointFileWriter&) = delete;
   void set_attribute(const std::string& key, int64_t value);  // on the root group
   // data: (slice.numel(),) in the block's row-major order. One piece per (group, tensor) per file.
+  // slice.storage_bytes = 2 stores bf16 (rounded to nearest even by HDF5); reads give fp32 either way.
   void write(const SliceInfo& slice, const float* data);
   void close();  // flushes and closes; throws on failure
   uint64_t bytes_written() const { return bytes_; }

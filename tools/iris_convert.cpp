@@ -25,7 +25,7 @@ namespace {
 
 const char* kUsage =
     "usage: iris-convert COMMAND [options]\n"
-    "  hf-to-iris --hf DIR --out DIR [--tp T --pp P] [--dtype fp32]\n"
+    "  hf-to-iris --hf DIR --out DIR [--tp T --pp P] [--dtype bf16|fp32]\n"
     "  iris-to-hf --checkpoint DIR --out DIR [--dtype bf16|fp16|fp32]\n"
     "  reshard    --checkpoint DIR --out DIR --tp T --pp P --dp D\n"
     "  verify     --checkpoint DIR      (exit status 0: complete and intact)\n"
@@ -49,6 +49,9 @@ class LayoutOnlyComm : public Comm {
   std::unique_ptr<CommHandle> isend(const float*, size_t, int, int) override { fail(); }
   std::unique_ptr<CommHandle> irecv(float*, size_t, int, int) override { fail(); }
   std::unique_ptr<CommHandle> iall_reduce(float*, size_t, ReduceOp) override { fail(); }
+  std::unique_ptr<CommHandle> ireduce_scatter(const float*, float*, size_t) override { fail(); }
+  std::unique_ptr<CommHandle> iall_gather(const float*, float*, size_t) override { fail(); }
+  std::unique_ptr<CommHandle> ibroadcast(float*, size_t, int) override { fail(); }
 
  private:
   [[noreturn]] static void fail() { throw Error("iris-convert: the offline layout communicator cannot communicate"); }
@@ -101,9 +104,10 @@ void finish_checkpoint(const fs::path& out, const fs::path& tmp, io::Manifest ma
 int hf_to_iris(const Options& o) {
   require(o.hf, "--hf", "hf-to-iris");
   require(o.out, "--out", "hf-to-iris");
-  IRIS_USER_CHECK(o.dtype.empty() || o.dtype == "fp32",
-                  "iris-convert hf-to-iris: --dtype {} is not supported: Iris checkpoints hold fp32 master weights "
-                  "(use --dtype fp32; bf16 HF weights convert exactly)", o.dtype);
+  IRIS_USER_CHECK(o.dtype.empty() || o.dtype == "fp32" || o.dtype == "bf16",
+                  "iris-convert hf-to-iris: --dtype must be bf16 or fp32 (the weights as stored in the checkpoint; "
+                  "training always loads them into fp32), got {}", o.dtype);
+  const int storage_bytes = o.dtype == "bf16" ? 2 : 4;
   const LlamaConfig config = LlamaConfig::load(fs::path(o.hf) / "config.json");
   validate_layout(config, o.tp, o.pp);
   const io::SafetensorsModel hf = io::SafetensorsModel::open(o.hf);
@@ -132,7 +136,9 @@ int hf_to_iris(const Options& o) {
         const int64_t g = e.global_index(i);
         block[i] = g < 0 ? 0.0f : global[g];
       }
-      file.write(weight_slice(e), block.data());
+      io::SliceInfo slice = weight_slice(e);
+      slice.storage_bytes = storage_bytes;
+      file.write(slice, block.data());
     }
     file.close();
   }
@@ -304,9 +310,9 @@ int inspect(const Options& o) {
     for (const auto& name : ckpt.tensor_names(group)) {
       const auto slices = ckpt.slices_of(group, name);
       const io::SliceInfo& s = slices.front().second;
-      std::printf("  %-10s %-48s [%s] F32 %s, %zu piece(s), %.2f MB\n", group, name.c_str(),
-                  fmt::format("{}", fmt::join(s.global_shape, ", ")).c_str(), s.rule.c_str(), slices.size(),
-                  s.global_numel() * 4 / 1e6);
+      std::printf("  %-10s %-48s [%s] %s %s, %zu piece(s), %.2f MB\n", group, name.c_str(),
+                  fmt::format("{}", fmt::join(s.global_shape, ", ")).c_str(), s.storage_bytes == 2 ? "BF16" : "F32",
+                  s.rule.c_str(), slices.size(), s.global_numel() * s.storage_bytes / 1e6);
     }
   }
   return 0;
