@@ -40,7 +40,11 @@ class Comm {
   // Point-to-point with a group rank; asynchronous, completed by wait().
   virtual std::unique_ptr<CommHandle> isend(const float* data, size_t count, int peer, int tag) = 0;
   virtual std::unique_ptr<CommHandle> irecv(float* data, size_t count, int peer, int tag) = 0;
+  // Collectives started now and completed by wait(); the buffers must stay untouched until then.
   virtual std::unique_ptr<CommHandle> iall_reduce(float* data, size_t count, ReduceOp op) = 0;
+  virtual std::unique_ptr<CommHandle> ireduce_scatter(const float* send, float* recv, size_t count) = 0;
+  virtual std::unique_ptr<CommHandle> iall_gather(const float* send, float* recv, size_t count) = 0;
+  virtual std::unique_ptr<CommHandle> ibroadcast(float* data, size_t count, int root) = 0;
 };
 
 // The MPI world and the groups of a Topology, built once at start-up.

@@ -50,9 +50,7 @@ class MpiComm : public Comm {
 
   void all_reduce(float* data, size_t count, ReduceOp op) override {
     if (size_ == 1) return;
-    MPI_Request r;
-    IRIS_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, checked(count), MPI_FLOAT, to_mpi(op), comm_, &r));
-    complete(r, "all_reduce");
+    iall_reduce(data, count, op)->wait();
   }
   void all_reduce(double* data, size_t count, ReduceOp op) override {
     if (size_ == 1) return;
@@ -61,21 +59,12 @@ class MpiComm : public Comm {
     complete(r, "all_reduce");
   }
   void reduce_scatter(const float* send, float* recv, size_t count) override {
-    MPI_Request r;
-    IRIS_MPI_CHECK(MPI_Ireduce_scatter_block(send, recv, checked(count), MPI_FLOAT, MPI_SUM, comm_, &r));
-    complete(r, "reduce_scatter");
+    ireduce_scatter(send, recv, count)->wait();
   }
-  void all_gather(const float* send, float* recv, size_t count) override {
-    const void* src = (send == recv + rank_ * count) ? MPI_IN_PLACE : send;
-    MPI_Request r;
-    IRIS_MPI_CHECK(MPI_Iallgather(src, checked(count), MPI_FLOAT, recv, checked(count), MPI_FLOAT, comm_, &r));
-    complete(r, "all_gather");
-  }
+  void all_gather(const float* send, float* recv, size_t count) override { iall_gather(send, recv, count)->wait(); }
   void broadcast(float* data, size_t count, int root) override {
     if (size_ == 1) return;
-    MPI_Request r;
-    IRIS_MPI_CHECK(MPI_Ibcast(data, checked(count), MPI_FLOAT, root, comm_, &r));
-    complete(r, "broadcast");
+    ibroadcast(data, count, root)->wait();
   }
   void broadcast_bytes(void* data, size_t bytes, int root) override {
     if (size_ == 1) return;
@@ -106,7 +95,23 @@ class MpiComm : public Comm {
   std::unique_ptr<CommHandle> iall_reduce(float* data, size_t count, ReduceOp op) override {
     MPI_Request r;
     IRIS_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, checked(count), MPI_FLOAT, to_mpi(op), comm_, &r));
-    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_, describe("all_reduce"), std::vector<int>{});
+    return collective(r, "all_reduce");
+  }
+  std::unique_ptr<CommHandle> ireduce_scatter(const float* send, float* recv, size_t count) override {
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Ireduce_scatter_block(send, recv, checked(count), MPI_FLOAT, MPI_SUM, comm_, &r));
+    return collective(r, "reduce_scatter");
+  }
+  std::unique_ptr<CommHandle> iall_gather(const float* send, float* recv, size_t count) override {
+    const void* src = (send == recv + rank_ * count) ? MPI_IN_PLACE : send;
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Iallgather(src, checked(count), MPI_FLOAT, recv, checked(count), MPI_FLOAT, comm_, &r));
+    return collective(r, "all_gather");
+  }
+  std::unique_ptr<CommHandle> ibroadcast(float* data, size_t count, int root) override {
+    MPI_Request r;
+    IRIS_MPI_CHECK(MPI_Ibcast(data, checked(count), MPI_FLOAT, root, comm_, &r));
+    return collective(r, "broadcast");
   }
 
  private:
@@ -119,6 +124,9 @@ class MpiComm : public Comm {
   // in the same one describe it with the same text.
   std::string describe(const char* op) { return fmt::format("{} #{} of group {}", op, ++collectives_, name_); }
   void complete(MPI_Request& r, const char* op) { watchdog_->wait(&r, comm_, describe(op)); }
+  std::unique_ptr<CommHandle> collective(MPI_Request r, const char* op) {
+    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_, describe(op), std::vector<int>{});
+  }
 
   MPI_Comm comm_;
   std::string name_;
