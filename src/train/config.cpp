@@ -52,6 +52,9 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("train.time_limit", &c.train.time_limit,
           "checkpoint and exit (status 42) before this wall-clock budget ends: seconds (3600, 90s, 30m, 2h) or "
           "Slurm's forms (M:S, H:M:S, D-H, D-H:M, D-H:M:S); the Slurm job's end time counts too"),
+      key("train.peak_tflops", &c.train.peak_tflops,
+          "peak TFLOP/s of one rank's device, for MFU in metrics.jsonl (0: unknown, mfu is null; the CPU backend "
+          "has no table, so give e.g. your cores' measured SGEMM peak)"),
       key("train.exit_margin_s", &c.train.exit_margin_s,
           "stop at least this long before the time limit (more when steps or saves take longer)"),
       key("train.task", &c.train.task, "pretrain | sft (an iris-tokenize --sft dataset: only answer tokens in the loss)"),
@@ -178,6 +181,7 @@ void RunConfig::validate() const {
   IRIS_USER_CHECK(optim.grad_clip >= 0, "optim.grad_clip must not be negative (0 disables clipping)");
   IRIS_USER_CHECK(parallel.timeout_s >= 0, "parallel.timeout_s must not be negative (0: no timeout), got {}",
                   parallel.timeout_s);
+  IRIS_USER_CHECK(train.peak_tflops >= 0, "train.peak_tflops must not be negative (0: unknown), got {}", train.peak_tflops);
   IRIS_USER_CHECK(train.exit_margin_s >= 0, "train.exit_margin_s must not be negative, got {}", train.exit_margin_s);
   time_limit_seconds();  // throws on a malformed value
 }

@@ -32,6 +32,7 @@ struct RunConfig {
     int log_every = 1;          // progress-line period (metrics.jsonl gets every step)
     std::string time_limit;     // wall-clock budget of this run ("" = none): seconds, or Slurm's [D-]H:M:S forms
     double exit_margin_s = 120; // stop this long (at least) before the time limit or the Slurm job's end
+    double peak_tflops = 0;     // one rank's peak FLOP/s in TFLOP/s, for MFU (0: unknown, mfu is null)
   } train;
   struct {
     bool packing = true;        // several samples per row (positions restart, attention per sample); off pads

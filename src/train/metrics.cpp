@@ -37,7 +37,8 @@ void MetricsWriter::write(const StepMetrics& m) {
                       {"elapsed_s", m.elapsed_s}, {"tokens", m.tokens},
                       {"skipped", m.skipped},    {"skipped_steps", m.skipped_steps},
                       {"peak_memory_mib", m.peak_memory_mib},
-                      {"rank0_peak_memory_mib", m.rank0_peak_memory_mib}, {"mfu", nullptr}};  // MFU: unknown on the CPU backend
+                      {"rank0_peak_memory_mib", m.rank0_peak_memory_mib}, {"mfu", nullptr}};
+  if (m.mfu) j["mfu"] = *m.mfu;
   if (!std::isfinite(m.loss)) j["loss"] = nullptr;  // JSON has no NaN
   if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
   if (m.val_loss) j["val_loss"] = std::isfinite(*m.val_loss) ? nlohmann::json(*m.val_loss) : nlohmann::json(nullptr);
@@ -60,9 +61,10 @@ std::string format_duration(double seconds) {
 std::string progress_line(const StepMetrics& m, int total_steps) {
   double eta = m.step > 0 ? m.elapsed_s / m.step * (total_steps - m.step) : 0.0;
   const std::string val = m.val_loss ? fmt::format(" | val loss {:.4f}", *m.val_loss) : "";
-  return fmt::format("step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | mem {:.0f} MiB | "
+  const std::string mfu = m.mfu ? fmt::format(" | MFU {:.1f}%", 100 * *m.mfu) : "";
+  return fmt::format("step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s{} | mem {:.0f} MiB | "
                      "elapsed {} | ETA {}{}",
-                     m.step, total_steps, m.loss, val, m.lr, m.grad_norm, m.tokens_per_s, m.peak_memory_mib,
+                     m.step, total_steps, m.loss, val, m.lr, m.grad_norm, m.tokens_per_s, mfu, m.peak_memory_mib,
                      format_duration(m.elapsed_s), format_duration(eta), m.skipped ? " | SKIPPED (non-finite)" : "");
 }
 

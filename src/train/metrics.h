@@ -16,6 +16,7 @@ struct StepMetrics {
   bool skipped = false;
   double peak_memory_mib = 0;        // CPU backend: peak resident set size (RSS), maximum over ranks
   double rank0_peak_memory_mib = 0;  // rank 0's own peak RSS (what iris-plan --backend cpu predicts)
+  std::optional<double> mfu;       // model FLOPs utilisation; unknown (null) without a peak figure
   std::optional<double> val_loss;  // validation loss, at steps that evaluate (eval.every)
 };
 

@@ -13,6 +13,7 @@
 #include "src/core/check.h"
 #include "src/core/log.h"
 #include "src/model/hf_weights.h"
+#include "src/plan/plan.h"
 #include "src/train/exit_codes.h"
 #include "src/train/stop_signals.h"
 
@@ -278,6 +279,10 @@ StepMetrics Trainer::step(int step) {
   elapsed_s_ += m.step_time_s;
   m.elapsed_s = elapsed_s_;
   m.tokens_per_s = global_batch_ * T / m.step_time_s;
+  // MFU as in DESIGN.md: model FLOPs per token (6 × matmul parameters + 12 · L · C · T, plan::flops_per_token)
+  // times tokens/s, over the peak of every rank together.
+  if (config_.train.peak_tflops > 0)
+    m.mfu = m.tokens_per_s * plan::flops_per_token(model_config_, T) / (topo_.world * config_.train.peak_tflops * 1e12);
   // Rank 0 writes the metrics; the peak over all ranks is what must fit (later stages may hold more).
   m.rank0_peak_memory_mib = peak_rss_mib();
   m.peak_memory_mib = m.rank0_peak_memory_mib;
