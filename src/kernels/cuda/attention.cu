@@ -6,6 +6,8 @@
 #include <mma.h>
 
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -491,12 +493,13 @@ __global__ void attention_forward_simt_kernel(bf16* out, float* lse, const bf16*
   float m = -INFINITY, l = 0.0f;
   for (int j = 0; j <= i; ++j) {
     if (D != nullptr && D[j] != D[i]) continue;
+    const bf16* Vj = V + static_cast<size_t>(j) * NKV * HS;
     const float s = simt_dot(qi, K + static_cast<size_t>(j) * NKV * HS, HS) * scale;
     const float m_new = fmaxf(m, s), alpha = expf(m - m_new), p = expf(s - m_new);  // expf(−inf) = 0
     l = l * alpha + p;
 #pragma unroll
     for (int u = 0; u < kMaxPerLane; ++u)
-      if (32 * u < HS) o[u] = o[u] * alpha + p * __bfloat162float(V[static_cast<size_t>(j) * NKV * HS + threadIdx.x + 32 * u]);
+      if (32 * u < HS) o[u] = o[u] * alpha + p * __bfloat162float(Vj[threadIdx.x + 32 * u]);
     m = m_new;
   }
   simt_store(out + qrow, o, HS, 1.0f / l);
@@ -592,6 +595,13 @@ void check_shapes(int B, int T, int NH, int NKV, int HS, bool simt) {
                                 " is not supported (64 and 128 on tensor cores, other multiples of 32 up to 256)");
 }
 
+// The tile loads read 16 bytes at a time; buffers from cudaMalloc (and whole-row offsets into them) qualify.
+bool aligned16(std::initializer_list<const void*> pointers) {
+  for (const void* p : pointers)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
 float softmax_scale(int HS) { return 1.0f / std::sqrt(static_cast<float>(HS)); }  // as the CPU op
 
 template <int HS>
@@ -656,6 +666,8 @@ void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, cons
                        int B, int T, int NH, int NKV, int HS, cudaStream_t stream) {
   check_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
+  if (!aligned16({out, q, k, v}))
+    return detail::attention_forward_simt(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
   if (HS == 64) return forward_tensor_cores<64>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
   if (HS == 128) return forward_tensor_cores<128>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
   detail::attention_forward_simt(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
@@ -666,6 +678,8 @@ void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf
                         int NKV, int HS, cudaStream_t stream) {
   check_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
+  if (!aligned16({dq, dk, dv, dout, q, k, v, out}))
+    return detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, HS, stream);
   if (HS == 64) return backward_tensor_cores<64>(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, stream);
   if (HS == 128)
     return backward_tensor_cores<128>(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, stream);
