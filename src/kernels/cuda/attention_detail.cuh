@@ -1,0 +1,21 @@
+// Private to attention.cu and its test: the plain SIMT kernels (one warp per query row or key row, fp32
+// math, no tensor cores). They are the fallback for head sizes the tensor-core kernels do not cover and a
+// second GPU implementation the test compares against, to tell a tile bug from a math bug.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace iris::cuda::detail {
+
+// Same contracts as iris::cuda::attention_forward/backward; HS a multiple of 32, at most 256.
+void attention_forward_simt(__nv_bfloat16* out, float* lse, const __nv_bfloat16* q, const __nv_bfloat16* k,
+                            const __nv_bfloat16* v, const int32_t* doc, int B, int T, int NH, int NKV, int HS,
+                            cudaStream_t stream);
+void attention_backward_simt(__nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv,
+                             const __nv_bfloat16* dout, const __nv_bfloat16* q, const __nv_bfloat16* k,
+                             const __nv_bfloat16* v, const __nv_bfloat16* out, const float* lse,
+                             const int32_t* doc, int B, int T, int NH, int NKV, int HS, cudaStream_t stream);
+
+}  // namespace iris::cuda::detail

@@ -1,0 +1,289 @@
+// GPU flash attention (src/kernels/cuda/attention.cu) against the CPU reference (src/kernels/cpu/attention.cpp)
+// on seeded random bf16 data over a sweep of shapes. The reference gets the same bf16 values widened to fp32, so
+// only the kernels' arithmetic differs. Tolerances (|got − ref| ≤ atol + rtol·|ref| per element, and the
+// relative L2 error of the whole tensor): bf16 outputs atol 2e-2, rtol 2e-2, L2 1e-2; fp32 lse atol 1e-3, rtol 1e-3.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "src/kernels/cpu/ops.h"
+#include "src/kernels/cuda/attention.cuh"
+#include "src/kernels/cuda/attention_detail.cuh"
+
+namespace {
+
+// ---- local helpers until tests/gpu/gpu_test_util.h lands (then use IRIS_REQUIRE_GPU, its buffers and compare) ----
+#define IRIS_TEST_REQUIRE_GPU()                                                                    \
+  do {                                                                                             \
+    int iris_devices_ = 0;                                                                         \
+    if (cudaGetDeviceCount(&iris_devices_) != cudaSuccess || iris_devices_ == 0)                   \
+      GTEST_SKIP() << "no CUDA GPU visible (cudaGetDeviceCount found none)";                       \
+  } while (0)
+
+void cuda_check(cudaError_t status, const char* call) {
+  if (status != cudaSuccess) throw std::runtime_error(std::string(call) + ": " + cudaGetErrorString(status));
+}
+#define IRIS_TEST_CUDA(call) cuda_check((call), #call)
+
+template <class T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t n) : n_(n) { IRIS_TEST_CUDA(cudaMalloc(&ptr_, std::max<size_t>(n, 1) * sizeof(T))); }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
+    IRIS_TEST_CUDA(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DeviceBuffer() { cudaFree(ptr_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  T* get() const { return ptr_; }
+  std::vector<T> download() const {
+    std::vector<T> host(n_);
+    IRIS_TEST_CUDA(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t n_;
+};
+
+using bf16 = __nv_bfloat16;
+
+struct Bf16Data {
+  std::vector<bf16> bits;     // what the GPU gets
+  std::vector<float> values;  // the same numbers in fp32, for the CPU reference
+};
+
+Bf16Data random_bf16(size_t n, std::mt19937& rng, float stddev) {
+  std::normal_distribution<float> dist(0.0f, stddev);
+  Bf16Data d{std::vector<bf16>(n), std::vector<float>(n)};
+  for (size_t i = 0; i < n; ++i) {
+    d.bits[i] = __float2bfloat16(dist(rng));
+    d.values[i] = __bfloat162float(d.bits[i]);
+  }
+  return d;
+}
+
+std::vector<float> to_float(const std::vector<bf16>& x) {
+  std::vector<float> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = __bfloat162float(x[i]);
+  return out;
+}
+
+// Element-wise |got − ref| ≤ atol + rtol·|ref| (NaN fails), and ‖got − ref‖₂ / ‖ref‖₂ ≤ max_rel_l2; prints
+// the max abs/rel errors either way.
+void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref,
+                  double atol, double rtol, double max_rel_l2) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  double max_abs = 0, max_rel = 0, diff2 = 0, ref2 = 0;
+  size_t violations = 0, worst = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(got[i]) - ref[i]);
+    if (!(d <= atol + rtol * std::fabs(ref[i]))) ++violations;
+    if (!(d <= max_abs)) max_abs = d, worst = i;
+    if (std::fabs(ref[i]) > atol) max_rel = std::max(max_rel, d / std::fabs(ref[i]));
+    diff2 += d * d;
+    ref2 += static_cast<double>(ref[i]) * ref[i];
+  }
+  const double rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+  std::printf("  %-44s max_abs %.3e  max_rel %.3e  rel_l2 %.3e\n", what.c_str(), max_abs, max_rel, rel_l2);
+  EXPECT_EQ(violations, 0u) << what << ": " << violations << " of " << ref.size() << " elements beyond atol " << atol
+                            << " + rtol " << rtol << "; worst at " << worst << ": got " << got[worst] << ", want "
+                            << ref[worst];
+  EXPECT_LE(rel_l2, max_rel_l2) << what;
+}
+
+constexpr double kBf16Atol = 2e-2, kBf16Rtol = 2e-2, kBf16RelL2 = 1e-2;
+constexpr double kLseAtol = 1e-3, kLseRtol = 1e-3;
+
+struct AttentionCase {
+  int B, T, NH, NKV, HS;
+  bool doc;
+  std::string name() const {
+    return "B=" + std::to_string(B) + " T=" + std::to_string(T) + " NH=" + std::to_string(NH) +
+           " NKV=" + std::to_string(NKV) + " HS=" + std::to_string(HS) + (doc ? " doc" : "");
+  }
+  size_t q_elems() const { return static_cast<size_t>(B) * T * NH * HS; }
+  size_t kv_elems() const { return static_cast<size_t>(B) * T * NKV * HS; }
+};
+
+// B {1, 2} × T {1, 17, 64, 130, 257} (T ≠ a multiple of the 64-row tile) × HS {64, 128} × NH/NKV {1, 4, 8}
+// × with and without document ids.
+std::vector<AttentionCase> sweep() {
+  std::vector<AttentionCase> cases;
+  for (int B : {1, 2})
+    for (int T : {1, 17, 64, 130, 257})
+      for (int HS : {64, 128})
+        for (int ratio : {1, 4, 8})
+          for (bool doc : {false, true}) cases.push_back({B, T, 2 * ratio, 2, HS, doc});
+  return cases;
+}
+
+struct AttentionInputs {
+  Bf16Data q, k, v, dout;    // (B, T, NH, HS), (B, T, NKV, HS) ×2, (B, T, NH, HS)
+  std::vector<int32_t> doc;  // (B, T) packed documents of 1..48 tokens, or empty
+};
+
+AttentionInputs make_inputs(const AttentionCase& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  AttentionInputs in{random_bf16(c.q_elems(), rng, 1.0f), random_bf16(c.kv_elems(), rng, 1.0f),
+                     random_bf16(c.kv_elems(), rng, 1.0f), random_bf16(c.q_elems(), rng, 1.0f), {}};
+  if (c.doc) {
+    std::uniform_int_distribution<int> length(1, 48);
+    in.doc.resize(static_cast<size_t>(c.B) * c.T);
+    for (int b = 0; b < c.B; ++b)
+      for (int t = 0, id = 0; t < c.T; ++id)
+        for (int n = length(rng); n > 0 && t < c.T; --n, ++t) in.doc[static_cast<size_t>(b) * c.T + t] = id;
+  }
+  return in;
+}
+
+uint32_t seed_of(const AttentionCase& c) {
+  return static_cast<uint32_t>(1000003u * c.B + 10007u * c.T + 101u * c.NH + 31u * c.HS + 7u * c.NKV + c.doc);
+}
+
+enum class Impl { kTensorCores, kSimt };
+
+void run_forward(Impl impl, bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,
+                 const AttentionCase& c) {
+  if (impl == Impl::kTensorCores)
+    iris::cuda::attention_forward(out, lse, q, k, v, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
+  else
+    iris::cuda::detail::attention_forward_simt(out, lse, q, k, v, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
+  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+}
+
+void run_backward(Impl impl, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
+                  const bf16* v, const bf16* out, const float* lse, const int32_t* doc, const AttentionCase& c) {
+  if (impl == Impl::kTensorCores)
+    iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
+  else
+    iris::cuda::detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, c.B, c.T, c.NH, c.NKV,
+                                                c.HS, nullptr);
+  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+}
+
+void check_forward(Impl impl, const AttentionCase& c) {
+  SCOPED_TRACE(c.name());
+  std::printf("%s\n", c.name().c_str());
+  const AttentionInputs in = make_inputs(c, seed_of(c));
+  const int32_t* doc_host = c.doc ? in.doc.data() : nullptr;
+  std::vector<float> out_ref(c.q_elems()), lse_ref(static_cast<size_t>(c.B) * c.NH * c.T);
+  iris::cpu::attention_forward(out_ref.data(), lse_ref.data(), in.q.values.data(), in.k.values.data(),
+                               in.v.values.data(), doc_host, c.B, c.T, c.NH, c.NKV, c.HS);
+
+  DeviceBuffer<bf16> q(in.q.bits), k(in.k.bits), v(in.v.bits), out(c.q_elems());
+  DeviceBuffer<float> lse(lse_ref.size());
+  std::optional<DeviceBuffer<int32_t>> doc;
+  if (c.doc) doc.emplace(in.doc);
+  run_forward(impl, out.get(), lse.get(), q.get(), k.get(), v.get(), doc ? doc->get() : nullptr, c);
+  expect_close("out (bf16)", to_float(out.download()), out_ref, kBf16Atol, kBf16Rtol, kBf16RelL2);
+  expect_close("lse (fp32)", lse.download(), lse_ref, kLseAtol, kLseRtol, kLseAtol);
+}
+
+// The backward gets the CPU forward's out (rounded to bf16, as the GPU forward would store it) and lse, so it is
+// tested on its own, independent of the GPU forward.
+void check_backward(Impl impl, const AttentionCase& c) {
+  SCOPED_TRACE(c.name());
+  std::printf("%s\n", c.name().c_str());
+  const AttentionInputs in = make_inputs(c, seed_of(c));
+  const int32_t* doc_host = c.doc ? in.doc.data() : nullptr;
+  std::vector<float> out_ref(c.q_elems()), lse_ref(static_cast<size_t>(c.B) * c.NH * c.T);
+  iris::cpu::attention_forward(out_ref.data(), lse_ref.data(), in.q.values.data(), in.k.values.data(),
+                               in.v.values.data(), doc_host, c.B, c.T, c.NH, c.NKV, c.HS);
+  std::vector<bf16> out_bits(out_ref.size());
+  for (size_t i = 0; i < out_ref.size(); ++i) out_bits[i] = __float2bfloat16(out_ref[i]);
+  const std::vector<float> out_rounded = to_float(out_bits);
+  std::vector<float> dq_ref(c.q_elems()), dk_ref(c.kv_elems()), dv_ref(c.kv_elems());
+  iris::cpu::attention_backward(dq_ref.data(), dk_ref.data(), dv_ref.data(), in.dout.values.data(),
+                                in.q.values.data(), in.k.values.data(), in.v.values.data(), out_rounded.data(),
+                                lse_ref.data(), doc_host, c.B, c.T, c.NH, c.NKV, c.HS);
+
+  DeviceBuffer<bf16> q(in.q.bits), k(in.k.bits), v(in.v.bits), dout(in.dout.bits), out(out_bits);
+  DeviceBuffer<float> lse(lse_ref);
+  DeviceBuffer<bf16> dq(c.q_elems()), dk(c.kv_elems()), dv(c.kv_elems());
+  std::optional<DeviceBuffer<int32_t>> doc;
+  if (c.doc) doc.emplace(in.doc);
+  run_backward(impl, dq.get(), dk.get(), dv.get(), dout.get(), q.get(), k.get(), v.get(), out.get(), lse.get(),
+               doc ? doc->get() : nullptr, c);
+  expect_close("dq (bf16)", to_float(dq.download()), dq_ref, kBf16Atol, kBf16Rtol, kBf16RelL2);
+  expect_close("dk (bf16)", to_float(dk.download()), dk_ref, kBf16Atol, kBf16Rtol, kBf16RelL2);
+  expect_close("dv (bf16)", to_float(dv.download()), dv_ref, kBf16Atol, kBf16Rtol, kBf16RelL2);
+}
+
+TEST(GpuAttention, ForwardMatchesCpu) {
+  IRIS_TEST_REQUIRE_GPU();
+  for (const AttentionCase& c : sweep()) check_forward(Impl::kTensorCores, c);
+}
+
+TEST(GpuAttention, BackwardMatchesCpu) {
+  IRIS_TEST_REQUIRE_GPU();
+  for (const AttentionCase& c : sweep()) check_backward(Impl::kTensorCores, c);
+}
+
+// The SIMT kernels: the fallback for other head sizes, and a second GPU opinion when a tensor-core case fails.
+TEST(GpuAttention, SimtForwardMatchesCpu) {
+  IRIS_TEST_REQUIRE_GPU();
+  for (const AttentionCase& c : sweep()) check_forward(Impl::kSimt, c);
+  check_forward(Impl::kSimt, {1, 70, 4, 2, 96, true});  // a head size only the SIMT path serves
+}
+
+TEST(GpuAttention, SimtBackwardMatchesCpu) {
+  IRIS_TEST_REQUIRE_GPU();
+  for (const AttentionCase& c : sweep()) check_backward(Impl::kSimt, c);
+  check_backward(Impl::kSimt, {1, 70, 4, 2, 96, true});
+}
+
+// Many tiles (16 of them, the last partial) with packed documents, where whole key tiles are hidden from rows.
+TEST(GpuAttention, LongSequenceWithDocuments) {
+  IRIS_TEST_REQUIRE_GPU();
+  for (int HS : {64, 128}) {
+    check_forward(Impl::kTensorCores, {1, 1000, 8, 1, HS, true});
+    check_backward(Impl::kTensorCores, {1, 1000, 8, 1, HS, true});
+  }
+}
+
+// No atomics anywhere: two runs of the backward give the same bits (dk/dv add their 8 query heads in order).
+TEST(GpuAttention, BackwardIsDeterministic) {
+  IRIS_TEST_REQUIRE_GPU();
+  const AttentionCase c{2, 257, 16, 2, 128, true};
+  const AttentionInputs in = make_inputs(c, 7);
+  DeviceBuffer<bf16> q(in.q.bits), k(in.k.bits), v(in.v.bits), dout(in.dout.bits), out(c.q_elems());
+  DeviceBuffer<float> lse(static_cast<size_t>(c.B) * c.NH * c.T);
+  DeviceBuffer<int32_t> doc(in.doc);
+  run_forward(Impl::kTensorCores, out.get(), lse.get(), q.get(), k.get(), v.get(), doc.get(), c);
+  std::vector<std::vector<bf16>> runs[2];
+  for (auto& grads : runs) {
+    DeviceBuffer<bf16> dq(c.q_elems()), dk(c.kv_elems()), dv(c.kv_elems());
+    run_backward(Impl::kTensorCores, dq.get(), dk.get(), dv.get(), dout.get(), q.get(), k.get(), v.get(), out.get(),
+                 lse.get(), doc.get(), c);
+    grads = {dq.download(), dk.download(), dv.download()};
+  }
+  const char* names[] = {"dq", "dk", "dv"};
+  for (int t = 0; t < 3; ++t)
+    EXPECT_EQ(0, std::memcmp(runs[0][t].data(), runs[1][t].data(), runs[0][t].size() * sizeof(bf16)))
+        << names[t] << " differs between two identical backward runs";
+}
+
+// Shape errors are reported before anything reaches the GPU, so this runs without one.
+TEST(GpuAttention, RejectsUnsupportedShapes) {
+  EXPECT_THROW(iris::cuda::attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, 8, 4, 2, 48,
+                                             nullptr),
+               std::invalid_argument);
+  EXPECT_THROW(iris::cuda::attention_backward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                              nullptr, nullptr, 1, 8, 6, 4, 64, nullptr),
+               std::invalid_argument);
+}
+
+}  // namespace
