@@ -27,13 +27,7 @@ assert [x["step"] for x in m if "val_loss" in x] == [2, 4, 6], "val_loss not at 
 PY
 for layout in 1,1,2 1,1,4 2,1,1 1,2,2 2,2,2; do
   IFS=, read -r tp pp dp <<<"$layout"
-  out="run_${tp}${pp}${dp}"
-  rm -rf "$out"
-  if ! mpi $((tp * pp * dp)) "$build/bin/iris-train" "${common[@]}" --parallel.tp "$tp" --parallel.pp "$pp" \
-       --train.grad_accum $((4 / dp)) --output.dir "$out" >"$out.log" 2>&1; then
-    echo "FAIL $layout: run failed"; tail -20 "$out.log"; fail=1; continue
-  fi
-  /usr/bin/python3 "$src/tests/mpi/compare_runs.py" ref "$out" 1e-5 1e-4 || { echo "FAIL $layout"; fail=1; }
+  run_and_compare ref "run_${tp}${pp}${dp}" "$tp" "$pp" "$dp" || fail=1
 done
 # Bad input: odd item count, a weight that is not a number, a split with no validation documents.
 expect_refusal() {  # text, args...

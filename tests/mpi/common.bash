@@ -23,3 +23,25 @@ print(f"{sys.argv[1]}: {clipped} of {len(norms)} steps clipped to grad_clip {sys
 sys.exit(0 if clipped else 1)
 PY
 }
+
+# The settings of the layout-equivalence runs: 10 steps of 8 samples × 16 tokens, clipping active,
+# several ZeRO-1 buckets. Sets the array `common` for the model config $1.
+equivalence_args() {  # model config
+  common=(--model.config "$1" --data.path "$build/data/sample_text" --train.seq_len 16
+          --train.micro_batch 2 --train.steps 10 --optim.lr 1e-2 --optim.warmup_steps 2 --optim.min_lr 1e-3
+          --train.log_every 100 --output.save_weights true --parallel.bucket_mb 0.01 --optim.grad_clip 1.0)
+}
+
+# Runs iris-train with "${common[@]}" at (tp, pp, dp), global batch 4 micro-batches of 2 (grad_accum
+# 4/dp), into OUT (log OUT.log), then compares it with run REF (loss and grad_norm rel 1e-5, weights
+# rel 1e-4). Prints FAIL and returns 1 on any failure. Extra iris-train flags may follow.
+run_and_compare() {  # ref, out, tp, pp, dp, extra flags...
+  local ref=$1 out=$2 tp=$3 pp=$4 dp=$5
+  shift 5
+  rm -rf "$out"
+  if ! mpi $((tp * pp * dp)) "$build/bin/iris-train" "${common[@]}" --parallel.tp "$tp" --parallel.pp "$pp" \
+       --train.grad_accum $((4 / dp)) "$@" --output.dir "$out" >"$out.log" 2>&1; then
+    echo "FAIL $out (tp=$tp pp=$pp dp=$dp $*): run failed"; tail -20 "$out.log"; return 1
+  fi
+  /usr/bin/python3 "$src/tests/mpi/compare_runs.py" "$ref" "$out" 1e-5 1e-4 || { echo "FAIL $out (tp=$tp pp=$pp dp=$dp $*)"; return 1; }
+}
