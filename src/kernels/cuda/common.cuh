@@ -79,3 +79,14 @@ __device__ __forceinline__ float block_sum(float x, float* scratch) {
 }
 
 }  // namespace iris::cuda
+
+namespace iris::cuda {
+
+// Grid for a grid-stride loop over n elements with `threads` per block: enough blocks to fill any
+// current GPU, capped so the launch stays valid for any n.
+inline unsigned elementwise_blocks(size_t n, unsigned threads) {
+  const size_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 65536 ? (blocks == 0 ? 1 : blocks) : 65536);
+}
+
+}  // namespace iris::cuda

@@ -31,11 +31,11 @@ class Matmul {
   void backward_weight(float* dweight, const bf16* dout, const bf16* inp, int N, int IC, int OC, cudaStream_t stream);
   void backward_weight(bf16* dweight, const bf16* dout, const bf16* inp, int N, int IC, int OC, cudaStream_t stream);
 
-  // Both backward products, in the order and with the argument order of cpu::matmul_backward.
+  // Both backward products, with the argument order of cpu::matmul_backward (stream last).
   // dinp may be nullptr (not needed).
   template <typename GradT>
   void backward(bf16* dinp, GradT* dweight, const bf16* dout, const bf16* inp, const bf16* weight, int N, int IC,
-                int OC, cudaStream_t stream, bool accumulate_dinp = false) {
+                int OC, bool accumulate_dinp, cudaStream_t stream) {
     if (dinp != nullptr) backward_input(dinp, dout, weight, N, IC, OC, accumulate_dinp, stream);
     backward_weight(dweight, dout, inp, N, IC, OC, stream);
   }
