@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -28,10 +29,20 @@ inline std::string gpu_unavailable_reason() {
   return "";
 }
 
+// Skips the test without a usable device. With IRIS_EXPECT_GPU=1 in the environment (set it on GPU
+// machines) a missing device fails instead, so a driver/runtime mismatch cannot pass as all-skipped.
+inline bool gpu_expected() {
+  const char* v = std::getenv("IRIS_EXPECT_GPU");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
 #define IRIS_REQUIRE_GPU()                                                              \
   do {                                                                                  \
     const std::string iris_gpu_reason_ = ::iris::test::gpu_unavailable_reason();        \
-    if (!iris_gpu_reason_.empty()) GTEST_SKIP() << iris_gpu_reason_;                    \
+    if (!iris_gpu_reason_.empty()) {                                                    \
+      if (::iris::test::gpu_expected()) FAIL() << iris_gpu_reason_ << " (IRIS_EXPECT_GPU is set)"; \
+      GTEST_SKIP() << iris_gpu_reason_;                                                 \
+    }                                                                                   \
   } while (0)
 
 // n values uniform in [lo, hi), reproducible from the seed.

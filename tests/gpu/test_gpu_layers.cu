@@ -19,6 +19,7 @@ namespace {
 
 using iris::cuda::bf16;
 constexpr Tolerance kSumFp32{1e-4, 1e-4};
+constexpr Tolerance kRstd{1e-6, 3e-5};  // Σx² over C ≤ 5120 in another order: ~sqrt(C)·2^-24 relative
 
 std::string dims(const char* what, std::initializer_list<int> values) {
   std::string s = what;
@@ -125,9 +126,8 @@ TEST(GpuRmsnorm, ForwardBackwardAndFusedResidualMatchCpu) {
     EXPECT_TRUE(all_close("fused out " + label, download_as_float(d_out), ref_out, kBf16Out.atol, kBf16Out.rtol));
     EXPECT_TRUE(all_close("plain out " + label, download_as_float(d_out_plain), ref_out, kBf16Out.atol,
                           kBf16Out.rtol));
-    EXPECT_TRUE(all_close("rstd " + label, download_as_float(d_rstd), ref_rstd, kFp32Out.atol, kFp32Out.rtol));
-    EXPECT_TRUE(all_close("rstd plain " + label, download_as_float(d_rstd_plain), ref_rstd, kFp32Out.atol,
-                          kFp32Out.rtol));
+    EXPECT_TRUE(all_close("rstd " + label, download_as_float(d_rstd), ref_rstd, kRstd.atol, kRstd.rtol));
+    EXPECT_TRUE(all_close("rstd plain " + label, download_as_float(d_rstd_plain), ref_rstd, kRstd.atol, kRstd.rtol));
     EXPECT_TRUE(all_close("dinp " + label, download_as_float(d_dinp), ref_dinp, kBf16Out.atol, kBf16Out.rtol));
     EXPECT_TRUE(all_close("dinp += " + label, download_as_float(d_dresidual), ref_dresidual, kBf16Out.atol,
                           kBf16Out.rtol));

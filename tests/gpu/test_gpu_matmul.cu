@@ -2,7 +2,9 @@
 // shapes, odd sizes included. Inputs are rounded to bf16 first so both sides multiply the same numbers;
 // what remains is fp32 accumulation order and, for bf16 outputs, one final rounding.
 // Tolerances: bf16 outputs kBf16Out (atol 1e-2, rtol 1.6e-2: 2^-9 rounding plus order noise);
-// fp32 outputs atol 5e-4, rtol 1e-4 (order noise of K ≤ 1024 products of magnitude ≤ 1: ~K·2^-24·Σ|ab|).
+// fp32 outputs atol 1e-3, rtol 2e-4: accumulation-order noise of K ≤ 1024 products of magnitude ≤ 1 with
+// outputs ~10 (typical ~1e-5; tensor-core fp32 accumulation is not IEEE-ordered). A wrong transpose or
+// leading dimension gives O(1) errors.
 #include <gtest/gtest.h>
 
 #include <tuple>
@@ -15,7 +17,7 @@ namespace iris::test {
 namespace {
 
 using iris::cuda::bf16;
-constexpr Tolerance kGemmFp32{5e-4, 1e-4};
+constexpr Tolerance kGemmFp32{1e-3, 2e-4};
 
 struct Shape {
   int N, IC, OC;

@@ -1,7 +1,8 @@
 // Optimizer-side kernels against their CPU references: fused AdamW (three steps, fp32 and bf16
 // gradients, bf16 weight copy), the deterministic sum of squares, casts, add and scale.
 // Tolerances: AdamW params atol 1e-6 rtol 1e-5 and moments atol 1e-9 rtol 1e-5 (same fp32 formula; nvcc
-// may fuse multiply-adds that GCC does not); sum of squares rtol 1e-12 (double sums in another order);
+// may fuse multiply-adds that GCC does not); sum of squares rtol 1e-11 (double sums of
+// positive terms in another order: bound (chunk length)·2^-53, a dropped element would show as ~1e-6);
 // casts, add and scale are single correctly rounded operations, so exact.
 #include <gtest/gtest.h>
 
@@ -79,14 +80,14 @@ TEST(GpuSumSquares, MatchesCpuAndIsDeterministic) {
     const double got = d_out.download()[0], again = d_out_again.download()[0];
     const double ref = cpu::sum_squares(x.data(), n);
     std::printf("  sum_squares fp32 n=%zu got %.17g ref %.17g rel %.3e\n", n, got, ref, std::fabs(got - ref) / ref);
-    EXPECT_NEAR(got, ref, 1e-12 * ref) << "n=" << n;
+    EXPECT_NEAR(got, ref, 1e-11 * ref) << "n=" << n;
     EXPECT_EQ(0, std::memcmp(&got, &again, sizeof got)) << "two runs differ, n=" << n;
 
     const auto xb = round_bf16(x);
     DeviceBuffer<bf16> d_xb(to_bf16(xb));
     cuda::sum_squares(d_out.get(), d_partials.get(), d_xb.get(), n, nullptr);
     const double got_b = d_out.download()[0], ref_b = cpu::sum_squares(xb.data(), n);
-    EXPECT_NEAR(got_b, ref_b, 1e-12 * ref_b) << "bf16 input, n=" << n;
+    EXPECT_NEAR(got_b, ref_b, 1e-11 * ref_b) << "bf16 input, n=" << n;
   }
 }
 
