@@ -74,7 +74,8 @@ for p in "${programs[@]}"; do
 done
 
 mpi_note=""
-if ls "$out"/lib/libmpi.so.* >/dev/null 2>&1 && command -v ompi_info >/dev/null; then
+mpi_libs=("$out"/lib/libmpi.so.*)  # nullglob: empty when no program links MPI
+if [ ${#mpi_libs[@]} -gt 0 ] && command -v ompi_info >/dev/null; then
   pkglibdir=$(ompi_info --path pkglibdir --parsable | sed -n 's/^path:pkglibdir://p')
   mkdir -p "$out/lib/openmpi"
   cp -L "$pkglibdir"/*.so "$out/lib/openmpi/"
