@@ -21,7 +21,8 @@ status=0
 for t in "$bundle"/bin/test_gpu_*; do
   name=$(basename "$t")
   echo "== $name"
-  if ! "$t" --gtest_color=no > "$logs/$name.log" 2>&1; then status=1; echo "FAILED: $name"; fi
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |max_abs|Failure|error|no CUDA device|sum_squares" "$logs/$name.log" | head -n 60
+  if ! timeout 300 "$t" --gtest_color=no > "$logs/$name.log" 2>&1; then status=1; echo "FAILED: $name"; fi
+  # Summary and failures here; every shape's max abs/rel error is in the log.
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |Failure|no CUDA device|outside atol" "$logs/$name.log" | head -n 40
 done
 exit $status
