@@ -54,3 +54,24 @@ if(IRIS_CUDA STREQUAL "ON" OR IRIS_CUDA STREQUAL "AUTO")
   endif()
 endif()
 message(STATUS "Iris CUDA backend: ${IRIS_WITH_CUDA} (IRIS_CUDA=${IRIS_CUDA})")
+
+# CUDA toolchain (only when the backend is on). The architectures must be set before
+# enable_language, or CMake caches its own default. nvcc 13 accepts C++20 with GCC >= 10.
+if(IRIS_WITH_CUDA)
+  set(CMAKE_CUDA_ARCHITECTURES ${IRIS_CUDA_ARCHS})
+  # One cudart for everything: the shared one that CUDA::cudart names (not nvcc's static default too).
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+  enable_language(CUDA)
+  # C++20 for .cu files, as for .cpp. CMake 3.25 does not know nvcc's C++20 flag (nvcc has accepted
+  # -std=c++20 since 12.0) and CUDA targets inherit CXX_STANDARD 20, so tell it the flag.
+  if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION AND CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.0)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    list(APPEND CMAKE_CUDA_COMPILE_FEATURES cuda_std_20)
+  endif()
+  set(CMAKE_CUDA_STANDARD 20)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  set(CMAKE_CUDA_EXTENSIONS OFF)
+  find_package(CUDAToolkit REQUIRED)
+  message(STATUS "CUDA ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}")
+endif()

@@ -1,0 +1,92 @@
+// Shared by the CUDA kernel files: check macros for CUDA runtime and cuBLASLt calls, bf16 helpers and
+// block reductions. Convention: launchers take the stream last and never synchronise.
+// CUDA sources must not include fmt (fmt 9's consteval format strings do not compile under nvcc in
+// C++20), so src/core/check.h is off limits here: failures go through throw_cuda_failure, which throws
+// iris::Error with the rank, the call, file:line and the library's error string, as IRIS_CHECK does.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace iris::cuda {
+
+using bf16 = __nv_bfloat16;
+
+[[noreturn]] void throw_cuda_failure(const char* call, const char* file, int line, const char* what);
+
+}  // namespace iris::cuda
+
+#define IRIS_CUDA_CHECK(call)                                                                   \
+  do {                                                                                          \
+    const cudaError_t iris_cuda_rc_ = (call);                                                   \
+    if (iris_cuda_rc_ != cudaSuccess)                                                           \
+      ::iris::cuda::throw_cuda_failure(#call, __FILE__, __LINE__, cudaGetErrorString(iris_cuda_rc_)); \
+  } while (0)
+
+#define IRIS_CUBLAS_CHECK(call)                                                                 \
+  do {                                                                                          \
+    const cublasStatus_t iris_cublas_rc_ = (call);                                              \
+    if (iris_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                                               \
+      ::iris::cuda::throw_cuda_failure(#call, __FILE__, __LINE__,                               \
+                                       cublasLtGetStatusString(iris_cublas_rc_));               \
+  } while (0)
+
+// After a <<<>>> launch: reports a bad configuration (grid, shared memory) at the launch site. Errors
+// raised while the kernel runs surface at the next synchronising call.
+// The file:line of the macro names the kernel.
+#define IRIS_CUDA_CHECK_LAUNCH() IRIS_CUDA_CHECK(cudaGetLastError())
+
+// Host-side argument check for launchers (shapes, alignment): `what` is a plain message.
+#define IRIS_CUDA_REQUIRE(cond, what)                                                           \
+  do {                                                                                          \
+    if (!(cond)) ::iris::cuda::throw_cuda_failure(#cond, __FILE__, __LINE__, what);             \
+  } while (0)
+
+namespace iris::cuda {
+
+inline constexpr unsigned ceil_div(size_t a, size_t b) { return static_cast<unsigned>((a + b - 1) / b); }
+
+// Loads and stores that read fp32 or bf16 storage as fp32 math (bf16 rounds to nearest even).
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ bf16 from_float<bf16>(float x) { return __float2bfloat16_rn(x); }
+
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
+  return x;
+}
+
+// Sum over the whole block, returned to every thread. The order is fixed by the block shape, so the
+// result is the same on every run. `scratch` holds one float per warp; blockDim.x is a multiple of 32.
+__device__ __forceinline__ float block_sum(float x, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  x = warp_sum(x);
+  __syncthreads();  // scratch may still be read by a previous block_sum
+  if (lane == 0) scratch[warp] = x;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < warps; ++w) total += scratch[w];
+  return total;
+}
+
+}  // namespace iris::cuda
+
+namespace iris::cuda {
+
+// Grid for a grid-stride loop over n elements with `threads` per block: enough blocks to fill any
+// current GPU, capped so the launch stays valid for any n.
+inline unsigned elementwise_blocks(size_t n, unsigned threads) {
+  const size_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 65536 ? (blocks == 0 ? 1 : blocks) : 65536);
+}
+
+}  // namespace iris::cuda

@@ -1,0 +1,151 @@
+// Helpers for the GPU kernel tests: skip without a device, seeded random host data, bf16 rounding,
+// device buffers, and the element-wise comparison |got − ref| ≤ atol + rtol·|ref| that every test uses.
+// Nothing here touches the GPU before a test body runs, so listing the tests works without a device.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "src/core/dtype.h"
+#include "src/kernels/cuda/common.cuh"
+
+namespace iris::test {
+
+// Empty when a CUDA device is usable, else why not (cudaGetDeviceCount's error string).
+inline std::string gpu_unavailable_reason() {
+  int count = 0;
+  const cudaError_t rc = cudaGetDeviceCount(&count);
+  if (rc != cudaSuccess) return std::string("no CUDA device: ") + cudaGetErrorString(rc);
+  if (count == 0) return "no CUDA device: cudaGetDeviceCount found 0 devices";
+  return "";
+}
+
+// Skips the test without a usable device. With IRIS_EXPECT_GPU=1 in the environment (set it on GPU
+// machines) a missing device fails instead, so a driver/runtime mismatch cannot pass as all-skipped.
+inline bool gpu_expected() {
+  const char* v = std::getenv("IRIS_EXPECT_GPU");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
+#define IRIS_REQUIRE_GPU()                                                              \
+  do {                                                                                  \
+    const std::string iris_gpu_reason_ = ::iris::test::gpu_unavailable_reason();        \
+    if (!iris_gpu_reason_.empty()) {                                                    \
+      if (::iris::test::gpu_expected()) FAIL() << iris_gpu_reason_ << " (IRIS_EXPECT_GPU is set)"; \
+      GTEST_SKIP() << iris_gpu_reason_;                                                 \
+    }                                                                                   \
+  } while (0)
+
+// n values uniform in [lo, hi), reproducible from the seed.
+inline std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+inline std::vector<int32_t> random_ints(size_t n, uint64_t seed, int32_t lo, int32_t hi_inclusive) {
+  std::mt19937_64 gen(seed);
+  std::uniform_int_distribution<int32_t> dist(lo, hi_inclusive);
+  std::vector<int32_t> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+// bf16 round trip (round to nearest even, as __float2bfloat16_rn): the CPU reference is fed exactly
+// the values the GPU sees.
+inline std::vector<__nv_bfloat16> to_bf16(const std::vector<float>& v) {
+  std::vector<__nv_bfloat16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    __nv_bfloat16_raw raw;
+    raw.x = float_to_bf16(v[i]);
+    out[i] = raw;
+  }
+  return out;
+}
+inline std::vector<float> to_float(const std::vector<__nv_bfloat16>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(static_cast<__nv_bfloat16_raw>(v[i]).x);
+  return out;
+}
+inline std::vector<float> round_bf16(const std::vector<float>& v) { return to_float(to_bf16(v)); }
+
+// Owns n elements of device memory; upload/download are synchronous (tests only).
+template <typename T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t n) : n_(n) { IRIS_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(n, 1) * sizeof(T))); }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
+  ~DeviceBuffer() { cudaFree(ptr_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* get() { return ptr_; }
+  size_t size() const { return n_; }
+  void upload(const std::vector<T>& host) {
+    IRIS_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> download() const {
+    std::vector<T> host(n_);
+    IRIS_CUDA_CHECK(cudaDeviceSynchronize());
+    IRIS_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t n_;
+};
+
+inline std::vector<float> download_as_float(const DeviceBuffer<float>& b) { return b.download(); }
+inline std::vector<float> download_as_float(const DeviceBuffer<__nv_bfloat16>& b) { return to_float(b.download()); }
+
+// Passes when |got[i] − ref[i]| ≤ atol + rtol·|ref[i]| for every i (NaN anywhere fails). Prints the
+// max abs and max rel error either way, and on failure the worst offending element.
+inline ::testing::AssertionResult all_close(const std::string& what, const std::vector<float>& got,
+                                            const std::vector<float>& ref, double atol, double rtol) {
+  if (got.size() != ref.size())
+    return ::testing::AssertionFailure() << what << ": size " << got.size() << " != reference " << ref.size();
+  double max_abs = 0.0, max_rel = 0.0, worst_excess = 0.0;
+  size_t bad = 0, worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = got[i], r = ref[i], diff = std::fabs(g - r);
+    const bool ok = std::isfinite(g) == std::isfinite(r) && (diff <= atol + rtol * std::fabs(r) || g == r);
+    if (std::isfinite(diff)) {
+      max_abs = std::max(max_abs, diff);
+      if (r != 0.0) max_rel = std::max(max_rel, diff / std::fabs(r));
+    }
+    if (!ok) {
+      const double excess = std::isfinite(diff) ? diff - (atol + rtol * std::fabs(r)) : INFINITY;
+      if (bad == 0 || excess > worst_excess) worst_excess = excess, worst = i;
+      ++bad;
+    }
+  }
+  std::printf("  %-40s n=%zu max_abs=%.3e max_rel=%.3e (atol %.1e rtol %.1e)\n", what.c_str(), got.size(), max_abs,
+              max_rel, atol, rtol);
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": " << bad << " of " << got.size()
+                                       << " elements outside atol + rtol·|ref|; worst at " << worst << ": got "
+                                       << got[worst] << ", ref " << ref[worst] << " (max_abs " << max_abs
+                                       << ", max_rel " << max_rel << ")";
+}
+
+// Stated tolerances. bf16 keeps 8 significant bits: one rounding is ≤ 2^-8 ≈ 3.9e-3 relative, and a
+// bf16 output of fp32 math differs from the fp32 reference by that plus accumulation-order noise.
+struct Tolerance {
+  double atol, rtol;
+};
+inline constexpr Tolerance kBf16Out{1e-2, 1.6e-2};
+inline constexpr Tolerance kFp32Out{1e-5, 1e-5};
+
+}  // namespace iris::test

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the bundled GPU tests on a GPU machine that lacks this project's build dependencies.
+# Here:  cmake --build build && tools/bundle.sh --only 'test_gpu_*' --no-cuda-libs   (makes .bundle/)
+# There: tools/gpu-check.sh [BUNDLE]   (default .bundle). IRIS_EXPECT_GPU=1 makes a missing device a
+# failure instead of a skip. Logs go to $OUT when set (the device tool brings them back), else ./gpu-logs.
+# Exit status: non-zero when any test binary fails.
+set -uo pipefail
+bundle=${1:-.bundle}
+logs=${OUT:-gpu-logs}
+mkdir -p "$logs"
+export IRIS_EXPECT_GPU=1
+# cuBLASLt and cudart come from the machine (the bundle leaves them out: cuBLASLt is ~540 MB).
+for lib in libcublasLt.so.13 libcudart.so.13; do
+  if ! ldconfig -p | grep -q "$lib"; then
+    dir=$(dirname "$(find /usr/local/cuda*/lib* /usr/lib /opt -name "$lib*" 2>/dev/null | head -n1)" 2>/dev/null)
+    [ -n "$dir" ] && [ "$dir" != . ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+done
+nvidia-smi -L 2>&1 | tee "$logs/gpu.txt"
+status=0
+for t in "$bundle"/bin/test_gpu_*; do
+  name=$(basename "$t")
+  echo "== $name"
+  if ! timeout 300 "$t" --gtest_color=no > "$logs/$name.log" 2>&1; then status=1; echo "FAILED: $name"; fi
+  # Summary and failures here; every shape's max abs/rel error is in the log.
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |Failure|no CUDA device|outside atol" "$logs/$name.log" | head -n 40
+done
+exit $status
