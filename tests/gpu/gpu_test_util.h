@@ -148,4 +148,46 @@ struct Tolerance {
 inline constexpr Tolerance kBf16Out{1e-2, 1.6e-2};
 inline constexpr Tolerance kFp32Out{1e-5, 1e-5};
 
+// Seeded normal bf16 data: the bits the GPU gets and the same numbers widened to fp32 for the CPU
+// reference, so that only the kernels' arithmetic differs.
+struct Bf16Data {
+  std::vector<__nv_bfloat16> bits;     // what the GPU gets
+  std::vector<float> values;  // the same numbers in fp32, for the CPU reference
+};
+
+inline Bf16Data random_bf16(size_t n, std::mt19937& rng, float stddev) {
+  std::normal_distribution<float> dist(0.0f, stddev);
+  Bf16Data d{std::vector<__nv_bfloat16>(n), std::vector<float>(n)};
+  for (size_t i = 0; i < n; ++i) {
+    d.bits[i] = __float2bfloat16(dist(rng));
+    d.values[i] = __bfloat162float(d.bits[i]);
+  }
+  return d;
+}
+
+
+// Element-wise |got − ref| ≤ atol + rtol·|ref| (NaN fails), and ‖got − ref‖₂ / ‖ref‖₂ ≤ max_rel_l2; prints
+// the max abs/rel errors either way.
+inline void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref,
+                  double atol, double rtol, double max_rel_l2) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  double max_abs = 0, max_rel = 0, diff2 = 0, ref2 = 0;
+  size_t violations = 0, worst = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(got[i]) - ref[i]);
+    if (!(d <= atol + rtol * std::fabs(ref[i]))) ++violations;
+    if (!(d <= max_abs)) max_abs = d, worst = i;
+    if (std::fabs(ref[i]) > atol) max_rel = std::max(max_rel, d / std::fabs(ref[i]));
+    diff2 += d * d;
+    ref2 += static_cast<double>(ref[i]) * ref[i];
+  }
+  const double rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+  std::printf("  %-44s max_abs %.3e  max_rel %.3e  rel_l2 %.3e\n", what.c_str(), max_abs, max_rel, rel_l2);
+  EXPECT_EQ(violations, 0u) << what << ": " << violations << " of " << ref.size() << " elements beyond atol " << atol
+                            << " + rtol " << rtol << "; worst at " << worst << ": got " << got[worst] << ", want "
+                            << ref[worst];
+  EXPECT_LE(rel_l2, max_rel_l2) << what;
+}
+
+
 }  // namespace iris::test

@@ -20,89 +20,12 @@
 #include "src/kernels/cpu/ops.h"
 #include "src/kernels/cuda/attention.cuh"
 #include "src/kernels/cuda/attention_detail.cuh"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace {
 
-// ---- local helpers until tests/gpu/gpu_test_util.h lands (then use IRIS_REQUIRE_GPU, its buffers and compare) ----
-#define IRIS_TEST_REQUIRE_GPU()                                                                    \
-  do {                                                                                             \
-    int iris_devices_ = 0;                                                                         \
-    if (cudaGetDeviceCount(&iris_devices_) != cudaSuccess || iris_devices_ == 0)                   \
-      GTEST_SKIP() << "no CUDA GPU visible (cudaGetDeviceCount found none)";                       \
-  } while (0)
-
-void cuda_check(cudaError_t status, const char* call) {
-  if (status != cudaSuccess) throw std::runtime_error(std::string(call) + ": " + cudaGetErrorString(status));
-}
-#define IRIS_TEST_CUDA(call) cuda_check((call), #call)
-
-template <class T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t n) : n_(n) { IRIS_TEST_CUDA(cudaMalloc(&ptr_, std::max<size_t>(n, 1) * sizeof(T))); }
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    IRIS_TEST_CUDA(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  ~DeviceBuffer() { cudaFree(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> download() const {
-    std::vector<T> host(n_);
-    IRIS_TEST_CUDA(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t n_;
-};
-
+using namespace iris::test;
 using bf16 = __nv_bfloat16;
-
-struct Bf16Data {
-  std::vector<bf16> bits;     // what the GPU gets
-  std::vector<float> values;  // the same numbers in fp32, for the CPU reference
-};
-
-Bf16Data random_bf16(size_t n, std::mt19937& rng, float stddev) {
-  std::normal_distribution<float> dist(0.0f, stddev);
-  Bf16Data d{std::vector<bf16>(n), std::vector<float>(n)};
-  for (size_t i = 0; i < n; ++i) {
-    d.bits[i] = __float2bfloat16(dist(rng));
-    d.values[i] = __bfloat162float(d.bits[i]);
-  }
-  return d;
-}
-
-std::vector<float> to_float(const std::vector<bf16>& x) {
-  std::vector<float> out(x.size());
-  for (size_t i = 0; i < x.size(); ++i) out[i] = __bfloat162float(x[i]);
-  return out;
-}
-
-// Element-wise |got − ref| ≤ atol + rtol·|ref| (NaN fails), and ‖got − ref‖₂ / ‖ref‖₂ ≤ max_rel_l2; prints
-// the max abs/rel errors either way.
-void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref,
-                  double atol, double rtol, double max_rel_l2) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  double max_abs = 0, max_rel = 0, diff2 = 0, ref2 = 0;
-  size_t violations = 0, worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(got[i]) - ref[i]);
-    if (!(d <= atol + rtol * std::fabs(ref[i]))) ++violations;
-    if (!(d <= max_abs)) max_abs = d, worst = i;
-    if (std::fabs(ref[i]) > atol) max_rel = std::max(max_rel, d / std::fabs(ref[i]));
-    diff2 += d * d;
-    ref2 += static_cast<double>(ref[i]) * ref[i];
-  }
-  const double rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
-  std::printf("  %-44s max_abs %.3e  max_rel %.3e  rel_l2 %.3e\n", what.c_str(), max_abs, max_rel, rel_l2);
-  EXPECT_EQ(violations, 0u) << what << ": " << violations << " of " << ref.size() << " elements beyond atol " << atol
-                            << " + rtol " << rtol << "; worst at " << worst << ": got " << got[worst] << ", want "
-                            << ref[worst];
-  EXPECT_LE(rel_l2, max_rel_l2) << what;
-}
 
 constexpr double kBf16Atol = 2e-2, kBf16Rtol = 2e-2, kBf16RelL2 = 1e-2;
 constexpr double kLseAtol = 1e-3, kLseRtol = 1e-3;
@@ -161,7 +84,7 @@ void run_forward(Impl impl, bf16* out, float* lse, const bf16* q, const bf16* k,
     iris::cuda::attention_forward(out, lse, q, k, v, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
   else
     iris::cuda::detail::attention_forward_simt(out, lse, q, k, v, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void run_backward(Impl impl, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
@@ -171,7 +94,7 @@ void run_backward(Impl impl, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, con
   else
     iris::cuda::detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, c.B, c.T, c.NH, c.NKV,
                                                 c.HS, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void check_forward(Impl impl, const AttentionCase& c) {
@@ -223,31 +146,31 @@ void check_backward(Impl impl, const AttentionCase& c) {
 }
 
 TEST(GpuAttention, ForwardMatchesCpu) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   for (const AttentionCase& c : sweep()) check_forward(Impl::kTensorCores, c);
 }
 
 TEST(GpuAttention, BackwardMatchesCpu) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   for (const AttentionCase& c : sweep()) check_backward(Impl::kTensorCores, c);
 }
 
 // The SIMT kernels: the fallback for other head sizes, and a second GPU opinion when a tensor-core case fails.
 TEST(GpuAttention, SimtForwardMatchesCpu) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   for (const AttentionCase& c : sweep()) check_forward(Impl::kSimt, c);
   check_forward(Impl::kSimt, {1, 70, 4, 2, 96, true});  // a head size only the SIMT path serves
 }
 
 TEST(GpuAttention, SimtBackwardMatchesCpu) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   for (const AttentionCase& c : sweep()) check_backward(Impl::kSimt, c);
   check_backward(Impl::kSimt, {1, 70, 4, 2, 96, true});
 }
 
 // Many tiles (16 of them, the last partial) with packed documents, where whole key tiles are hidden from rows.
 TEST(GpuAttention, LongSequenceWithDocuments) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   for (int HS : {64, 128}) {
     check_forward(Impl::kTensorCores, {1, 1000, 8, 1, HS, true});
     check_backward(Impl::kTensorCores, {1, 1000, 8, 1, HS, true});
@@ -256,7 +179,7 @@ TEST(GpuAttention, LongSequenceWithDocuments) {
 
 // No atomics anywhere: two runs of the backward give the same bits (dk/dv add their 8 query heads in order).
 TEST(GpuAttention, BackwardIsDeterministic) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   const AttentionCase c{2, 257, 16, 2, 128, true};
   const AttentionInputs in = make_inputs(c, 7);
   DeviceBuffer<bf16> q(in.q.bits), k(in.k.bits), v(in.v.bits), dout(in.dout.bits), out(c.q_elems());

@@ -17,89 +17,12 @@
 
 #include "src/kernels/cpu/ops.h"
 #include "src/kernels/cuda/xent.cuh"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace {
 
-// ---- local helpers until tests/gpu/gpu_test_util.h lands (then use IRIS_REQUIRE_GPU, its buffers and compare) ----
-#define IRIS_TEST_REQUIRE_GPU()                                                                    \
-  do {                                                                                             \
-    int iris_devices_ = 0;                                                                         \
-    if (cudaGetDeviceCount(&iris_devices_) != cudaSuccess || iris_devices_ == 0)                   \
-      GTEST_SKIP() << "no CUDA GPU visible (cudaGetDeviceCount found none)";                       \
-  } while (0)
-
-void cuda_check(cudaError_t status, const char* call) {
-  if (status != cudaSuccess) throw std::runtime_error(std::string(call) + ": " + cudaGetErrorString(status));
-}
-#define IRIS_TEST_CUDA(call) cuda_check((call), #call)
-
-template <class T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t n) : n_(n) { IRIS_TEST_CUDA(cudaMalloc(&ptr_, std::max<size_t>(n, 1) * sizeof(T))); }
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    IRIS_TEST_CUDA(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  ~DeviceBuffer() { cudaFree(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> download() const {
-    std::vector<T> host(n_);
-    IRIS_TEST_CUDA(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t n_;
-};
-
+using namespace iris::test;
 using bf16 = __nv_bfloat16;
-
-struct Bf16Data {
-  std::vector<bf16> bits;     // what the GPU gets
-  std::vector<float> values;  // the same numbers in fp32, for the CPU reference
-};
-
-Bf16Data random_bf16(size_t n, std::mt19937& rng, float stddev) {
-  std::normal_distribution<float> dist(0.0f, stddev);
-  Bf16Data d{std::vector<bf16>(n), std::vector<float>(n)};
-  for (size_t i = 0; i < n; ++i) {
-    d.bits[i] = __float2bfloat16(dist(rng));
-    d.values[i] = __bfloat162float(d.bits[i]);
-  }
-  return d;
-}
-
-std::vector<float> to_float(const std::vector<bf16>& x) {
-  std::vector<float> out(x.size());
-  for (size_t i = 0; i < x.size(); ++i) out[i] = __bfloat162float(x[i]);
-  return out;
-}
-
-// Element-wise |got − ref| ≤ atol + rtol·|ref| (NaN fails), and ‖got − ref‖₂ / ‖ref‖₂ ≤ max_rel_l2; prints
-// the max abs/rel errors either way.
-void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref,
-                  double atol, double rtol, double max_rel_l2) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  double max_abs = 0, max_rel = 0, diff2 = 0, ref2 = 0;
-  size_t violations = 0, worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(got[i]) - ref[i]);
-    if (!(d <= atol + rtol * std::fabs(ref[i]))) ++violations;
-    if (!(d <= max_abs)) max_abs = d, worst = i;
-    if (std::fabs(ref[i]) > atol) max_rel = std::max(max_rel, d / std::fabs(ref[i]));
-    diff2 += d * d;
-    ref2 += static_cast<double>(ref[i]) * ref[i];
-  }
-  const double rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
-  std::printf("  %-44s max_abs %.3e  max_rel %.3e  rel_l2 %.3e\n", what.c_str(), max_abs, max_rel, rel_l2);
-  EXPECT_EQ(violations, 0u) << what << ": " << violations << " of " << ref.size() << " elements beyond atol " << atol
-                            << " + rtol " << rtol << "; worst at " << worst << ": got " << got[worst] << ", want "
-                            << ref[worst];
-  EXPECT_LE(rel_l2, max_rel_l2) << what;
-}
 
 struct XentCase {
   int N, V_local, V_valid, vocab_start;
@@ -145,7 +68,7 @@ void check_xent(const XentCase& c) {
   DeviceBuffer<bf16> d_logits(logits.bits);
   DeviceBuffer<float> d_max(c.N);
   iris::cuda::xent_local_max(d_max.get(), d_logits.get(), c.N, c.V_local, c.V_valid, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   expect_close("max (fp32, exact)", d_max.download(), max_ref, 0.0, 0.0, 0.0);
 
   // Phase 2 gets a "global" max above the local one, as after the MAX all-reduce over shards.
@@ -157,7 +80,7 @@ void check_xent(const XentCase& c) {
   DeviceBuffer<int32_t> d_targets(targets);
   iris::cuda::xent_local_sumexp(d_sumexp.get(), d_target_logit.get(), d_logits.get(), d_max_global.get(),
                                 d_targets.get(), c.N, c.V_local, c.V_valid, c.vocab_start, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   expect_close("sumexp (fp32)", d_sumexp.download(), sumexp_ref, 1e-6, 1e-4, 1e-4);
   expect_close("target_logit (fp32, exact)", d_target_logit.download(), target_ref, 0.0, 0.0, 0.0);
 
@@ -166,7 +89,7 @@ void check_xent(const XentCase& c) {
   iris::cpu::xent_losses(losses_ref.data(), max_global.data(), sumexp_ref.data(), target_ref.data(), c.N);
   DeviceBuffer<float> d_sumexp_ref(sumexp_ref), d_target_ref(target_ref), d_losses(c.N);
   iris::cuda::xent_losses(d_losses.get(), d_max_global.get(), d_sumexp_ref.get(), d_target_ref.get(), c.N, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   expect_close("losses (fp32)", d_losses.download(), losses_ref, 1e-4, 1e-5, 1e-5);
 
   // Backward, out of place and then in place over the logits.
@@ -177,22 +100,22 @@ void check_xent(const XentCase& c) {
   DeviceBuffer<bf16> d_dlogits(logits.bits.size());
   iris::cuda::xent_backward(d_dlogits.get(), d_logits.get(), d_max_global.get(), d_sumexp_ref.get(), d_targets.get(),
                             d_dloss.get(), c.N, c.V_local, c.V_valid, c.vocab_start, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   expect_close("dlogits (bf16)", to_float(d_dlogits.download()), dlogits_ref, 1e-6, 1e-2, 1e-2);
   iris::cuda::xent_backward(d_logits.get(), d_logits.get(), d_max_global.get(), d_sumexp_ref.get(), d_targets.get(),
                             d_dloss.get(), c.N, c.V_local, c.V_valid, c.vocab_start, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   expect_close("dlogits in place (bf16)", to_float(d_logits.download()), dlogits_ref, 1e-6, 1e-2, 1e-2);
 }
 
 TEST(GpuXent, PhasesMatchCpu) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   for (const XentCase& c : kCases) check_xent(c);
 }
 
 // A shard with no valid columns (all padding) contributes max −inf and Σ exp 0, and its gradient is all zero.
 TEST(GpuXent, ShardWithoutValidColumns) {
-  IRIS_TEST_REQUIRE_GPU();
+  IRIS_REQUIRE_GPU();
   const int N = 5, V_local = 16;
   std::mt19937 rng(3);
   const Bf16Data logits = random_bf16(static_cast<size_t>(N) * V_local, rng, 1.0f);
@@ -207,7 +130,7 @@ TEST(GpuXent, ShardWithoutValidColumns) {
                                 N, V_local, 0, 16, nullptr);
   iris::cuda::xent_backward(d_dlogits.get(), d_logits.get(), d_max_global.get(), d_sumexp_in.get(), d_targets.get(),
                             d_dloss.get(), N, V_local, 0, 16, nullptr);
-  IRIS_TEST_CUDA(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   for (float m : d_max.download()) EXPECT_EQ(m, -INFINITY);
   for (float s : d_sumexp.download()) EXPECT_EQ(s, 0.0f);
   for (float t : d_target.download()) EXPECT_EQ(t, 0.0f);

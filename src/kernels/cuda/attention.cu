@@ -12,18 +12,12 @@
 #include <string>
 
 #include "src/kernels/cuda/attention.cuh"
+#include "src/kernels/cuda/common.cuh"
 #include "src/kernels/cuda/attention_detail.cuh"
 
 namespace iris::cuda {
 namespace {
 
-// Until src/kernels/cuda/common.cuh lands (then use its check macro): name the call, file and line.
-void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
-  if (status != cudaSuccess)
-    throw std::runtime_error(std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
-                             cudaGetErrorString(status));
-}
-#define IRIS_ATTN_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
 
 using bf16 = __nv_bfloat16;
 namespace wmma = nvcuda::wmma;
@@ -39,14 +33,6 @@ constexpr int kWarpRows = kTile / kWarps;
 constexpr int kLdS = kTile + 4;       // fp32 64×64 tiles: row pitch padded against bank conflicts
 constexpr int kLdP = kTile + 8;       // bf16 64×64 tiles
 
-__device__ __forceinline__ float warp_sum(float x) {
-  for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
-  return x;
-}
-__device__ __forceinline__ float warp_max(float x) {
-  for (int offset = 16; offset > 0; offset >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
-  return x;
-}
 
 constexpr size_t align128(size_t bytes) { return (bytes + 127) / 128 * 128; }
 
@@ -608,12 +594,12 @@ template <int HS>
 void forward_tensor_cores(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,
                           int B, int T, int NH, int NKV, cudaStream_t stream) {
   constexpr size_t bytes = ForwardSmem<HS>::bytes;
-  IRIS_ATTN_CHECK(cudaFuncSetAttribute(attention_forward_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_forward_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(bytes)));
   const dim3 grid((T + kTile - 1) / kTile, NH, B);
   attention_forward_kernel<HS><<<grid, kThreads, bytes, stream>>>(out, lse, q, k, v, doc, T, NH, NKV,
                                                                    softmax_scale(HS));
-  IRIS_ATTN_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 template <int HS>
@@ -622,16 +608,16 @@ void backward_tensor_cores(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const
                            int NH, int NKV, cudaStream_t stream) {
   const int tiles = (T + kTile - 1) / kTile;
   constexpr size_t dq_bytes = BackwardQuerySmem<HS>::bytes, dkdv_bytes = BackwardKeySmem<HS>::bytes;
-  IRIS_ATTN_CHECK(cudaFuncSetAttribute(attention_backward_dq_kernel<HS>,
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dq_kernel<HS>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dq_bytes)));
-  IRIS_ATTN_CHECK(cudaFuncSetAttribute(attention_backward_dkdv_kernel<HS>,
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dkdv_kernel<HS>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dkdv_bytes)));
   attention_backward_dq_kernel<HS><<<dim3(tiles, NH, B), kThreads, dq_bytes, stream>>>(
       dq, dout, q, k, v, out, lse, doc, T, NH, NKV, softmax_scale(HS));
-  IRIS_ATTN_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
   attention_backward_dkdv_kernel<HS><<<dim3(tiles, NKV, B), kThreads, dkdv_bytes, stream>>>(
       dk, dv, dout, q, k, v, out, lse, doc, T, NH, NKV, softmax_scale(HS));
-  IRIS_ATTN_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
@@ -644,7 +630,7 @@ void attention_forward_simt(bf16* out, float* lse, const bf16* q, const bf16* k,
   if (B == 0 || T == 0) return;
   attention_forward_simt_kernel<<<dim3(T, NH, B), 32, 0, stream>>>(out, lse, q, k, v, doc, T, NH, NKV, HS,
                                                                    softmax_scale(HS));
-  IRIS_ATTN_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 void attention_backward_simt(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
@@ -654,10 +640,10 @@ void attention_backward_simt(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, con
   if (B == 0 || T == 0) return;
   attention_backward_dq_simt_kernel<<<dim3(T, NH, B), 32, 0, stream>>>(dq, dout, q, k, v, out, lse, doc, T, NH,
                                                                        NKV, HS, softmax_scale(HS));
-  IRIS_ATTN_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
   attention_backward_dkdv_simt_kernel<<<dim3(T, NKV, B), 32, 0, stream>>>(dk, dv, dout, q, k, v, out, lse, doc, T,
                                                                           NH, NKV, HS, softmax_scale(HS));
-  IRIS_ATTN_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace detail

@@ -64,6 +64,11 @@ __device__ __forceinline__ float warp_sum(float x) {
   for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
   return x;
 }
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+  return x;
+}
 
 // Sum over the whole block, returned to every thread. The order is fixed by the block shape, so the
 // result is the same on every run. `scratch` holds one float per warp; blockDim.x is a multiple of 32.

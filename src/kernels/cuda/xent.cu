@@ -6,30 +6,16 @@
 #include <string>
 
 #include "src/kernels/cuda/xent.cuh"
+#include "src/kernels/cuda/common.cuh"
 
 namespace iris::cuda {
 namespace {
 
-// Until src/kernels/cuda/common.cuh lands (then use its check macro): name the call, file and line.
-void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
-  if (status != cudaSuccess)
-    throw std::runtime_error(std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
-                             cudaGetErrorString(status));
-}
-#define IRIS_XENT_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
 
 using bf16 = __nv_bfloat16;
 constexpr int kThreads = 256;
 constexpr int kVec = 8;  // bf16 per 16-byte load
 
-__device__ __forceinline__ float warp_sum(float x) {
-  for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
-  return x;
-}
-__device__ __forceinline__ float warp_max(float x) {
-  for (int offset = 16; offset > 0; offset >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
-  return x;
-}
 
 // Max or sum over the block; the result is valid in thread 0. Call once per kernel (one shared array).
 template <bool kIsMax>
@@ -152,7 +138,7 @@ void xent_local_max(float* max, const bf16* logits, int N, int V_local, int V_va
     xent_local_max_kernel<true><<<N, kThreads, 0, stream>>>(max, logits, V_local, V_valid);
   else
     xent_local_max_kernel<false><<<N, kThreads, 0, stream>>>(max, logits, V_local, V_valid);
-  IRIS_XENT_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 void xent_local_sumexp(float* sumexp, float* target_logit, const bf16* logits, const float* max,
@@ -166,14 +152,14 @@ void xent_local_sumexp(float* sumexp, float* target_logit, const bf16* logits, c
   else
     xent_local_sumexp_kernel<false><<<N, kThreads, 0, stream>>>(sumexp, target_logit, logits, max, targets,
                                                                 V_local, V_valid, vocab_start);
-  IRIS_XENT_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 void xent_losses(float* losses, const float* max, const float* sumexp, const float* target_logit, int N,
                  cudaStream_t stream) {
   if (N <= 0) return;
   xent_losses_kernel<<<(N + kThreads - 1) / kThreads, kThreads, 0, stream>>>(losses, max, sumexp, target_logit, N);
-  IRIS_XENT_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 void xent_backward(bf16* dlogits, const bf16* logits, const float* max, const float* sumexp, const int32_t* targets,
@@ -186,7 +172,7 @@ void xent_backward(bf16* dlogits, const bf16* logits, const float* max, const fl
   else
     xent_backward_kernel<false><<<N, kThreads, 0, stream>>>(dlogits, logits, max, sumexp, targets, dloss, V_local,
                                                             V_valid, vocab_start);
-  IRIS_XENT_CHECK(cudaGetLastError());
+  IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace iris::cuda
