@@ -58,8 +58,9 @@ std::string format_duration(double seconds) {
   return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
 }
 
-std::string progress_line(const StepMetrics& m, int total_steps) {
-  double eta = m.step > 0 ? m.elapsed_s / m.step * (total_steps - m.step) : 0.0;
+std::string progress_line(const StepMetrics& m, int total_steps, int first_step) {
+  const int done = m.step - first_step;  // steps timed in elapsed_s
+  double eta = done > 0 ? m.elapsed_s / done * (total_steps - m.step) : 0.0;
   const std::string val = m.val_loss ? fmt::format(" | val loss {:.4f}", *m.val_loss) : "";
   const std::string mfu = m.mfu ? fmt::format(" | MFU {:.1f}%", 100 * *m.mfu) : "";
   return fmt::format("step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s{} | mem {:.0f} MiB | "

@@ -36,7 +36,8 @@ class MetricsWriter {
 };
 
 // "step 10/200 | loss 5.1234 | lr 1.00e-03 | grad norm 1.23 | 12,345 tok/s | elapsed 0:01:02 | ETA 0:10:00"
-std::string progress_line(const StepMetrics& m, int total_steps);
+// first_step: the step this run started after (a resumed run's ETA uses only its own steps' time).
+std::string progress_line(const StepMetrics& m, int total_steps, int first_step = 0);
 std::string format_duration(double seconds);  // H:MM:SS
 
 }  // namespace iris

@@ -319,6 +319,7 @@ std::vector<StepMetrics> Trainer::run() {
   std::vector<StepMetrics> all;
   const bool checkpoints = !config_.checkpoint.dir.empty();
   int64_t saved_step = progress_.step;  // a resumed run does not re-save the step it loaded
+  const int first_step = static_cast<int>(progress_.step);
   for (int s = static_cast<int>(progress_.step) + 1; s <= config_.train.steps; ++s) {
     const auto start = std::chrono::steady_clock::now();
     StepMetrics m = step(s);
@@ -326,7 +327,7 @@ std::vector<StepMetrics> Trainer::run() {
     slowest_step_s_ = std::max(slowest_step_s_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (metrics_) metrics_->write(m);
     if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps || m.val_loss))
-      spdlog::info("{}", progress_line(m, config_.train.steps));
+      spdlog::info("{}", progress_line(m, config_.train.steps, first_step));
     all.push_back(m);
     // What any rank saw (a checkpoint request, a stop signal, the deadline), all ranks act on at this
     // step boundary: the maximum over the world. The signal number rides along for the message.
