@@ -64,7 +64,7 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("optim.lr", &c.optim.lr, "peak learning rate"),
       key("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine decay"),
       key("optim.warmup_steps", &c.optim.warmup_steps, "linear warm-up steps"),
-      key("optim.decay_steps", &c.optim.decay_steps, "cosine decay steps (0: train.steps)"),
+      key("optim.decay_steps", &c.optim.decay_steps, "cosine decay steps after the warm-up (0: the rest of the run, so the last step is at min_lr)"),
       key("optim.weight_decay", &c.optim.weight_decay, "AdamW decoupled weight decay (matrices only)"),
       key("optim.beta1", &c.optim.beta1, "AdamW beta1"),
       key("optim.beta2", &c.optim.beta2, "AdamW beta2"),

@@ -45,7 +45,7 @@ struct RunConfig {
     double lr = 1e-3;
     double min_lr = 1e-4;
     int warmup_steps = 10;
-    int decay_steps = 0;        // cosine decay length; 0 = train.steps
+    int decay_steps = 0;        // cosine decay length after warm-up; 0 = train.steps − warmup_steps
     double weight_decay = 0.1;
     double beta1 = 0.9;
     double beta2 = 0.95;

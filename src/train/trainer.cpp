@@ -106,7 +106,8 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
                                         config_.train.seq_len, comms_.tp.get());
   executor_ = std::make_unique<PipelineExecutor>(*stage_, topo_, comms_.pp.get(), config_.train.grad_accum);
   schedule_ = CosineSchedule{config_.optim.lr, config_.optim.min_lr, config_.optim.warmup_steps,
-                             config_.optim.decay_steps > 0 ? config_.optim.decay_steps : config_.train.steps};
+                             config_.optim.decay_steps > 0 ? config_.optim.decay_steps
+                                                         : std::max(1, config_.train.steps - config_.optim.warmup_steps)};
   batches_.resize(config_.train.grad_accum);
 
   // The time budget counts from here; the Slurm job's end, when known, bounds it too.
