@@ -200,8 +200,9 @@ TEST(GpuModel, PackedDocumentsWithRestartedPositionsMatchCpu) {
   compare_one_step(/*packed=*/true);
 }
 
-// Parameter gradients accumulate (+=) over micro-batches: two identical passes give exactly twice one pass
-// (the kernels are deterministic and g + g is exact in fp32).
+// Parameter gradients accumulate (+=) over micro-batches: two identical passes give twice one pass. The
+// kernels are deterministic and g + g is exact in fp32, but a split-K GEMM may add its partial sums into
+// the gradient one at a time, so allow fp32 rounding (rtol 1e-5); writing (=) instead would be off by 50%.
 TEST(GpuModel, GradientsAccumulateAcrossMicroBatches) {
   IRIS_REQUIRE_GPU();
   const Model model;
@@ -211,7 +212,7 @@ TEST(GpuModel, GradientsAccumulateAcrossMicroBatches) {
   std::vector<float> twice = gpu.grads.download();
   for (float& g : twice) g *= 2.0f;
   gpu.forward_backward(batch);
-  EXPECT_TRUE(all_close("grads after two micro-batches", gpu.grads.download(), twice, 0.0, 0.0));
+  EXPECT_TRUE(all_close("grads after two micro-batches", gpu.grads.download(), twice, 1e-9, 1e-5));
 }
 
 constexpr int kSteps = 5;
