@@ -131,5 +131,21 @@ TEST(GpuElementwise, AddAndScaleMatchCpuExactly) {
   }
 }
 
+// The residual add of the bf16 stage: fp32 sum of the two bf16 inputs, rounded once (exact reference).
+TEST(GpuElementwise, AddBf16RoundsTheFp32SumOnce) {
+  IRIS_REQUIRE_GPU();
+  for (size_t n : kSizes) {
+    const auto a = round_bf16(random_floats(n, 7000 + n)), b = round_bf16(random_floats(n, 8000 + n));
+    DeviceBuffer<bf16> d_a(to_bf16(a)), d_b(to_bf16(b)), d_out(n);
+    cuda::add_bf16(d_out.get(), d_a.get(), d_b.get(), n, nullptr);
+    cuda::add_bf16(d_a.get(), d_a.get(), d_b.get(), n, nullptr);  // in place
+    std::vector<float> want(n);
+    for (size_t i = 0; i < n; ++i) want[i] = a[i] + b[i];
+    want = round_bf16(want);
+    EXPECT_TRUE(all_close("add_bf16 n=" + std::to_string(n), download_as_float(d_out), want, 0.0, 0.0));
+    EXPECT_TRUE(all_close("add_bf16 in place n=" + std::to_string(n), download_as_float(d_a), want, 0.0, 0.0));
+  }
+}
+
 }  // namespace
 }  // namespace iris::test

@@ -3,6 +3,8 @@
 // CUDA sources must not include fmt (fmt 9's consteval format strings do not compile under nvcc in
 // C++20), so src/core/check.h is off limits here: failures go through throw_cuda_failure, which throws
 // iris::Error with the rank, the call, file:line and the library's error string, as IRIS_CHECK does.
+// Host-clean: the device helpers are compiled only under nvcc (__CUDACC__), so the launcher headers
+// (*.cuh, host declarations only) can be included from plain C++ files built by the host compiler.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_bf16.h>
@@ -49,6 +51,8 @@ namespace iris::cuda {
 
 inline constexpr unsigned ceil_div(size_t a, size_t b) { return static_cast<unsigned>((a + b - 1) / b); }
 
+#if defined(__CUDACC__)
+
 // Loads and stores that read fp32 or bf16 storage as fp32 math (bf16 rounds to nearest even).
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
@@ -82,6 +86,7 @@ __device__ __forceinline__ float block_sum(float x, float* scratch) {
   for (int w = 0; w < warps; ++w) total += scratch[w];
   return total;
 }
+#endif  // __CUDACC__
 
 }  // namespace iris::cuda
 

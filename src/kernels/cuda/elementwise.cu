@@ -67,6 +67,13 @@ static __global__ void add_inplace_kernel(float* a, const float* b, size_t n) {
     a[i] += b[i];
 }
 
+// Sum in fp32, one rounding to bf16 (out may alias a or b: each element is read, then written, by one thread).
+static __global__ void add_bf16_kernel(bf16* out, const bf16* a, const bf16* b, size_t n) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    out[i] = __float2bfloat16_rn(__bfloat162float(a[i]) + __bfloat162float(b[i]));
+}
+
 static __global__ void scale_inplace_kernel(float* x, float s, size_t n) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<size_t>(gridDim.x) * blockDim.x)
@@ -97,6 +104,12 @@ void cast_bf16_to_f32(float* out, const bf16* inp, size_t n, cudaStream_t stream
 void add_inplace(float* a, const float* b, size_t n, cudaStream_t stream) {
   if (n == 0) return;
   add_inplace_kernel<<<elementwise_blocks(n, kThreads), kThreads, 0, stream>>>(a, b, n);
+  IRIS_CUDA_CHECK_LAUNCH();
+}
+
+void add_bf16(bf16* out, const bf16* a, const bf16* b, size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  add_bf16_kernel<<<elementwise_blocks(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
   IRIS_CUDA_CHECK_LAUNCH();
 }
 

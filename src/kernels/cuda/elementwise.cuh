@@ -20,5 +20,7 @@ void cast_bf16_to_f32(float* out, const bf16* inp, size_t n, cudaStream_t stream
 // a (n) += b (n);  x (n) *= s  (fp32)
 void add_inplace(float* a, const float* b, size_t n, cudaStream_t stream);
 void scale_inplace(float* x, float s, size_t n, cudaStream_t stream);
+// out (n) = bf16(float(a) + float(b)): the residual add of the bf16 model stage; out may alias a or b.
+void add_bf16(bf16* out, const bf16* a, const bf16* b, size_t n, cudaStream_t stream);
 
 }  // namespace iris::cuda

@@ -1,0 +1,263 @@
+// CudaLlamaStage: LlamaStage's forward and backward (src/model/llama.cpp, read them side by side) queued as
+// CUDA kernels on one stream. Where the CPU stage adds the residual in a separate pass, the GPU stage uses
+// the fused residual + RMSNorm kernel (attention block) and accumulating backward kernels (dinp +=).
+#include "src/model/cuda/llama_stage.h"
+
+#include <algorithm>
+
+#include "src/core/check.h"
+#include "src/kernels/cuda/attention.cuh"
+#include "src/kernels/cuda/elementwise.cuh"
+#include "src/kernels/cuda/embedding.cuh"
+#include "src/kernels/cuda/rmsnorm.cuh"
+#include "src/kernels/cuda/rope.cuh"
+#include "src/kernels/cuda/swiglu.cuh"
+#include "src/kernels/cuda/xent.cuh"
+
+namespace iris {
+
+CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table,
+                               StageLayers layers, int B, int T, Comm* tp, cudaStream_t stream)
+    : config_(config), topo_(topo), stream_(stream), B_(B), T_(T) {
+  IRIS_USER_CHECK(topo.tp == 1 && (tp == nullptr || tp->size() == 1),
+                  "the GPU model stage runs with tp = 1 only (got tp = {}): tensor-parallel all-reduces on device "
+                  "buffers need NcclComm, which the stage does not use yet; set --parallel.tp=1 or use the CPU "
+                  "backend for tp > 1",
+                  topo.tp);
+  C_ = config.hidden_size;
+  HS_ = config.head_dim;
+  NH_ = config.num_attention_heads;
+  NKV_ = config.num_key_value_heads;
+  F_ = config.intermediate_size;
+  IRIS_USER_CHECK(HS_ % 32 == 0 && HS_ <= 256,
+                  "the GPU attention kernels need a head size that is a multiple of 32, at most 256 (tensor cores "
+                  "for 64 and 128); {} has head_dim {}",
+                  config.source, HS_);
+  for (int l = layers.first; l < layers.last; ++l) {
+    auto off = [&](const char* suffix) { return table.at(ParamTable::layer_name(l, suffix)).offset; };
+    weights_.push_back({off("input_layernorm.weight"), off("self_attn.q_proj.weight"), off("self_attn.k_proj.weight"),
+                        off("self_attn.v_proj.weight"), off("self_attn.o_proj.weight"),
+                        off("post_attention_layernorm.weight"), off("mlp.gate_proj.weight"), off("mlp.up_proj.weight"),
+                        off("mlp.down_proj.weight")});
+  }
+  const ParamEntry* vocab_entry = nullptr;
+  if (topo.is_first_stage()) {
+    vocab_entry = &table.at("model.embed_tokens.weight");
+    embed_offset_ = vocab_entry->offset;
+  }
+  if (topo.is_last_stage()) {
+    norm_offset_ = table.at("model.norm.weight").offset;
+    vocab_entry = &table.at(config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+    head_offset_ = vocab_entry->offset;
+  }
+  if (vocab_entry) {
+    V_local_ = vocab_entry->local_shape[0];
+    vocab_start_ = vocab_entry->shard_begin;
+    V_valid_ = vocab_entry->valid_rows;
+  }
+
+  matmul_ = std::make_unique<cuda::Matmul>();
+  const size_t N = static_cast<size_t>(B) * T;
+  const size_t QW = static_cast<size_t>(NH_) * HS_, KW = static_cast<size_t>(NKV_) * HS_;
+  auto carve_scratch = [&] {
+    inv_freq_ = scratch_.take<float>(HS_ / 2);
+    proj_ = scratch_.take<bf16>(N * C_);
+    dresid_ = scratch_.take<bf16>(N * C_);
+    dln_ = scratch_.take<bf16>(N * C_);
+    dq_ = scratch_.take<bf16>(N * QW);
+    datt_ = scratch_.take<bf16>(N * QW);
+    dk_ = scratch_.take<bf16>(N * KW);
+    dv_ = scratch_.take<bf16>(N * KW);
+    dgate_ = scratch_.take<bf16>(N * F_);
+    dup_ = scratch_.take<bf16>(N * F_);
+    dh_ = scratch_.take<bf16>(N * F_);
+  };
+  carve_scratch();  // sizes
+  scratch_.allocate();
+  carve_scratch();  // hands out
+  const std::vector<float> inv_freq = config.rope_inv_freq();
+  IRIS_CUDA_CHECK(cudaMemcpy(inv_freq_, inv_freq.data(), inv_freq.size() * sizeof(float), cudaMemcpyHostToDevice));
+}
+
+CudaLlamaStage::~CudaLlamaStage() = default;
+
+void CudaLlamaStage::carve(CudaStageActivations& acts) const {
+  const size_t N = static_cast<size_t>(B_) * T_, L = weights_.size();
+  const size_t QW = static_cast<size_t>(NH_) * HS_, KW = static_cast<size_t>(NKV_) * HS_;
+  DeviceArena& arena = acts.arena;
+  acts.resid.clear();
+  acts.layers.clear();
+  for (size_t i = 0; i <= L; ++i) acts.resid.push_back(arena.take<bf16>(N * C_));
+  for (size_t i = 0; i < L; ++i) {
+    CudaLayerActivations a;
+    a.ln1 = arena.take<bf16>(N * C_);
+    a.rstd1 = arena.take<float>(N);
+    a.q = arena.take<bf16>(N * QW);
+    a.k = arena.take<bf16>(N * KW);
+    a.v = arena.take<bf16>(N * KW);
+    a.att = arena.take<bf16>(N * QW);
+    a.lse = arena.take<float>(static_cast<size_t>(B_) * NH_ * T_);
+    a.resid_mid = arena.take<bf16>(N * C_);
+    a.ln2 = arena.take<bf16>(N * C_);
+    a.rstd2 = arena.take<float>(N);
+    a.gate = arena.take<bf16>(N * F_);
+    a.up = arena.take<bf16>(N * F_);
+    a.h = arena.take<bf16>(N * F_);
+    acts.layers.push_back(a);
+  }
+  acts.rope_cos = arena.take<float>(N * HS_ / 2);
+  acts.rope_sin = arena.take<float>(N * HS_ / 2);
+  acts.tokens = arena.take<int32_t>(N);
+  acts.targets = arena.take<int32_t>(N);
+  acts.loss_weight = arena.take<float>(N);
+  acts.positions = arena.take<int32_t>(N);
+  acts.doc = arena.take<int32_t>(N);
+  if (topo_.is_last_stage()) {
+    acts.lnf = arena.take<bf16>(N * C_);
+    acts.rstdf = arena.take<float>(N);
+    acts.losses = arena.take<float>(N);
+    acts.xent_max = arena.take<float>(N);
+    acts.xent_sumexp = arena.take<float>(N);
+    acts.xent_target = arena.take<float>(N);
+    acts.logits = arena.take<bf16>(N * static_cast<size_t>(V_local_));
+  }
+}
+
+std::unique_ptr<CudaStageActivations> CudaLlamaStage::make_activations() const {
+  auto acts = std::make_unique<CudaStageActivations>();
+  carve(*acts);  // sizes
+  const size_t bytes = acts->arena.used_bytes();
+  acts->arena.allocate();
+  carve(*acts);  // hands out
+  IRIS_CHECK(acts->arena.used_bytes() == bytes, "activation layout differs between the sizing and carving passes");
+  acts->host_losses.resize(static_cast<size_t>(B_) * T_);
+  return acts;
+}
+
+void CudaLlamaStage::layer_forward(CudaLayerActivations& a, bf16* out, const bf16* inp, const bf16* params,
+                                   const LayerWeights& w, const CudaStageActivations& acts) {
+  const int N = B_ * T_, QW = NH_ * HS_, KW = NKV_ * HS_;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const int32_t* doc = acts.has_doc ? acts.doc : nullptr;
+  cuda::Matmul& mm = *matmul_;
+  cuda::rmsnorm_forward(a.ln1, a.rstd1, inp, params + w.ln1, N, C_, eps, stream_);
+  mm.forward(a.q, a.ln1, params + w.q, N, C_, QW, stream_);
+  mm.forward(a.k, a.ln1, params + w.k, N, C_, KW, stream_);
+  mm.forward(a.v, a.ln1, params + w.v, N, C_, KW, stream_);
+  cuda::rope_forward(a.q, acts.rope_cos, acts.rope_sin, N, NH_, HS_, stream_);
+  cuda::rope_forward(a.k, acts.rope_cos, acts.rope_sin, N, NKV_, HS_, stream_);
+  cuda::attention_forward(a.att, a.lse, a.q, a.k, a.v, doc, B_, T_, NH_, NKV_, HS_, stream_);
+  mm.forward(proj_, a.att, params + w.o, N, QW, C_, stream_);
+  // resid_mid = inp + o_proj(att), then ln2 = rmsnorm(resid_mid), in one kernel.
+  cuda::residual_rmsnorm_forward(a.resid_mid, a.ln2, a.rstd2, inp, proj_, params + w.ln2, N, C_, eps, stream_);
+  mm.forward(a.gate, a.ln2, params + w.gate, N, C_, F_, stream_);
+  mm.forward(a.up, a.ln2, params + w.up, N, C_, F_, stream_);
+  cuda::swiglu_forward(a.h, a.gate, a.up, N, F_, stream_);
+  mm.forward(proj_, a.h, params + w.down, N, F_, C_, stream_);
+  cuda::add_bf16(out, a.resid_mid, proj_, static_cast<size_t>(N) * C_, stream_);
+}
+
+double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, const MicroBatch& batch,
+                               const bf16* input) {
+  const int N = B_ * T_;
+  const size_t NC = static_cast<size_t>(N) * C_;
+  // Pageable host memory: cudaMemcpyAsync stages it before returning, so the batch may be freed after.
+  auto upload = [&](auto* dst, const auto* src) {
+    IRIS_CUDA_CHECK(cudaMemcpyAsync(dst, src, N * sizeof(*src), cudaMemcpyHostToDevice, stream_));
+  };
+  std::vector<int32_t> positions;
+  if (batch.positions) {
+    upload(acts.positions, batch.positions);
+  } else {
+    positions.resize(N);
+    for (int i = 0; i < N; ++i) positions[i] = i % T_;
+    upload(acts.positions, positions.data());
+  }
+  acts.has_doc = batch.doc != nullptr;
+  if (acts.has_doc) upload(acts.doc, batch.doc);
+  cuda::rope_tables(acts.rope_cos, acts.rope_sin, acts.positions, inv_freq_, N, HS_, stream_);
+
+  if (topo_.is_first_stage()) {
+    upload(acts.tokens, batch.tokens);
+    cuda::embedding_forward(acts.resid[0], acts.tokens, params + embed_offset_, N, C_, static_cast<int>(vocab_start_),
+                            static_cast<int>(V_local_), stream_);
+  } else {
+    IRIS_CUDA_CHECK(cudaMemcpyAsync(acts.resid[0], input, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
+  }
+  for (size_t l = 0; l < weights_.size(); ++l)
+    layer_forward(acts.layers[l], acts.resid[l + 1], acts.resid[l], params, weights_[l], acts);
+  if (!topo_.is_last_stage()) return 0.0;
+
+  // Final norm, LM head and cross-entropy (the vocab-parallel phases, here over the whole vocabulary).
+  upload(acts.targets, batch.targets);
+  upload(acts.loss_weight, batch.loss_weight);
+  cuda::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + norm_offset_, N, C_,
+                        static_cast<float>(config_.rms_norm_eps), stream_);
+  const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
+  matmul_->forward(acts.logits, acts.lnf, params + head_offset_, N, C_, VL, stream_);
+  cuda::xent_local_max(acts.xent_max, acts.logits, N, VL, VV, stream_);
+  cuda::xent_local_sumexp(acts.xent_sumexp, acts.xent_target, acts.logits, acts.xent_max, acts.targets, N, VL, VV,
+                          vs, stream_);
+  cuda::xent_losses(acts.losses, acts.xent_max, acts.xent_sumexp, acts.xent_target, N, stream_);
+  IRIS_CUDA_CHECK(cudaMemcpyAsync(acts.host_losses.data(), acts.losses, N * sizeof(float), cudaMemcpyDeviceToHost,
+                                  stream_));
+  IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  double loss = 0.0;  // the CPU stage's sum, in the same order
+  for (int i = 0; i < N; ++i) loss += static_cast<double>(batch.loss_weight[i]) * acts.host_losses[i];
+  return loss;
+}
+
+void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, const bf16* params, float* grads,
+                                    const LayerWeights& w, const CudaStageActivations& acts) {
+  const int N = B_ * T_, QW = NH_ * HS_, KW = NKV_ * HS_;
+  const int32_t* doc = acts.has_doc ? acts.doc : nullptr;
+  cuda::Matmul& mm = *matmul_;
+  // MLP block: out = resid_mid + down(silu(gate(ln2)) · up(ln2)); dresid_ holds d(out).
+  mm.backward(dh_, grads + w.down, dresid_, a.h, params + w.down, N, F_, C_, false, stream_);
+  cuda::swiglu_backward(dgate_, dup_, dh_, a.gate, a.up, N, F_, stream_);
+  mm.backward(dln_, grads + w.gate, dgate_, a.ln2, params + w.gate, N, C_, F_, false, stream_);
+  mm.backward(dln_, grads + w.up, dup_, a.ln2, params + w.up, N, C_, F_, /*accumulate_dinp=*/true, stream_);
+  // The residual passes d(out) through; the norm's input gradient adds to it: dresid_ = d(resid_mid).
+  cuda::rmsnorm_backward(dresid_, grads + w.ln2, dln_, a.resid_mid, params + w.ln2, a.rstd2, N, C_,
+                         /*accumulate_dinp=*/true, stream_);
+
+  // Attention block: resid_mid = inp + o_proj(attention(rope(q), rope(k), v)).
+  mm.backward(datt_, grads + w.o, dresid_, a.att, params + w.o, N, QW, C_, false, stream_);
+  cuda::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, doc, B_, T_, NH_, NKV_, HS_, stream_);
+  cuda::rope_backward(dq_, acts.rope_cos, acts.rope_sin, N, NH_, HS_, stream_);
+  cuda::rope_backward(dk_, acts.rope_cos, acts.rope_sin, N, NKV_, HS_, stream_);
+  mm.backward(dln_, grads + w.q, dq_, a.ln1, params + w.q, N, C_, QW, false, stream_);
+  mm.backward(dln_, grads + w.k, dk_, a.ln1, params + w.k, N, C_, KW, true, stream_);
+  mm.backward(dln_, grads + w.v, dv_, a.ln1, params + w.v, N, C_, KW, true, stream_);
+  cuda::rmsnorm_backward(dresid_, grads + w.ln1, dln_, inp, params + w.ln1, a.rstd1, N, C_, true, stream_);
+  // dresid_ is now d(inp)
+}
+
+void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, float* grads, const MicroBatch& batch,
+                              const bf16* dout, bf16* dinput) {
+  (void)batch;  // forward's device copies of it live in acts
+  const int N = B_ * T_;
+  const size_t NC = static_cast<size_t>(N) * C_;
+  if (topo_.is_last_stage()) {
+    const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
+    bf16* dlogits = acts.logits;  // in place
+    cuda::xent_backward(dlogits, acts.logits, acts.xent_max, acts.xent_sumexp, acts.targets, acts.loss_weight, N, VL,
+                        VV, vs, stream_);
+    matmul_->backward(dln_, grads + head_offset_, dlogits, acts.lnf, params + head_offset_, N, C_, VL, false,
+                      stream_);
+    cuda::rmsnorm_backward(dresid_, grads + norm_offset_, dln_, acts.resid.back(), params + norm_offset_, acts.rstdf,
+                           N, C_, /*accumulate_dinp=*/false, stream_);
+  } else {
+    IRIS_CUDA_CHECK(cudaMemcpyAsync(dresid_, dout, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
+  }
+  for (size_t l = weights_.size(); l-- > 0;)
+    layer_backward(acts.layers[l], acts.resid[l], params, grads, weights_[l], acts);
+  if (topo_.is_first_stage()) {
+    cuda::embedding_backward(grads + embed_offset_, dresid_, acts.tokens, N, C_, static_cast<int>(vocab_start_),
+                             static_cast<int>(V_local_), stream_);
+  } else {
+    IRIS_CUDA_CHECK(cudaMemcpyAsync(dinput, dresid_, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
+  }
+}
+
+}  // namespace iris
