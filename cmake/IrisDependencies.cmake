@@ -79,9 +79,11 @@ endif()
 # NCCL (optional, CUDA builds only): NcclComm, the communicator for GPU buffers. Without it the build
 # leaves NcclComm out and --parallel.comm nccl is refused; the host-staged MPI path still runs on GPUs.
 # NCCL comes with some CUDA toolkits (lib/), from NVIDIA's libnccl-dev package (/usr), or from
-# -DNCCL_ROOT=DIR.
+# -DNCCL_ROOT=DIR. -DIRIS_NCCL=OFF leaves it out even where it is installed.
+set(IRIS_NCCL AUTO CACHE STRING "Build NcclComm: AUTO (when NCCL is found) or OFF")
+set_property(CACHE IRIS_NCCL PROPERTY STRINGS AUTO OFF)
 set(IRIS_WITH_NCCL OFF)
-if(IRIS_WITH_CUDA)
+if(IRIS_WITH_CUDA AND NOT IRIS_NCCL STREQUAL "OFF")
   find_path(IRIS_NCCL_INCLUDE nccl.h
     HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}
     PATH_SUFFIXES include)
@@ -98,4 +100,6 @@ if(IRIS_WITH_CUDA)
     message(STATUS "NCCL not found (nccl.h, libnccl.so): NcclComm is left out and --parallel.comm nccl is "
                    "refused; install libnccl-dev or pass -DNCCL_ROOT=DIR")
   endif()
+elseif(IRIS_WITH_CUDA)
+  message(STATUS "NCCL: off (IRIS_NCCL=OFF): NcclComm is left out and --parallel.comm nccl is refused")
 endif()

@@ -197,19 +197,19 @@ TEST_P(DeviceCommTest, SendAndRecvWithItself) {
 }
 
 // The operation reads what the compute stream wrote before it was issued: a kernel that writes its
-// values only after 200 ms is still running when the all-gather is issued, and the gather must see them.
+// values only after a second is still running when the all-gather is issued, and the gather must see them.
 TEST_P(DeviceCommTest, OperationsAreOrderedAfterTheComputeStream) {
   auto comm = world();
   const size_t n = 4096;
   Device<float> src(std::vector<float>(n, 1.0f)), dst(with_guards(std::vector<float>(n, 0.0f)));
   IRIS_CUDART_CHECK(cudaDeviceSynchronize());
-  test::fill_after_delay(src.get(), n, 42.0f, 200.0, stream_);
+  test::fill_after_delay(src.get(), n, 42.0f, 1000.0, stream_);
   const auto start = std::chrono::steady_clock::now();
   auto handle = comm->iall_gather(src.get(), dst.get(), n);
   const double issue_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (GetParam() == CommKind::Nccl) {
     // NCCL issues without waiting for the compute stream (the host is free to enqueue more work).
-    EXPECT_LT(issue_ms, 150.0) << "iall_gather blocked the host until the compute stream was done";
+    EXPECT_LT(issue_ms, 800.0) << "iall_gather blocked the host until the compute stream was done";
     EXPECT_EQ(cudaStreamQuery(stream_), cudaErrorNotReady) << "the delay kernel finished before the gather was issued";
   }
   handle->wait();
@@ -265,25 +265,25 @@ void log_to_stderr() { spdlog::set_default_logger(spdlog::stderr_color_mt("comm-
 using DeviceCommDeathTest = DeviceCommTest;
 
 // A collective stuck behind a compute stream that never finishes (a kernel spinning on a flag nobody
-// sets, bounded to 60 s) must report itself after parallel.timeout_s and abort. For MPI the stuck
+// sets, bounded to 20 s) must report itself after parallel.timeout_s and abort. For MPI the stuck
 // operation is a recv nobody sends (a collective of one rank cannot wait for anyone).
 TEST_P(DeviceCommDeathTest, StuckOperationReportsAndAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   if (GetParam() == CommKind::Nccl) {
     auto stuck_all_reduce = [this] {
       log_to_stderr();
-      auto comm = world(/*timeout_s=*/10);
+      auto comm = world(/*timeout_s=*/5);
       int* flag = nullptr;
       IRIS_CUDART_CHECK(cudaHostAlloc(&flag, sizeof(int), cudaHostAllocMapped));
       *flag = 0;
       int* device_flag = nullptr;
       IRIS_CUDART_CHECK(cudaHostGetDevicePointer(&device_flag, flag, 0));
       Device<float> data(std::vector<float>(16, 1.0f));
-      test::spin_until_flag(device_flag, 60e3, stream_);
+      test::spin_until_flag(device_flag, 20e3, stream_);
       comm->all_reduce(data.get(), 16, ReduceOp::Sum);
     };
     EXPECT_EXIT(stuck_all_reduce(), exited_with_failure,
-                "all_reduce #1 of group world \\(NCCL\\) has not completed after [0-9.]+ s \\(parallel.timeout_s = 10\\)");
+                "all_reduce #1 of group world \\(NCCL\\) has not completed after [0-9.]+ s \\(parallel.timeout_s = 5\\)");
   } else {
     auto unmatched_recv = [this] {
       log_to_stderr();
