@@ -75,3 +75,31 @@ if(IRIS_WITH_CUDA)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "CUDA ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}")
 endif()
+
+# NCCL (optional, CUDA builds only): NcclComm, the communicator for GPU buffers. Without it the build
+# leaves NcclComm out and --parallel.comm nccl is refused; the host-staged MPI path still runs on GPUs.
+# NCCL comes with some CUDA toolkits (lib/), from NVIDIA's libnccl-dev package (/usr), or from
+# -DNCCL_ROOT=DIR. -DIRIS_NCCL=OFF leaves it out even where it is installed.
+set(IRIS_NCCL AUTO CACHE STRING "Build NcclComm: AUTO (when NCCL is found) or OFF")
+set_property(CACHE IRIS_NCCL PROPERTY STRINGS AUTO OFF)
+set(IRIS_WITH_NCCL OFF)
+if(IRIS_WITH_CUDA AND NOT IRIS_NCCL STREQUAL "OFF")
+  find_path(IRIS_NCCL_INCLUDE nccl.h
+    HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}
+    PATH_SUFFIXES include)
+  find_library(IRIS_NCCL_LIBRARY NAMES nccl
+    HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}
+    PATH_SUFFIXES lib lib64 lib/${_iris_multiarch})
+  if(IRIS_NCCL_INCLUDE AND IRIS_NCCL_LIBRARY)
+    set(IRIS_WITH_NCCL ON)
+    add_library(iris::nccl INTERFACE IMPORTED)
+    target_include_directories(iris::nccl INTERFACE ${IRIS_NCCL_INCLUDE})
+    target_link_libraries(iris::nccl INTERFACE ${IRIS_NCCL_LIBRARY})
+    message(STATUS "NCCL: ${IRIS_NCCL_LIBRARY} (headers in ${IRIS_NCCL_INCLUDE})")
+  else()
+    message(STATUS "NCCL not found (nccl.h, libnccl.so): NcclComm is left out and --parallel.comm nccl is "
+                   "refused; install libnccl-dev or pass -DNCCL_ROOT=DIR")
+  endif()
+elseif(IRIS_WITH_CUDA)
+  message(STATUS "NCCL: off (IRIS_NCCL=OFF): NcclComm is left out and --parallel.comm nccl is refused")
+endif()

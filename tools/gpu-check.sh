@@ -9,8 +9,12 @@ bundle=${1:-.bundle}
 logs=${OUT:-gpu-logs}
 mkdir -p "$logs"
 export IRIS_EXPECT_GPU=1
-# cuBLASLt and cudart come from the machine (the bundle leaves them out: cuBLASLt is ~540 MB).
-for lib in libcublasLt.so.13 libcudart.so.13; do
+# Open MPI's plugins and singleton settings (test_gpu_comm starts MPI as one rank without mpirun).
+[ -f "$bundle/env.sh" ] && source "$bundle/env.sh"
+# cuBLASLt, cudart and NCCL come from the machine (the bundle leaves them out: cuBLASLt is ~540 MB,
+# NCCL ~220 MB). Without libnccl.so.2 there, test_gpu_comm cannot start: rebuild with -DIRIS_NCCL=OFF
+# to run its host-staged half.
+for lib in libcublasLt.so.13 libcudart.so.13 libnccl.so.2; do
   if ! ldconfig -p | grep -q "$lib"; then
     dir=$(dirname "$(find /usr/local/cuda*/lib* /usr/lib /opt -name "$lib*" 2>/dev/null | head -n1)" 2>/dev/null)
     [ -n "$dir" ] && [ "$dir" != . ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "parallel/device_comm.h"
 #include "src/core/check.h"
 
 namespace po = boost::program_options;
@@ -76,6 +77,9 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("parallel.bucket_mb", &c.parallel.bucket_mb, "ZeRO-1 gradient reduce-scatter bucket, MiB per shard"),
       key("parallel.timeout_s", &c.parallel.timeout_s,
           "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
+      key("parallel.comm", &c.parallel.comm,
+          "communicator for GPU buffers: nccl (a GPU per rank) or mpi (MPI through host memory: GPUs may be "
+          "shared by several ranks, and clusters without NCCL run)"),
       key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
       key("output.save_weights", &c.output.save_weights, "write the final weights to output.dir/weights/"),
       key("checkpoint.dir", &c.checkpoint.dir, "write checkpoints to DIR/step_XXXXXXXX/ (empty: no checkpoints)"),
@@ -181,6 +185,10 @@ void RunConfig::validate() const {
   IRIS_USER_CHECK(optim.grad_clip >= 0, "optim.grad_clip must not be negative (0 disables clipping)");
   IRIS_USER_CHECK(parallel.timeout_s >= 0, "parallel.timeout_s must not be negative (0: no timeout), got {}",
                   parallel.timeout_s);
+  if (const CommKind kind = parse_comm_kind(parallel.comm); kind == CommKind::Nccl) {
+    const std::string unavailable = device_comm_unavailable_reason(kind);
+    IRIS_USER_CHECK(unavailable.empty(), "{}", unavailable);
+  }
   IRIS_USER_CHECK(train.peak_tflops >= 0, "train.peak_tflops must not be negative (0: unknown), got {}", train.peak_tflops);
   IRIS_USER_CHECK(train.exit_margin_s >= 0, "train.exit_margin_s must not be negative, got {}", train.exit_margin_s);
   time_limit_seconds();  // throws on a malformed value

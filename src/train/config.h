@@ -58,6 +58,7 @@ struct RunConfig {
     std::string stage_layers;   // explicit layers per pipeline stage, e.g. "3,5"; "" = even split
     double bucket_mb = 16;      // ZeRO-1 reduce-scatter bucket size (MiB of fp32 gradients per shard)
     double timeout_s = 1800;    // a collective or send/recv not done in this long aborts the job (0: never)
+    std::string comm = "mpi";   // communicator for GPU buffers: nccl | mpi (host-staged, GPUs may be shared)
   } parallel;
   struct {
     std::string dir = "runs/default";

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "parallel/device_comm.h"
 #include "src/core/error.h"
 #include "src/train/config.h"
 
@@ -109,6 +110,48 @@ TEST(RunConfig, TaskDataAndEvalKeysAreValidated) {
   EXPECT_NO_THROW(ok.validate());
   EXPECT_EQ(ok.train.task, "sft");
   EXPECT_FALSE(ok.sft.packing);
+}
+
+// parallel.comm: mpi (the default) everywhere; nccl only where this build has CUDA and NCCL, refused
+// otherwise with the reason and the alternative; anything else is refused naming the key.
+TEST(RunConfig, ParallelCommIsValidatedAgainstTheBuild) {
+  const std::vector<std::string> base = {"--model.config=m.json", "--data.path=d"};
+  auto with = [&](const std::string& flag) {
+    std::vector<std::string> args = base;
+    args.push_back(flag);
+    return parse(args);
+  };
+  RunConfig defaults = parse(base);
+  EXPECT_EQ(defaults.parallel.comm, "mpi");
+  EXPECT_NO_THROW(defaults.validate());
+  EXPECT_NE(defaults.to_ini().find("comm = mpi\n"), std::string::npos) << defaults.to_ini();
+
+  try {
+    with("--parallel.comm=gloo").validate();
+    ADD_FAILURE() << "parallel.comm=gloo was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("parallel.comm must be nccl or mpi, got \"gloo\""), std::string::npos)
+        << e.what();
+  }
+
+  auto ini = write_ini("comm.ini", "[parallel]\ncomm = nccl\n");
+  RunConfig nccl = parse({"--config", ini, "--model.config=m.json", "--data.path=d"});
+  EXPECT_EQ(nccl.parallel.comm, "nccl");
+  const std::string unavailable = device_comm_unavailable_reason(CommKind::Nccl);
+#if defined(IRIS_TEST_EXPECT_NCCL)
+  EXPECT_EQ(unavailable, "") << "this build found NCCL, so parallel.comm=nccl must be available";
+#endif
+  if (unavailable.empty()) {
+    EXPECT_NO_THROW(nccl.validate());
+  } else {
+    try {
+      nccl.validate();
+      ADD_FAILURE() << "parallel.comm=nccl was accepted by a build without NCCL";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("parallel.comm=nccl needs"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("parallel.comm=mpi"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
