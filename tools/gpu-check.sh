@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs the bundled GPU tests on a GPU machine that lacks this project's build dependencies.
 # Here:  cmake --build build && tools/bundle.sh --only 'test_gpu_*' --no-cuda-libs   (makes .bundle/)
-# There: tools/gpu-check.sh [BUNDLE]   (default .bundle). IRIS_EXPECT_GPU=1 makes a missing device a
+#        tar -cJf .bundle.tar.xz .bundle   (~12 MB instead of ~68 MB: the device tool carries 64 MiB at most)
+# There: tools/gpu-check.sh [BUNDLE]   (default .bundle, unpacked first from .bundle.tar.xz when only that came). IRIS_EXPECT_GPU=1 makes a missing device a
 # failure instead of a skip. Logs go to $OUT when set (the device tool brings them back), else ./gpu-logs.
 # Exit status: non-zero when any test binary fails.
 set -uo pipefail
 bundle=${1:-.bundle}
+if [ ! -d "$bundle" ] && [ -f "$bundle.tar.xz" ]; then tar -xJf "$bundle.tar.xz" || exit 1; fi
+[ -d "$bundle/bin" ] || { echo "gpu-check: no bundle in $bundle (see the header of this script)" >&2; exit 2; }
 logs=${OUT:-gpu-logs}
 mkdir -p "$logs"
 export IRIS_EXPECT_GPU=1
@@ -16,7 +19,9 @@ export IRIS_EXPECT_GPU=1
 # to run its host-staged half.
 for lib in libcublasLt.so.13 libcudart.so.13 libnccl.so.2; do
   if ! ldconfig -p | grep -q "$lib"; then
-    dir=$(dirname "$(find /usr/local/cuda*/lib* /usr/lib /opt -name "$lib*" 2>/dev/null | head -n1)" 2>/dev/null)
+    # The toolkit's folders, or the CUDA wheels next to the machine's PyTorch (nvidia/*/lib).
+    dir=$(dirname "$(find /usr/local/cuda*/lib* /usr/lib /opt "$(python3 -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)/nvidia" \
+      -name "$lib*" 2>/dev/null | head -n1)" 2>/dev/null)
     [ -n "$dir" ] && [ "$dir" != . ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   fi
 done
