@@ -17,28 +17,14 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
   NKV_local_ = config.num_key_value_heads / topo.tp;
   F_local_ = config.intermediate_size / topo.tp;
   IRIS_CHECK(!tp || tp->size() == topo.tp, "tp communicator size {} != tp {}", tp ? tp->size() : 1, topo.tp);
-  for (int l = layers.first; l < layers.last; ++l) {
-    auto off = [&](const char* suffix) { return table.at(ParamTable::layer_name(l, suffix)).offset; };
-    weights_.push_back({off("input_layernorm.weight"), off("self_attn.q_proj.weight"), off("self_attn.k_proj.weight"),
-                        off("self_attn.v_proj.weight"), off("self_attn.o_proj.weight"),
-                        off("post_attention_layernorm.weight"), off("mlp.gate_proj.weight"), off("mlp.up_proj.weight"),
-                        off("mlp.down_proj.weight")});
-  }
-  const ParamEntry* vocab_entry = nullptr;
-  if (topo.is_first_stage()) {
-    vocab_entry = &table.at("model.embed_tokens.weight");
-    embed_offset_ = vocab_entry->offset;
-  }
-  if (topo.is_last_stage()) {
-    norm_offset_ = table.at("model.norm.weight").offset;
-    vocab_entry = &table.at(config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
-    head_offset_ = vocab_entry->offset;
-  }
-  if (vocab_entry) {
-    V_local_ = vocab_entry->local_shape[0];
-    vocab_start_ = vocab_entry->shard_begin;
-    V_valid_ = vocab_entry->valid_rows;
-  }
+  const StageOffsets offsets = stage_offsets(config, topo, table, layers);
+  weights_ = offsets.layers;
+  embed_offset_ = offsets.embed;
+  norm_offset_ = offsets.norm;
+  head_offset_ = offsets.head;
+  V_local_ = offsets.V_local;
+  vocab_start_ = offsets.vocab_start;
+  V_valid_ = offsets.V_valid;
   inv_freq_ = config.rope_inv_freq();
 
   const size_t N = static_cast<size_t>(B) * T;

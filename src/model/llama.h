@@ -85,7 +85,7 @@ class LlamaStage {
   int64_t vocab_valid_local() const { return V_valid_; }
 
  private:
-  struct LayerWeights { size_t ln1, q, k, v, o, ln2, gate, up, down; };
+  using LayerWeights = StageOffsets::Layer;
 
   void layer_forward(LayerActivations& a, float* out, const float* inp, const float* params, const LayerWeights& w,
                      const StageActivations& acts, const MicroBatch& batch) const;

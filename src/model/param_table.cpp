@@ -134,4 +134,32 @@ void ParamTable::gather_to_global(const ParamEntry& e, const float* params, floa
   }
 }
 
+StageOffsets stage_offsets(const LlamaConfig& config, const Topology& topo, const ParamTable& table,
+                           const StageLayers& layers) {
+  StageOffsets o;
+  for (int l = layers.first; l < layers.last; ++l) {
+    auto off = [&](const char* suffix) { return table.at(ParamTable::layer_name(l, suffix)).offset; };
+    o.layers.push_back({off("input_layernorm.weight"), off("self_attn.q_proj.weight"), off("self_attn.k_proj.weight"),
+                        off("self_attn.v_proj.weight"), off("self_attn.o_proj.weight"),
+                        off("post_attention_layernorm.weight"), off("mlp.gate_proj.weight"),
+                        off("mlp.up_proj.weight"), off("mlp.down_proj.weight")});
+  }
+  const ParamEntry* vocab_entry = nullptr;
+  if (topo.is_first_stage()) {
+    vocab_entry = &table.at("model.embed_tokens.weight");
+    o.embed = vocab_entry->offset;
+  }
+  if (topo.is_last_stage()) {
+    o.norm = table.at("model.norm.weight").offset;
+    vocab_entry = &table.at(config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+    o.head = vocab_entry->offset;
+  }
+  if (vocab_entry) {
+    o.V_local = vocab_entry->local_shape[0];
+    o.vocab_start = vocab_entry->shard_begin;
+    o.V_valid = vocab_entry->valid_rows;
+  }
+  return o;
+}
+
 }  // namespace iris

@@ -71,4 +71,15 @@ class ParamTable {
   int64_t padded_vocab_ = 0;
 };
 
+// Where one pipeline stage's tensors start in the flat buffer, and the vocabulary shard of its
+// embedding or LM head: what both model stages (CPU and CUDA) index the buffer with.
+struct StageOffsets {
+  struct Layer { size_t ln1, q, k, v, o, ln2, gate, up, down; };
+  std::vector<Layer> layers;                       // the stage's layers, in order
+  size_t embed = 0, norm = 0, head = 0;            // first stage: embed; last stage: norm and head
+  int64_t V_local = 0, vocab_start = 0, V_valid = 0;  // rows of this rank's vocabulary shard
+};
+StageOffsets stage_offsets(const LlamaConfig& config, const Topology& topo, const ParamTable& table,
+                           const StageLayers& layers);
+
 }  // namespace iris

@@ -104,7 +104,7 @@ class CudaLlamaStage {
   int64_t vocab_local() const { return V_local_; }
 
  private:
-  struct LayerWeights { size_t ln1, q, k, v, o, ln2, gate, up, down; };
+  using LayerWeights = StageOffsets::Layer;
 
   void carve(CudaStageActivations& acts) const;
   void layer_forward(CudaLayerActivations& a, bf16* out, const bf16* inp, const bf16* params, const LayerWeights& w,
