@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/bundle.sh makes a relocatable copy of the programs: after the bundle is moved, every library a
-# program loads (glibc and libstdc++ aside) resolves inside it with LD_LIBRARY_PATH empty, iris-train
+# program loads (glibc and libstdc++ aside, and the CUDA libraries, left to the machine by
+# --no-cuda-libs) resolves inside it with LD_LIBRARY_PATH empty, iris-train
 # --help runs, and a 2-step single-rank run (MPI singleton, Open MPI plugins from the bundle) gives
 # the same losses as the build tree's iris-train. Negative control: with Open MPI pointed at an empty
 # plugin folder the run fails, so the bundled plugins are the ones in use.
@@ -15,6 +16,7 @@ mv bundle moved  # $ORIGIN-relative paths must survive a move
 for p in moved/bin/*; do
   outside=$(LD_LIBRARY_PATH= ldd "$p" | awk '$2 == "=>" {print $1, $3}' |
             grep -v -E "^(libc|libm|libdl|libpthread|librt|libutil|libresolv|libstdc\+\+|libgcc_s)\.so" |
+            grep -v -E "^(libcudart|libcublas|libcublasLt|libnccl|libcuda)\.so" |  # --no-cuda-libs: the machine's own
             grep -v -E " $work/moved/(bin/\.\./)?lib/" || true)
   [ -z "$outside" ] || { echo "FAIL: $p loads libraries from outside the bundle:"; echo "$outside"; exit 1; }
 done
