@@ -41,4 +41,16 @@ refuse 'exceeds num_hidden_layers = 32' --model "$src/configs/models/llama2-7b.j
 refuse 'does not divide the 16 GPUs' --model "$src/configs/models/llama2-7b.json" --gpus 16 --gpu h100-80gb --global-batch 64 --layout 3,2
 refuse 'unknown GPU "z100"' --model "$src/configs/models/llama2-7b.json" --gpus 8 --gpu z100 --global-batch 64
 refuse '--recompute must be none, selective or full' --model "$src/configs/models/llama2-7b.json" --gpus 8 --gpu a100-80gb --global-batch 64 --recompute some
+# iris-slurm --layout auto takes the planner's best layout, for several models and cluster shapes.
+: > data.bin; : > data.idx
+for job in "llama2-13b 2 a100-80gb 256" "llama2-7b 1 h100-80gb 128" "llama3-8b 4 a100-80gb 512" "llama2-13b 8 h100-80gb 1024"; do
+  read -r model nodes gpu batch <<<"$job"
+  best=$("$plan" --model "$src/configs/models/$model.json" --gpus $((nodes * 8)) --gpus-per-node 8 --gpu "$gpu" \
+         --seq 4096 --global-batch "$batch" | sed -nE 's/^best layout: --layout ([0-9]+),([0-9]+)$/tp=\1 pp=\2/p')
+  [ -n "$best" ] || fail "iris-plan named no best layout for $job"
+  got=$("$build/bin/iris-slurm" --task pretrain --model "$src/configs/models/$model.json" --nodes "$nodes" \
+        --gpus-per-node 8 --gpu "$gpu" --seq 4096 --global-batch "$batch" --layout auto --data data --output auto.sbatch |
+        grep -oE 'tp=[0-9]+ pp=[0-9]+')
+  [ "$got" = "$best" ] || fail "iris-slurm --layout auto chose '$got' for $job, iris-plan's best is '$best'"
+done
 echo "plan_cli: OK"
