@@ -4,8 +4,6 @@
 // within parallel.timeout_s names itself and the missing ranks and ends the job instead of hanging.
 #include <mpi.h>
 
-#include <fmt/format.h>
-
 #include "parallel/comm.h"
 #include "parallel/mpi_watchdog.h"
 #include "parallel/topology.h"
@@ -18,19 +16,18 @@ MPI_Op to_mpi(ReduceOp op) { return op == ReduceOp::Sum ? MPI_SUM : MPI_MAX; }
 
 class MpiHandle : public CommHandle {
  public:
-  MpiHandle(MPI_Request r, MpiWatchdog* watchdog, MPI_Comm comm, std::string op, std::vector<int> peers)
-      : request_(r), watchdog_(watchdog), comm_(comm), op_(std::move(op)), peers_(std::move(peers)) {}
+  MpiHandle(MPI_Request r, MpiWatchdog* watchdog, MPI_Comm comm, CommOp op)
+      : request_(r), watchdog_(watchdog), comm_(comm), op_(op) {}
   ~MpiHandle() override {
     if (request_ != MPI_REQUEST_NULL) MPI_Request_free(&request_);
   }
-  void wait() override { watchdog_->wait(&request_, comm_, op_, peers_); }
+  void wait() override { watchdog_->wait(&request_, comm_, op_); }
 
  private:
   MPI_Request request_;
   MpiWatchdog* watchdog_;
   MPI_Comm comm_;
-  std::string op_;
-  std::vector<int> peers_;  // empty: a collective of the whole group
+  CommOp op_;
 };
 
 class MpiComm : public Comm {
@@ -81,16 +78,12 @@ class MpiComm : public Comm {
   std::unique_ptr<CommHandle> isend(const float* data, size_t count, int peer, int tag) override {
     MPI_Request r;
     IRIS_MPI_CHECK(MPI_Isend(data, checked(count), MPI_FLOAT, peer, tag, comm_, &r));
-    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_,
-                                       fmt::format("send to {} rank {} (tag {})", name_, peer, tag),
-                                       std::vector<int>{peer});
+    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_, CommOp{"send to", &name_, 0, peer, tag});
   }
   std::unique_ptr<CommHandle> irecv(float* data, size_t count, int peer, int tag) override {
     MPI_Request r;
     IRIS_MPI_CHECK(MPI_Irecv(data, checked(count), MPI_FLOAT, peer, tag, comm_, &r));
-    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_,
-                                       fmt::format("recv from {} rank {} (tag {})", name_, peer, tag),
-                                       std::vector<int>{peer});
+    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_, CommOp{"recv from", &name_, 0, peer, tag});
   }
   std::unique_ptr<CommHandle> iall_reduce(float* data, size_t count, ReduceOp op) override {
     MPI_Request r;
@@ -120,12 +113,10 @@ class MpiComm : public Comm {
                name_, count);
     return static_cast<int>(count);
   }
-  // Collectives of one group are numbered in the order every member issues them, so members waiting
-  // in the same one describe it with the same text.
-  std::string describe(const char* op) { return fmt::format("{} #{} of group {}", op, ++collectives_, name_); }
-  void complete(MPI_Request& r, const char* op) { watchdog_->wait(&r, comm_, describe(op)); }
+  CommOp collective_op(const char* kind) { return CommOp{kind, &name_, ++collectives_}; }
+  void complete(MPI_Request& r, const char* kind) { watchdog_->wait(&r, comm_, collective_op(kind)); }
   std::unique_ptr<CommHandle> collective(MPI_Request r, const char* op) {
-    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_, describe(op), std::vector<int>{});
+    return std::make_unique<MpiHandle>(r, watchdog_.get(), comm_, collective_op(op));
   }
 
   MPI_Comm comm_;

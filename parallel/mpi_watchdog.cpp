@@ -25,6 +25,11 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 }  // namespace
 
+std::string CommOp::text() const {
+  if (peer >= 0) return fmt::format("{} {} rank {} (tag {})", kind, *group, peer, tag);
+  return fmt::format("{} #{} of group {}", kind, seq, *group);
+}
+
 struct MpiWatchdog::Answer {
   std::array<char, kAnswerBytes> text{};
   MPI_Request request = MPI_REQUEST_NULL;
@@ -42,19 +47,19 @@ MpiWatchdog::~MpiWatchdog() {
   if (questions_ != MPI_COMM_NULL) MPI_Comm_free(&questions_);
 }
 
-void MpiWatchdog::wait(MPI_Request* request, MPI_Comm comm, const std::string& op, const std::vector<int>& peers) {
+void MpiWatchdog::wait(MPI_Request* request, MPI_Comm comm, const CommOp& op) {
   if (timeout_s_ <= 0) {
     IRIS_MPI_CHECK(MPI_Wait(request, MPI_STATUS_IGNORE));
     return;
   }
   const Clock::time_point start = Clock::now();
-  current_op_ = op;
+  current_op_ = &op;
   for (;;) {
     int done = 0;
     IRIS_MPI_CHECK(MPI_Test(request, &done, MPI_STATUS_IGNORE));
     if (done) break;
     const double waited = seconds_since(start);
-    if (waited > timeout_s_) fail(comm, op, peers, waited);
+    if (waited > timeout_s_) fail(comm, op, waited);
     if (waited > kAnswerAfterS) answer_questions();
     // Spin while the operation is likely to finish soon; past that, give the core to the other ranks
     // (they may share it) and poll at most every millisecond.
@@ -64,7 +69,7 @@ void MpiWatchdog::wait(MPI_Request* request, MPI_Comm comm, const std::string& o
       std::this_thread::sleep_for(std::chrono::microseconds(waited < 0.1 ? 100 : 1000));
     }
   }
-  current_op_.clear();
+  current_op_ = nullptr;
 }
 
 void MpiWatchdog::answer_questions() {
@@ -76,21 +81,22 @@ void MpiWatchdog::answer_questions() {
     int unused = 0;
     IRIS_MPI_CHECK(MPI_Recv(&unused, 1, MPI_INT, status.MPI_SOURCE, kQuestionTag, questions_, MPI_STATUS_IGNORE));
     auto answer = std::make_unique<Answer>();
-    std::strncpy(answer->text.data(), current_op_.c_str(), kAnswerBytes - 1);
+    if (current_op_) std::strncpy(answer->text.data(), current_op_->text().c_str(), kAnswerBytes - 1);
     IRIS_MPI_CHECK(MPI_Isend(answer->text.data(), kAnswerBytes, MPI_CHAR, status.MPI_SOURCE, kAnswerTag, questions_,
                              &answer->request));
     answers_.push_back(std::move(answer));
   }
 }
 
-void MpiWatchdog::fail(MPI_Comm comm, const std::string& op, const std::vector<int>& peers, double waited_s) {
+void MpiWatchdog::fail(MPI_Comm comm, const CommOp& what, double waited_s) {
+  const std::string op = what.text();
   int group_rank = 0, group_size = 1;
   MPI_Comm_rank(comm, &group_rank);
   MPI_Comm_size(comm, &group_size);
-  std::vector<int> members = peers;
-  if (members.empty())
-    for (int r = 0; r < group_size; ++r)
-      if (r != group_rank) members.push_back(r);
+  std::vector<int> members;
+  if (what.peer >= 0) members.push_back(what.peer);
+  for (int r = 0; what.peer < 0 && r < group_size; ++r)
+    if (r != group_rank) members.push_back(r);
   std::vector<int> world(members.size());
   MPI_Group group, world_group;
   MPI_Comm_group(comm, &group);
@@ -132,7 +138,7 @@ void MpiWatchdog::fail(MPI_Comm comm, const std::string& op, const std::vector<i
 
   // Present: waiting in this very collective. For a send/recv the peer is missing by definition (had it
   // posted the matching operation, this one would have completed).
-  const bool point_to_point = !peers.empty();
+  const bool point_to_point = what.peer >= 0;
   constexpr const char* kSilent = "no answer (dead, hung, or still computing)";
   std::string missing, silent;
   for (size_t i = 0; i < world.size(); ++i) {

@@ -14,6 +14,19 @@
 
 namespace iris {
 
+// What an operation is, cheap to make on every call and turned into text only when someone asks (a
+// timeout, or another rank's question): "all_reduce #12 of group dp", "send to pp rank 1 (tag 3)".
+// Collectives of one group are numbered in the order every member issues them, so members waiting in
+// the same one describe it with the same text.
+struct CommOp {
+  const char* kind = "";              // "all_reduce", ... or "send to" / "recv from"
+  const std::string* group = nullptr; // the group's name (owned by the communicator)
+  long long seq = 0;                  // collectives: its number in the group
+  int peer = -1;                      // send/recv: the group rank it waits for; -1 for a collective
+  int tag = 0;
+  std::string text() const;
+};
+
 class MpiWatchdog {
  public:
   // Collective over MPI_COMM_WORLD (duplicates it for the questions). timeout_s <= 0: no deadline,
@@ -25,18 +38,17 @@ class MpiWatchdog {
 
   double timeout_s() const { return timeout_s_; }
 
-  // Completes `request`, an operation of `comm` described by `op` (e.g. "all_reduce #12 on group
-  // dp"). `peers`: the group ranks of `comm` the operation waits for (empty: all of them). Past the
-  // deadline it reports and calls MPI_Abort; it does not return then.
-  void wait(MPI_Request* request, MPI_Comm comm, const std::string& op, const std::vector<int>& peers = {});
+  // Completes `request`, the operation `op` of `comm` (a collective waits for the whole group, a
+  // send/recv for op.peer). Past the deadline it reports and calls MPI_Abort; it does not return then.
+  void wait(MPI_Request* request, MPI_Comm comm, const CommOp& op);
 
  private:
   void answer_questions();
-  [[noreturn]] void fail(MPI_Comm comm, const std::string& op, const std::vector<int>& peers, double waited_s);
+  [[noreturn]] void fail(MPI_Comm comm, const CommOp& op, double waited_s);
 
   double timeout_s_;
   MPI_Comm questions_ = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD: questions and answers only
-  std::string current_op_;              // what this rank waits for now, for answers
+  const CommOp* current_op_ = nullptr;  // what this rank waits for now, for answers
   struct Answer;
   std::vector<std::unique_ptr<Answer>> answers_;  // answers in flight (their buffers must outlive them)
 };
