@@ -17,14 +17,7 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
   NKV_local_ = config.num_key_value_heads / topo.tp;
   F_local_ = config.intermediate_size / topo.tp;
   IRIS_CHECK(!tp || tp->size() == topo.tp, "tp communicator size {} != tp {}", tp ? tp->size() : 1, topo.tp);
-  const StageOffsets offsets = stage_offsets(config, topo, table, layers);
-  weights_ = offsets.layers;
-  embed_offset_ = offsets.embed;
-  norm_offset_ = offsets.norm;
-  head_offset_ = offsets.head;
-  V_local_ = offsets.V_local;
-  vocab_start_ = offsets.vocab_start;
-  V_valid_ = offsets.V_valid;
+  offsets_ = stage_offsets(config, topo, table, layers);
   inv_freq_ = config.rope_inv_freq();
 
   const size_t N = static_cast<size_t>(B) * T;
@@ -43,12 +36,12 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
 }
 
 std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
-  const size_t N = static_cast<size_t>(B_) * T_, L = weights_.size();
+  const size_t N = static_cast<size_t>(B_) * T_, L = offsets_.layers.size();
   const size_t q_width = static_cast<size_t>(NH_local_) * HS_, kv_width = static_cast<size_t>(NKV_local_) * HS_;
   const size_t per_layer = 2 * N * C_ + 2 * N + 2 * N * q_width + 2 * N * kv_width +
                            static_cast<size_t>(B_) * NH_local_ * T_ + N * C_ + 3 * N * F_local_;
   size_t total = (L + 1) * N * C_ + L * per_layer + N * HS_;
-  if (topo_.is_last_stage()) total += N * C_ + 5 * N + N * static_cast<size_t>(V_local_);
+  if (topo_.is_last_stage()) total += N * C_ + 5 * N + N * static_cast<size_t>(offsets_.V_local);
   auto acts = std::make_unique<StageActivations>(total);
   auto take = [&](size_t n) { return acts->arena.take(n); };
   for (size_t i = 0; i <= L; ++i) acts->resid.push_back(take(N * C_));
@@ -78,7 +71,7 @@ std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
     acts->xent_max = take(N);
     acts->xent_sumexp = take(N);
     acts->xent_target = take(N);
-    acts->logits = take(N * V_local_);
+    acts->logits = take(N * offsets_.V_local);
   }
   IRIS_CHECK(acts->arena.used() == total, "activation layout mismatch");
   acts->positions.resize(N);
@@ -124,22 +117,22 @@ double LlamaStage::forward(StageActivations& acts, const float* params, const Mi
   cpu::rope_tables(acts.rope_cos, acts.rope_sin, acts.positions.data(), inv_freq_.data(), N, HS_);
 
   if (topo_.is_first_stage()) {
-    cpu::embedding_forward(acts.resid[0], batch.tokens, params + embed_offset_, N, C_,
-                           static_cast<int>(vocab_start_), static_cast<int>(V_local_));
+    cpu::embedding_forward(acts.resid[0], batch.tokens, params + offsets_.embed, N, C_,
+                           static_cast<int>(offsets_.vocab_start), static_cast<int>(offsets_.V_local));
     reduce_from_tp_region_forward(tp_, acts.resid[0], static_cast<size_t>(N) * C_);  // vocab-parallel rows sum up
   } else {
     std::copy(input, input + static_cast<size_t>(N) * C_, acts.resid[0]);
   }
-  for (size_t l = 0; l < weights_.size(); ++l)
-    layer_forward(acts.layers[l], acts.resid[l + 1], acts.resid[l], params, weights_[l], acts, batch);
+  for (size_t l = 0; l < offsets_.layers.size(); ++l)
+    layer_forward(acts.layers[l], acts.resid[l + 1], acts.resid[l], params, offsets_.layers[l], acts, batch);
   if (!topo_.is_last_stage()) return 0.0;
 
   // Final norm, vocab-parallel LM head and cross-entropy; the full logits are never gathered.
-  cpu::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + norm_offset_, N, C_,
+  cpu::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + offsets_.norm, N, C_,
                        static_cast<float>(config_.rms_norm_eps));
   copy_to_tp_region_forward(tp_, acts.lnf, static_cast<size_t>(N) * C_);  // the LM head is vocab (column) parallel
-  cpu::matmul_forward(acts.logits, acts.lnf, params + head_offset_, N, C_, static_cast<int>(V_local_));
-  const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
+  cpu::matmul_forward(acts.logits, acts.lnf, params + offsets_.head, N, C_, static_cast<int>(offsets_.V_local));
+  const int VL = static_cast<int>(offsets_.V_local), VV = static_cast<int>(offsets_.V_valid), vs = static_cast<int>(offsets_.vocab_start);
   cpu::xent_local_max(acts.xent_max, acts.logits, N, VL, VV);
   tp_all_reduce(acts.xent_max, N, ReduceOp::Max);
   cpu::xent_local_sumexp(acts.xent_sumexp, acts.xent_target, acts.logits, acts.xent_max, batch.targets, N, VL, VV, vs);
@@ -190,22 +183,22 @@ void LlamaStage::backward(StageActivations& acts, const float* params, float* gr
   dresid_storage.resize(NC);
   float* dresid = dresid_storage.data();
   if (topo_.is_last_stage()) {
-    const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
+    const int VL = static_cast<int>(offsets_.V_local), VV = static_cast<int>(offsets_.V_valid), vs = static_cast<int>(offsets_.vocab_start);
     float* dlogits = acts.logits;  // in place
     cpu::xent_backward(dlogits, acts.logits, acts.xent_max, acts.xent_sumexp, batch.targets, batch.loss_weight, N, VL,
                        VV, vs);
-    cpu::matmul_backward(dln_, grads + head_offset_, dlogits, acts.lnf, params + head_offset_, N, C_, VL);
+    cpu::matmul_backward(dln_, grads + offsets_.head, dlogits, acts.lnf, params + offsets_.head, N, C_, VL);
     copy_to_tp_region_backward(tp_, dln_, NC);
-    cpu::rmsnorm_backward(dresid, grads + norm_offset_, dln_, acts.resid.back(), params + norm_offset_, acts.rstdf, N,
+    cpu::rmsnorm_backward(dresid, grads + offsets_.norm, dln_, acts.resid.back(), params + offsets_.norm, acts.rstdf, N,
                           C_);
   } else {
     std::copy(dout, dout + NC, dresid);
   }
-  for (size_t l = weights_.size(); l-- > 0;)
-    layer_backward(acts.layers[l], dresid, acts.resid[l], params, grads, weights_[l], acts, batch);
+  for (size_t l = offsets_.layers.size(); l-- > 0;)
+    layer_backward(acts.layers[l], dresid, acts.resid[l], params, grads, offsets_.layers[l], acts, batch);
   if (topo_.is_first_stage()) {
-    cpu::embedding_backward(grads + embed_offset_, dresid, batch.tokens, N, C_, static_cast<int>(vocab_start_),
-                            static_cast<int>(V_local_));
+    cpu::embedding_backward(grads + offsets_.embed, dresid, batch.tokens, N, C_, static_cast<int>(offsets_.vocab_start),
+                            static_cast<int>(offsets_.V_local));
   } else {
     std::copy(dresid, dresid + NC, dinput);
   }

@@ -80,9 +80,9 @@ class LlamaStage {
   const float* output(const StageActivations& acts) const { return acts.resid.back(); }
   int rows() const { return B_ * T_; }
   int hidden() const { return C_; }
-  int64_t vocab_local() const { return V_local_; }
-  int64_t vocab_start() const { return vocab_start_; }
-  int64_t vocab_valid_local() const { return V_valid_; }
+  int64_t vocab_local() const { return offsets_.V_local; }
+  int64_t vocab_start() const { return offsets_.vocab_start; }
+  int64_t vocab_valid_local() const { return offsets_.V_valid; }
 
  private:
   using LayerWeights = StageOffsets::Layer;
@@ -98,9 +98,7 @@ class LlamaStage {
   StageLayers stage_layers_;
   Comm* tp_;
   int B_, T_, C_, HS_, NH_local_, NKV_local_, F_local_;
-  int64_t V_local_, vocab_start_, V_valid_;
-  std::vector<LayerWeights> weights_;
-  size_t embed_offset_ = 0, norm_offset_ = 0, head_offset_ = 0;
+  StageOffsets offsets_;  // where this stage's tensors are in the flat buffers (ParamTable)
   std::vector<float> inv_freq_;
   // Backward scratch, shared by all micro-batches (one backward runs at a time).
   std::unique_ptr<Arena> scratch_;

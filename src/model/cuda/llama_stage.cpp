@@ -33,14 +33,7 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
                   "the GPU attention kernels need a head size that is a multiple of 32, at most 256 (tensor cores "
                   "for 64 and 128); {} has head_dim {}",
                   config.source, HS_);
-  const StageOffsets offsets = stage_offsets(config, topo, table, layers);
-  weights_ = offsets.layers;
-  embed_offset_ = offsets.embed;
-  norm_offset_ = offsets.norm;
-  head_offset_ = offsets.head;
-  V_local_ = offsets.V_local;
-  vocab_start_ = offsets.vocab_start;
-  V_valid_ = offsets.V_valid;
+  offsets_ = stage_offsets(config, topo, table, layers);
 
   matmul_ = std::make_unique<cuda::Matmul>();
   const size_t N = static_cast<size_t>(B) * T;
@@ -68,7 +61,7 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
 CudaLlamaStage::~CudaLlamaStage() = default;
 
 void CudaLlamaStage::carve(CudaStageActivations& acts) const {
-  const size_t N = static_cast<size_t>(B_) * T_, L = weights_.size();
+  const size_t N = static_cast<size_t>(B_) * T_, L = offsets_.layers.size();
   const size_t QW = static_cast<size_t>(NH_) * HS_, KW = static_cast<size_t>(NKV_) * HS_;
   DeviceArena& arena = acts.arena;
   acts.resid.clear();
@@ -105,7 +98,7 @@ void CudaLlamaStage::carve(CudaStageActivations& acts) const {
     acts.xent_max = arena.take<float>(N);
     acts.xent_sumexp = arena.take<float>(N);
     acts.xent_target = arena.take<float>(N);
-    acts.logits = arena.take<bf16>(N * static_cast<size_t>(V_local_));
+    acts.logits = arena.take<bf16>(N * static_cast<size_t>(offsets_.V_local));
   }
 }
 
@@ -165,22 +158,22 @@ double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, c
 
   if (topo_.is_first_stage()) {
     upload(acts.tokens, batch.tokens);
-    cuda::embedding_forward(acts.resid[0], acts.tokens, params + embed_offset_, N, C_, static_cast<int>(vocab_start_),
-                            static_cast<int>(V_local_), stream_);
+    cuda::embedding_forward(acts.resid[0], acts.tokens, params + offsets_.embed, N, C_, static_cast<int>(offsets_.vocab_start),
+                            static_cast<int>(offsets_.V_local), stream_);
   } else {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(acts.resid[0], input, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
   }
-  for (size_t l = 0; l < weights_.size(); ++l)
-    layer_forward(acts.layers[l], acts.resid[l + 1], acts.resid[l], params, weights_[l], acts);
+  for (size_t l = 0; l < offsets_.layers.size(); ++l)
+    layer_forward(acts.layers[l], acts.resid[l + 1], acts.resid[l], params, offsets_.layers[l], acts);
   if (!topo_.is_last_stage()) return 0.0;
 
   // Final norm, LM head and cross-entropy (the vocab-parallel phases, here over the whole vocabulary).
   upload(acts.targets, batch.targets);
   upload(acts.loss_weight, batch.loss_weight);
-  cuda::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + norm_offset_, N, C_,
+  cuda::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + offsets_.norm, N, C_,
                         static_cast<float>(config_.rms_norm_eps), stream_);
-  const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
-  matmul_->forward(acts.logits, acts.lnf, params + head_offset_, N, C_, VL, stream_);
+  const int VL = static_cast<int>(offsets_.V_local), VV = static_cast<int>(offsets_.V_valid), vs = static_cast<int>(offsets_.vocab_start);
+  matmul_->forward(acts.logits, acts.lnf, params + offsets_.head, N, C_, VL, stream_);
   cuda::xent_local_max(acts.xent_max, acts.logits, N, VL, VV, stream_);
   cuda::xent_local_sumexp(acts.xent_sumexp, acts.xent_target, acts.logits, acts.xent_max, acts.targets, N, VL, VV,
                           vs, stream_);
@@ -225,22 +218,22 @@ void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, fl
   const int N = B_ * T_;
   const size_t NC = static_cast<size_t>(N) * C_;
   if (topo_.is_last_stage()) {
-    const int VL = static_cast<int>(V_local_), VV = static_cast<int>(V_valid_), vs = static_cast<int>(vocab_start_);
+    const int VL = static_cast<int>(offsets_.V_local), VV = static_cast<int>(offsets_.V_valid), vs = static_cast<int>(offsets_.vocab_start);
     bf16* dlogits = acts.logits;  // in place
     cuda::xent_backward(dlogits, acts.logits, acts.xent_max, acts.xent_sumexp, acts.targets, acts.loss_weight, N, VL,
                         VV, vs, stream_);
-    matmul_->backward(dln_, grads + head_offset_, dlogits, acts.lnf, params + head_offset_, N, C_, VL, false,
+    matmul_->backward(dln_, grads + offsets_.head, dlogits, acts.lnf, params + offsets_.head, N, C_, VL, false,
                       stream_);
-    cuda::rmsnorm_backward(dresid_, grads + norm_offset_, dln_, acts.resid.back(), params + norm_offset_, acts.rstdf,
+    cuda::rmsnorm_backward(dresid_, grads + offsets_.norm, dln_, acts.resid.back(), params + offsets_.norm, acts.rstdf,
                            N, C_, /*accumulate_dinp=*/false, stream_);
   } else {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(dresid_, dout, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
   }
-  for (size_t l = weights_.size(); l-- > 0;)
-    layer_backward(acts.layers[l], acts.resid[l], params, grads, weights_[l], acts);
+  for (size_t l = offsets_.layers.size(); l-- > 0;)
+    layer_backward(acts.layers[l], acts.resid[l], params, grads, offsets_.layers[l], acts);
   if (topo_.is_first_stage()) {
-    cuda::embedding_backward(grads + embed_offset_, dresid_, acts.tokens, N, C_, static_cast<int>(vocab_start_),
-                             static_cast<int>(V_local_), stream_);
+    cuda::embedding_backward(grads + offsets_.embed, dresid_, acts.tokens, N, C_, static_cast<int>(offsets_.vocab_start),
+                             static_cast<int>(offsets_.V_local), stream_);
   } else {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(dinput, dresid_, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
   }

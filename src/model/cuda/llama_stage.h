@@ -101,7 +101,7 @@ class CudaLlamaStage {
   cudaStream_t stream() const { return stream_; }
   int rows() const { return B_ * T_; }
   int hidden() const { return C_; }
-  int64_t vocab_local() const { return V_local_; }
+  int64_t vocab_local() const { return offsets_.V_local; }
 
  private:
   using LayerWeights = StageOffsets::Layer;
@@ -116,9 +116,7 @@ class CudaLlamaStage {
   Topology topo_;
   cudaStream_t stream_;
   int B_, T_, C_, HS_, NH_, NKV_, F_;
-  int64_t V_local_ = 0, vocab_start_ = 0, V_valid_ = 0;
-  std::vector<LayerWeights> weights_;
-  size_t embed_offset_ = 0, norm_offset_ = 0, head_offset_ = 0;
+  StageOffsets offsets_;  // where this stage's tensors are in the flat buffers (ParamTable)
   std::unique_ptr<cuda::Matmul> matmul_;  // one per stream: handle, workspace, plan cache
   // Stage scratch, shared by all micro-batches (kernels run one at a time on the stream).
   DeviceArena scratch_;
