@@ -1,4 +1,4 @@
-// Private to attention.cu and its test: the plain SIMT kernels (one warp per query row or key row, fp32
+// Private to attention.cu, attention_simt.cu and the test: the plain SIMT kernels (one warp per query row or key row, fp32
 // math, no tensor cores). They are the fallback for head sizes the tensor-core kernels do not cover and a
 // second GPU implementation the test compares against, to tell a tile bug from a math bug.
 #pragma once
@@ -17,5 +17,10 @@ void attention_backward_simt(__nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16
                              const __nv_bfloat16* dout, const __nv_bfloat16* q, const __nv_bfloat16* k,
                              const __nv_bfloat16* v, const __nv_bfloat16* out, const float* lse,
                              const int32_t* doc, int B, int T, int NH, int NKV, int HS, cudaStream_t stream);
+
+// Throws std::invalid_argument unless the shapes are usable (simt: by the SIMT kernels alone).
+void check_attention_shapes(int B, int T, int NH, int NKV, int HS, bool simt);
+// 1 / sqrt(HS), as the CPU op.
+float attention_softmax_scale(int HS);
 
 }  // namespace iris::cuda::detail
