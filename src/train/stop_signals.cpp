@@ -26,8 +26,6 @@ void install_stop_signal_handlers() {
 
 int stop_signal_received() { return g_stop_signal; }
 
-void clear_stop_signal() { g_stop_signal = 0; }
-
 double slurm_job_end_time() {
   const char* end = std::getenv("SLURM_JOB_END_TIME");
   if (!end || !*end) return 0;

@@ -11,8 +11,6 @@ namespace iris {
 void install_stop_signal_handlers();
 // The number of the first stop signal received (0: none).
 int stop_signal_received();
-// For tests: forget a received signal.
-void clear_stop_signal();
 
 // The Slurm job's end as seconds since the epoch, from SLURM_JOB_END_TIME (set by Slurm 23.02+, and
 // by Iris's job scripts on older Slurm); 0 when unknown.

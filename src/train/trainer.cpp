@@ -330,19 +330,17 @@ std::vector<StepMetrics> Trainer::run() {
     if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps || m.val_loss))
       spdlog::info("{}", progress_line(m, config_.train.steps, first_step));
     all.push_back(m);
-    // What any rank saw (a checkpoint request, a stop signal, the deadline), all ranks act on at this
-    // step boundary: the maximum over the world. The signal number rides along for the message.
-    double seen[3] = {checkpoint_requested_ ? 1.0 : 0.0, static_cast<double>(stop_signal_received()),
-                      time_is_up() ? 1.0 : 0.0};
-    comms_.world->all_reduce(seen, 3, ReduceOp::Max);
-    checkpoint_requested_ = false;
-    if (seen[1] != 0) {
-      stop_reason_ = seen[1] == SIGUSR1 ? "SIGUSR1" : seen[1] == SIGTERM ? "SIGTERM" : fmt::format("signal {}", seen[1]);
-    } else if (seen[2] != 0 && s < config_.train.steps) {
+    // What any rank saw (a stop signal, the deadline), all ranks act on at this step boundary: the
+    // maximum over the world. The signal number rides along for the message.
+    double seen[2] = {static_cast<double>(stop_signal_received()), time_is_up() ? 1.0 : 0.0};
+    comms_.world->all_reduce(seen, 2, ReduceOp::Max);
+    if (seen[0] != 0) {
+      stop_reason_ = seen[0] == SIGUSR1 ? "SIGUSR1" : seen[0] == SIGTERM ? "SIGTERM" : fmt::format("signal {}", seen[0]);
+    } else if (seen[1] != 0 && s < config_.train.steps) {
       stop_reason_ = "the time limit";
     }
     const bool periodic = config_.checkpoint.every > 0 && s % config_.checkpoint.every == 0;
-    if (checkpoints && (periodic || seen[0] != 0.0 || !stop_reason_.empty())) {
+    if (checkpoints && (periodic || !stop_reason_.empty())) {
       save_checkpoint();
       saved_step = s;
     }

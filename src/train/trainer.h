@@ -35,8 +35,6 @@ class Trainer {
   const std::string& stop_reason() const { return stop_reason_; }
   // The process exit status run() calls for (src/train/exit_codes.h).
   int exit_status() const;
-  // Asks for a checkpoint at the next step boundary (every rank agrees before saving; for signals).
-  void request_checkpoint() { checkpoint_requested_ = true; }
   // Saves a checkpoint of the state after `progress_.step` steps (collective).
   void save_checkpoint();
   // One optimizer step (1-based); public for tests.
@@ -81,7 +79,6 @@ class Trainer {
   std::vector<std::vector<float>> eval_weights_;
   std::vector<float> norm_weight_;    // per flat element of the shard: 1 if it counts in the global grad norm
   TrainProgress progress_;            // steps done, skipped steps, tokens, consumed samples
-  bool checkpoint_requested_ = false;
   double elapsed_s_ = 0;
   double deadline_ = 0;               // seconds since the epoch by which to have stopped (0: none)
   double slowest_step_s_ = 0, last_save_s_ = 0;
