@@ -155,23 +155,23 @@ std::unique_ptr<CommHandle> NcclComm::collective(const char* op, Issue&& issue) 
 }
 
 std::unique_ptr<CommHandle> NcclComm::iall_reduce(float* data, size_t count, ReduceOp op) {
-  require_device_buffer(data, "all_reduce on group " + name());
+  require_device_buffer(data, "all_reduce", name());
   return collective("all_reduce", [&] {
     IRIS_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat, to_nccl(op), comm_, comm_stream_));
   });
 }
 
 std::unique_ptr<CommHandle> NcclComm::ireduce_scatter(const float* send, float* recv, size_t count) {
-  require_device_buffer(send, "reduce_scatter on group " + name());
-  require_device_buffer(recv, "reduce_scatter on group " + name());
+  require_device_buffer(send, "reduce_scatter", name());
+  require_device_buffer(recv, "reduce_scatter", name());
   return collective("reduce_scatter", [&] {
     IRIS_NCCL_CHECK(ncclReduceScatter(send, recv, count, ncclFloat, ncclSum, comm_, comm_stream_));
   });
 }
 
 std::unique_ptr<CommHandle> NcclComm::iall_gather(const float* send, float* recv, size_t count) {
-  require_device_buffer(send, "all_gather on group " + name());
-  require_device_buffer(recv, "all_gather on group " + name());
+  require_device_buffer(send, "all_gather", name());
+  require_device_buffer(recv, "all_gather", name());
   // In place when send == recv + rank·count, which NCCL supports as is.
   return collective("all_gather", [&] {
     IRIS_NCCL_CHECK(ncclAllGather(send, recv, count, ncclFloat, comm_, comm_stream_));
@@ -179,7 +179,7 @@ std::unique_ptr<CommHandle> NcclComm::iall_gather(const float* send, float* recv
 }
 
 std::unique_ptr<CommHandle> NcclComm::ibroadcast(float* data, size_t count, int root) {
-  require_device_buffer(data, "broadcast on group " + name());
+  require_device_buffer(data, "broadcast", name());
   return collective("broadcast", [&] {
     IRIS_NCCL_CHECK(ncclBroadcast(data, data, count, ncclFloat, root, comm_, comm_stream_));
   });
@@ -188,7 +188,7 @@ std::unique_ptr<CommHandle> NcclComm::ibroadcast(float* data, size_t count, int 
 void NcclComm::all_reduce(float* data, size_t count, ReduceOp op) { iall_reduce(data, count, op)->wait(); }
 
 void NcclComm::all_reduce(double* data, size_t count, ReduceOp op) {
-  require_device_buffer(data, "all_reduce on group " + name());
+  require_device_buffer(data, "all_reduce", name());
   collective("all_reduce", [&] {
     IRIS_NCCL_CHECK(ncclAllReduce(data, data, count, ncclDouble, to_nccl(op), comm_, comm_stream_));
   })->wait();
@@ -203,7 +203,7 @@ void NcclComm::all_gather(const float* send, float* recv, size_t count) { iall_g
 void NcclComm::broadcast(float* data, size_t count, int root) { ibroadcast(data, count, root)->wait(); }
 
 void NcclComm::broadcast_bytes(void* data, size_t bytes, int root) {
-  require_device_buffer(data, "broadcast on group " + name());
+  require_device_buffer(data, "broadcast", name());
   collective("broadcast", [&] {
     IRIS_NCCL_CHECK(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, comm_stream_));
   })->wait();
@@ -226,12 +226,12 @@ std::unique_ptr<CommHandle> NcclComm::point_to_point(bool send, void* data, size
 }
 
 std::unique_ptr<CommHandle> NcclComm::isend(const float* data, size_t count, int peer, int tag) {
-  require_device_buffer(data, "send on group " + name());
+  require_device_buffer(data, "send", name());
   return point_to_point(true, const_cast<float*>(data), count, peer, tag);
 }
 
 std::unique_ptr<CommHandle> NcclComm::irecv(float* data, size_t count, int peer, int tag) {
-  require_device_buffer(data, "recv on group " + name());
+  require_device_buffer(data, "recv", name());
   return point_to_point(false, data, count, peer, tag);
 }
 

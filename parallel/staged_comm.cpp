@@ -94,7 +94,7 @@ std::unique_ptr<CommHandle> StagedComm::staged(std::unique_ptr<PinnedBuffer> hos
 }
 
 std::unique_ptr<CommHandle> StagedComm::iall_reduce(float* data, size_t count, ReduceOp op) {
-  require_device_buffer(data, "all_reduce on group " + name());
+  require_device_buffer(data, "all_reduce", name());
   const size_t bytes = count * sizeof(float);
   auto host = stage_in(data, bytes, bytes);
   auto inner = host_->iall_reduce(host->floats(), count, op);
@@ -102,8 +102,8 @@ std::unique_ptr<CommHandle> StagedComm::iall_reduce(float* data, size_t count, R
 }
 
 std::unique_ptr<CommHandle> StagedComm::ireduce_scatter(const float* send, float* recv, size_t count) {
-  require_device_buffer(send, "reduce_scatter on group " + name());
-  require_device_buffer(recv, "reduce_scatter on group " + name());
+  require_device_buffer(send, "reduce_scatter", name());
+  require_device_buffer(recv, "reduce_scatter", name());
   // Host layout: the size()·count inputs, then the count reduced values of this rank.
   const size_t in_bytes = size() * count * sizeof(float), out_bytes = count * sizeof(float);
   auto host = stage_in(send, in_bytes, in_bytes + out_bytes);
@@ -112,8 +112,8 @@ std::unique_ptr<CommHandle> StagedComm::ireduce_scatter(const float* send, float
 }
 
 std::unique_ptr<CommHandle> StagedComm::iall_gather(const float* send, float* recv, size_t count) {
-  require_device_buffer(send, "all_gather on group " + name());
-  require_device_buffer(recv, "all_gather on group " + name());
+  require_device_buffer(send, "all_gather", name());
+  require_device_buffer(recv, "all_gather", name());
   // This rank's block goes straight to its place in the host copy of recv; the MPI gather is in place.
   const size_t block = count * sizeof(float), total = size() * block;
   auto host = stage_in(send, block, total, rank() * block);
@@ -123,7 +123,7 @@ std::unique_ptr<CommHandle> StagedComm::iall_gather(const float* send, float* re
 }
 
 std::unique_ptr<CommHandle> StagedComm::ibroadcast(float* data, size_t count, int root) {
-  require_device_buffer(data, "broadcast on group " + name());
+  require_device_buffer(data, "broadcast", name());
   const size_t bytes = count * sizeof(float);
   auto host = stage_in(data, bytes, bytes);
   auto inner = host_->ibroadcast(host->floats(), count, root);
@@ -131,7 +131,7 @@ std::unique_ptr<CommHandle> StagedComm::ibroadcast(float* data, size_t count, in
 }
 
 std::unique_ptr<CommHandle> StagedComm::isend(const float* data, size_t count, int peer, int tag) {
-  require_device_buffer(data, "send on group " + name());
+  require_device_buffer(data, "send", name());
   const size_t bytes = count * sizeof(float);
   auto host = stage_in(data, bytes, bytes);
   auto inner = host_->isend(host->floats(), count, peer, tag);
@@ -139,7 +139,7 @@ std::unique_ptr<CommHandle> StagedComm::isend(const float* data, size_t count, i
 }
 
 std::unique_ptr<CommHandle> StagedComm::irecv(float* data, size_t count, int peer, int tag) {
-  require_device_buffer(data, "recv on group " + name());
+  require_device_buffer(data, "recv", name());
   const size_t bytes = count * sizeof(float);
   auto host = acquire(bytes);
   auto inner = host_->irecv(host->floats(), count, peer, tag);
@@ -149,7 +149,7 @@ std::unique_ptr<CommHandle> StagedComm::irecv(float* data, size_t count, int pee
 void StagedComm::all_reduce(float* data, size_t count, ReduceOp op) { iall_reduce(data, count, op)->wait(); }
 
 void StagedComm::all_reduce(double* data, size_t count, ReduceOp op) {
-  require_device_buffer(data, "all_reduce on group " + name());
+  require_device_buffer(data, "all_reduce", name());
   const size_t bytes = count * sizeof(double);
   auto host = stage_in(data, bytes, bytes);
   host_->all_reduce(reinterpret_cast<double*>(host->bytes()), count, op);
@@ -166,7 +166,7 @@ void StagedComm::all_gather(const float* send, float* recv, size_t count) { iall
 void StagedComm::broadcast(float* data, size_t count, int root) { ibroadcast(data, count, root)->wait(); }
 
 void StagedComm::broadcast_bytes(void* data, size_t bytes, int root) {
-  require_device_buffer(data, "broadcast on group " + name());
+  require_device_buffer(data, "broadcast", name());
   auto host = stage_in(data, bytes, bytes);
   host_->broadcast_bytes(host->bytes(), bytes, root);
   copy_back(*host, 0, data, bytes);
