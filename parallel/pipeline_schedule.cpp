@@ -54,6 +54,23 @@ std::vector<PipelineAction> one_f_one_b_schedule(int pp, int stage, int micro_ba
   return a;
 }
 
+std::vector<PipelineAction> with_agreement_points(const std::vector<PipelineAction>& actions) {
+  int last_backward = -1;
+  bool sends_backward = false;  // every stage but the first sends B j after running it
+  for (const PipelineAction& a : actions) {
+    if (a.kind == ActionKind::Backward) last_backward = std::max(last_backward, a.micro_batch);
+    if (a.kind == ActionKind::SendBackward) sends_backward = true;
+  }
+  std::vector<PipelineAction> out;
+  for (const PipelineAction& a : actions) {
+    out.push_back(a);
+    // After B j itself on the first stage; elsewhere after sendB j (past the recvF hoisted above it).
+    const ActionKind closes = sends_backward ? ActionKind::SendBackward : ActionKind::Backward;
+    if (a.kind == closes && a.micro_batch != last_backward) out.push_back({ActionKind::Agree, a.micro_batch});
+  }
+  return out;
+}
+
 int max_in_flight(const std::vector<PipelineAction>& actions) {
   std::set<int> alive;
   size_t most = 0;
@@ -74,6 +91,7 @@ std::string to_string(const PipelineAction& action) {
     case ActionKind::RecvBackward: name = "recvB"; break;
     case ActionKind::Backward: name = "B"; break;
     case ActionKind::SendBackward: name = "sendB"; break;
+    case ActionKind::Agree: name = "agree"; break;
   }
   return fmt::format("{}{}", name, action.micro_batch);
 }
@@ -89,7 +107,8 @@ std::string to_string(const std::vector<PipelineAction>& actions) {
 
 namespace {
 
-bool is_transfer(ActionKind k) { return k != ActionKind::Forward && k != ActionKind::Backward; }
+// Transfers and agreements wait for other stages; compute does not.
+bool blocks(ActionKind k) { return k != ActionKind::Forward && k != ActionKind::Backward; }
 
 // The checks one stage's list must pass on its own; "" when it does.
 std::string check_stage(int pp, int stage, int m, const std::vector<PipelineAction>& actions) {
@@ -132,6 +151,8 @@ std::string check_stage(int pp, int stage, int m, const std::vector<PipelineActi
         if (first) return fail("sends backward from the first stage");
         if (!backwarded[i]) return fail("sends before its Backward");
         break;
+      case ActionKind::Agree:
+        break;
     }
   }
   for (int i = 0; i < m; ++i) {
@@ -163,7 +184,7 @@ std::string simulate_schedules(int pp, int micro_batches, const std::vector<std:
   for (bool progress = true; progress;) {
     progress = false;
     for (int s = 0; s < pp; ++s) {  // compute never blocks
-      while (!done(s) && !is_transfer(current(s).kind)) {
+      while (!done(s) && !blocks(current(s).kind)) {
         ++pc[s];
         progress = true;
       }
@@ -180,12 +201,28 @@ std::string simulate_schedules(int pp, int micro_batches, const std::vector<std:
       ++pc[s + 1];
       progress = true;
     }
+    // An agreement completes when every stage is at one (a stage that has finished never arrives).
+    bool all_agree = true;
+    for (int s = 0; s < pp && all_agree; ++s) all_agree = !done(s) && current(s).kind == ActionKind::Agree;
+    if (all_agree) {
+      for (int s = 1; s < pp; ++s)
+        if (current(s).micro_batch != current(0).micro_batch)
+          return fmt::format("agreement mismatch: stage 0 at {} meets stage {} at {}", to_string(current(0)), s,
+                             to_string(current(s)));
+      for (int s = 0; s < pp; ++s) ++pc[s];
+      progress = true;
+    }
   }
 
   std::string report;
   for (int s = 0; s < pp; ++s) {
     if (done(s)) continue;
     const PipelineAction a = current(s);
+    if (a.kind == ActionKind::Agree) {
+      report += fmt::format("{}stage {} blocked on {} (waits for every stage)", report.empty() ? "deadlock: " : "; ", s,
+                            to_string(a));
+      continue;
+    }
     const int peer = peer_of(s, a.kind);
     report += fmt::format("{}stage {} blocked on {} (stage {} {})", report.empty() ? "deadlock: " : "; ", s,
                           to_string(a), peer, done(peer) ? "has finished" : "is at " + to_string(current(peer)));

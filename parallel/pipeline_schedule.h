@@ -7,7 +7,9 @@
 
 namespace iris {
 
-enum class ActionKind { RecvForward, Forward, SendForward, RecvBackward, Backward, SendBackward };
+// Agree: a collective of every rank of the job (not a transfer between neighbours), placed by
+// with_agreement_points where all stages can meet; the trainer uses it to agree on stopping mid-step.
+enum class ActionKind { RecvForward, Forward, SendForward, RecvBackward, Backward, SendBackward, Agree };
 
 struct PipelineAction {
   ActionKind kind;
@@ -53,13 +55,21 @@ struct PipelineAction {
 // Throws UserError unless pp ≥ 1, 0 ≤ stage < pp and micro_batches ≥ 1.
 std::vector<PipelineAction> one_f_one_b_schedule(int pp, int stage, int micro_batches);
 
+// The list with an Agree action after each micro-batch's backward but the last ("agree j"): right
+// after B j on the first stage, after sendB j on the others (past the recvF hoisted above it). For 1F1B lists these points
+// form a consistent cut of all stages — every transfer before a stage's agree j meets its partner
+// before the neighbour's agree j — so a collective there cannot deadlock, even with rendezvous sends;
+// simulate_schedules checks it. A step abandoned at agree j leaves no transfer half done.
+std::vector<PipelineAction> with_agreement_points(const std::vector<PipelineAction>& actions);
+
 // The most micro-batches whose activations are alive at once on a stage: a micro-batch is alive from
 // its first action (RecvForward, which fills the stage input kept for backward, or Forward on
 // stage 0) until its Backward completes. 1F1B gives min(pp − stage, micro_batches).
 int max_in_flight(const std::vector<PipelineAction>& actions);
 
 // Runs all stages' lists together, a Send completing only when the neighbour reaches the matching
-// Recv (rendezvous; compute actions always complete). Returns "" when every stage finishes, else
+// Recv (rendezvous; compute actions always complete; an Agree completes when every stage is at an
+// Agree, which must then be of the same micro-batch, else "agreement mismatch: ..."). Returns "" when every stage finishes, else
 // what went wrong, naming the stage and action, e.g.
 //   "deadlock: stage 0 blocked on sendF1 (stage 1 is at sendB0); stage 1 blocked on sendB0 (stage 0 is at sendF1)"
 //   "mismatch: stage 0 sendF2 meets stage 1 recvF1"
@@ -69,7 +79,7 @@ int max_in_flight(const std::vector<PipelineAction>& actions);
 // B i before sendB i).
 std::string simulate_schedules(int pp, int micro_batches, const std::vector<std::vector<PipelineAction>>& per_stage);
 
-std::string to_string(const PipelineAction& action);               // "F3", "B0", "recvF2", "sendB1"
+std::string to_string(const PipelineAction& action);               // "F3", "B0", "recvF2", "sendB1", "agree0"
 std::string to_string(const std::vector<PipelineAction>& actions); // "F0 sendF0 recvB0 B0"
 
 }  // namespace iris

@@ -10,7 +10,7 @@ int backward_tag(int mb) { return 2 * mb + 1; }
 
 PipelineExecutor::PipelineExecutor(const LlamaStage& stage, const Topology& topo, Comm* pp, int micro_batches)
     : stage_(stage), topo_(topo), pp_(pp) {
-  actions_ = one_f_one_b_schedule(topo.pp, topo.pp_rank, micro_batches);
+  actions_ = with_agreement_points(one_f_one_b_schedule(topo.pp, topo.pp_rank, micro_batches));
   const int sets = max_in_flight(actions_);
   const size_t NC = static_cast<size_t>(stage.rows()) * stage.hidden();
   for (int s = 0; s < sets; ++s) {
@@ -24,7 +24,8 @@ PipelineExecutor::PipelineExecutor(const LlamaStage& stage, const Topology& topo
   pending_sends_.resize(2 * sets);
 }
 
-double PipelineExecutor::run(const float* params, float* grads, const std::function<MicroBatch(int)>& batch) {
+PipelineRun PipelineExecutor::run(const float* params, float* grads, const std::function<MicroBatch(int)>& batch,
+                                  const StopAgreement& stop) {
   const int sets = static_cast<int>(acts_.size());
   const size_t NC = static_cast<size_t>(stage_.rows()) * stage_.hidden();
   const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;  // group ranks in the PP group = stage index
@@ -34,7 +35,7 @@ double PipelineExecutor::run(const float* params, float* grads, const std::funct
       h.reset();
     }
   };
-  double loss = 0.0;
+  PipelineRun result;
   for (const PipelineAction& a : actions_) {
     const int slot = a.micro_batch % sets;
     StageActivations& acts = *acts_[slot];
@@ -44,7 +45,8 @@ double PipelineExecutor::run(const float* params, float* grads, const std::funct
         break;
       case ActionKind::Forward:
         wait_send(pending_sends_[2 * slot]);  // the slot's previous output must have left before it is overwritten
-        loss += stage_.forward(acts, params, batch(a.micro_batch), topo_.is_first_stage() ? nullptr : input_[slot].data());
+        result.loss += stage_.forward(acts, params, batch(a.micro_batch),
+                                      topo_.is_first_stage() ? nullptr : input_[slot].data());
         break;
       case ActionKind::SendForward:
         pending_sends_[2 * slot] = pp_->isend(stage_.output(acts), NC, next, forward_tag(a.micro_batch));
@@ -56,31 +58,45 @@ double PipelineExecutor::run(const float* params, float* grads, const std::funct
         wait_send(pending_sends_[2 * slot + 1]);
         stage_.backward(acts, params, grads, batch(a.micro_batch), topo_.is_last_stage() ? nullptr : doutput_.data(),
                         topo_.is_first_stage() ? nullptr : dinput_[slot].data());
+        result.micro_batches_done = a.micro_batch + 1;  // backwards run in micro-batch order
         break;
       case ActionKind::SendBackward:
         pending_sends_[2 * slot + 1] = pp_->isend(dinput_[slot].data(), NC, prev, backward_tag(a.micro_batch));
         break;
+      case ActionKind::Agree:
+        // A consistent cut: every transfer posted so far meets its partner before the peer's own
+        // agreement point, so the pending sends below complete and nothing is left half done.
+        result.stopped = stop && stop();
+        break;
     }
+    if (result.stopped) break;
   }
   for (auto& h : pending_sends_) wait_send(h);
-  return loss;
+  return result;
 }
 
-double PipelineExecutor::forward_only(const float* params, int count, const std::function<MicroBatch(int)>& batch) {
+PipelineRun PipelineExecutor::forward_only(const float* params, int count, const std::function<MicroBatch(int)>& batch,
+                                           const StopAgreement& stop) {
   const size_t NC = static_cast<size_t>(stage_.rows()) * stage_.hidden();
   const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;
   // run() completes every transfer before it returns, so the training tags can be reused here; a
   // fixed tag suffices (MPI keeps messages between two ranks in order).
   const int tag = forward_tag(0);
   StageActivations& acts = *acts_[0];
-  double loss = 0.0;
+  PipelineRun result;
   for (int m = 0; m < count; ++m) {
     if (!topo_.is_first_stage()) pp_->irecv(input_[0].data(), NC, prev, tag)->wait();
-    loss += stage_.forward(acts, params, batch(m), topo_.is_first_stage() ? nullptr : input_[0].data());
+    result.loss += stage_.forward(acts, params, batch(m), topo_.is_first_stage() ? nullptr : input_[0].data());
     // Blocking send: the next forward overwrites the output buffer. The chain of stages has no cycle.
     if (!topo_.is_last_stage()) pp_->isend(stage_.output(acts), NC, next, tag)->wait();
+    result.micro_batches_done = m + 1;
+    // Every stage has received and passed on micro-batch m here: a consistent cut.
+    if (m + 1 < count && stop && stop()) {
+      result.stopped = true;
+      break;
+    }
   }
-  return loss;
+  return result;
 }
 
 }  // namespace iris

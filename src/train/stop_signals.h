@@ -1,6 +1,7 @@
 // Why a run stops early: SIGUSR1 (Slurm's warning before the time limit, forwarded by the job
 // script) and SIGTERM (preemption, scancel) set a flag here; the trainer checks it at each step
-// boundary, where all ranks agree, checkpoint and exit with kExitCheckpointedRequeue. The handler
+// boundary and between micro-batches (Trainer::agree_to_stop), where all ranks agree, checkpoint and
+// exit with kExitCheckpointedRequeue. The handler
 // only stores the signal number (async-signal-safe); a second SIGTERM is not special: the job's
 // KillWait ends the process with SIGKILL if the checkpoint does not finish in time.
 #pragma once

@@ -53,6 +53,19 @@ void maybe_inject_fault(int rank, int step) {
   throw Error(fmt::format("injected fault (IRIS_FAULT={}) at step {}", spec, step));
 }
 
+// Test hook for the mid-step stop tests: IRIS_TEST_SIGNAL="RANK:STEP:MICRO_BATCH[:eval]" makes that
+// rank raise SIGUSR1 when it takes that micro-batch of that step (or of the evaluation after it).
+void maybe_raise_test_signal(int rank, int step, int micro_batch, bool eval) {
+  const char* spec = std::getenv("IRIS_TEST_SIGNAL");
+  if (!spec) return;
+  int r = -1, s = -1, m = -1;
+  char phase[8] = {0};
+  const int fields = std::sscanf(spec, "%d:%d:%d:%7s", &r, &s, &m, phase);
+  if (fields < 3 || r != rank || s != step || m != micro_batch || eval != (fields == 4 && std::string(phase) == "eval"))
+    return;
+  std::raise(SIGUSR1);
+}
+
 }  // namespace
 
 Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(config)) {
@@ -214,7 +227,7 @@ MicroBatch Trainer::micro_batch(const Batch& b, const std::vector<float>& weight
                     b.doc.empty() ? nullptr : b.doc.data()};
 }
 
-double Trainer::validation_loss() {
+std::optional<double> Trainer::validation_loss() {
   IRIS_CHECK(data_.valid != nullptr, "validation_loss without validation data");
   const int B = config_.train.micro_batch, accum = config_.train.grad_accum;
   if (eval_batches_.empty()) {
@@ -227,14 +240,25 @@ double Trainer::validation_loss() {
                           B, eval_batches_[static_cast<size_t>(k) * accum + m]);
     set_loss_weights(eval_batches_, eval_weights_);
   }
-  const double stage_loss = executor_->forward_only(params_.data(), static_cast<int>(eval_batches_.size()),
-                                                    [&](int m) { return micro_batch(eval_batches_[m], eval_weights_[m]); });
-  double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? stage_loss : 0.0;
+  const int count = static_cast<int>(eval_batches_.size());
+  const PipelineRun r = executor_->forward_only(
+      params_.data(), count,
+      [&](int m) {
+        maybe_raise_test_signal(topo_.rank, static_cast<int>(progress_.step), m, true);
+        return micro_batch(eval_batches_[m], eval_weights_[m]);
+      },
+      [&] { return agree_to_stop(true); });
+  if (r.stopped) {
+    abandoned_ = fmt::format("the evaluation after step {} after {} of {} micro-batches", progress_.step,
+                             r.micro_batches_done, count);
+    return std::nullopt;
+  }
+  double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? r.loss : 0.0;
   comms_.world->all_reduce(&loss, 1, ReduceOp::Sum);
   return loss;
 }
 
-StepMetrics Trainer::step(int step) {
+std::optional<StepMetrics> Trainer::step(int step) {
   const auto start = std::chrono::steady_clock::now();
   maybe_inject_fault(topo_.rank, step);
   const int B = config_.train.micro_batch, T = config_.train.seq_len;
@@ -244,8 +268,18 @@ StepMetrics Trainer::step(int step) {
     data_.train->fill(micro_batch_first_sample(progress_.consumed_samples, B, config_.train.grad_accum, topo_.dp_rank, m),
                       B, batches_[m]);
   set_loss_weights(batches_, loss_weights_);
-  const double stage_loss = executor_->run(params_.data(), grads_.data(),
-                                           [&](int m) { return micro_batch(batches_[m], loss_weights_[m]); });
+  const PipelineRun r = executor_->run(
+      params_.data(), grads_.data(),
+      [&](int m) {
+        maybe_raise_test_signal(topo_.rank, step, m, false);
+        return micro_batch(batches_[m], loss_weights_[m]);
+      },
+      [&] { return agree_to_stop(true); });
+  if (r.stopped) {  // nothing has changed yet: the step reruns from its start after a restart
+    abandoned_ = fmt::format("step {} after {} of {} micro-batches", step, r.micro_batches_done, config_.train.grad_accum);
+    return std::nullopt;
+  }
+  const double stage_loss = r.loss;
 
   // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
   if (comms_.embedding) {
@@ -309,11 +343,24 @@ void Trainer::save_weights() const {
   writer.finish();
 }
 
-// Stop early when the next step and a save might not fit before the deadline any more.
-bool Trainer::time_is_up() const {
+// Stop early when the next step and a save might not fit before the deadline any more; between
+// micro-batches, when the save might not (the first step after a start has no step time yet).
+bool Trainer::time_is_up(bool mid_step) const {
   if (deadline_ <= 0) return false;
-  const double margin = std::max(config_.train.exit_margin_s, 2 * slowest_step_s_ + 2 * last_save_s_);
+  const double margin = std::max(config_.train.exit_margin_s, (mid_step ? 0 : 2 * slowest_step_s_) + 2 * last_save_s_);
   return wall_clock_s() + margin >= deadline_;
+}
+
+// What any rank saw (a stop signal, the deadline), all ranks act on together: the maximum over the
+// world. The signal number rides along for the message.
+bool Trainer::agree_to_stop(bool mid_step) {
+  double seen[2] = {static_cast<double>(stop_signal_received()), time_is_up(mid_step) ? 1.0 : 0.0};
+  comms_.world->all_reduce(seen, 2, ReduceOp::Max);
+  if (seen[0] != 0)
+    stop_reason_ = seen[0] == SIGUSR1 ? "SIGUSR1" : seen[0] == SIGTERM ? "SIGTERM" : fmt::format("signal {}", seen[0]);
+  else if (seen[1] != 0)
+    stop_reason_ = "the time limit";
+  return !stop_reason_.empty();
 }
 
 std::vector<StepMetrics> Trainer::run() {
@@ -323,22 +370,18 @@ std::vector<StepMetrics> Trainer::run() {
   const int first_step = static_cast<int>(progress_.step);
   for (int s = static_cast<int>(progress_.step) + 1; s <= config_.train.steps; ++s) {
     const auto start = std::chrono::steady_clock::now();
-    StepMetrics m = step(s);
-    if (config_.eval.every > 0 && s % config_.eval.every == 0) m.val_loss = validation_loss();
+    std::optional<StepMetrics> m = step(s);
+    if (!m) break;  // stopped between micro-batches: step s is dropped
+    if (config_.eval.every > 0 && s % config_.eval.every == 0) m->val_loss = validation_loss();
     slowest_step_s_ = std::max(slowest_step_s_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    if (metrics_) metrics_->write(m);
-    if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps || m.val_loss))
-      spdlog::info("{}", progress_line(m, config_.train.steps, first_step));
-    all.push_back(m);
-    // What any rank saw (a stop signal, the deadline), all ranks act on at this step boundary: the
-    // maximum over the world. The signal number rides along for the message.
-    double seen[2] = {static_cast<double>(stop_signal_received()), time_is_up() ? 1.0 : 0.0};
-    comms_.world->all_reduce(seen, 2, ReduceOp::Max);
-    if (seen[0] != 0) {
-      stop_reason_ = seen[0] == SIGUSR1 ? "SIGUSR1" : seen[0] == SIGTERM ? "SIGTERM" : fmt::format("signal {}", seen[0]);
-    } else if (seen[1] != 0 && s < config_.train.steps) {
-      stop_reason_ = "the time limit";
-    }
+    if (metrics_) metrics_->write(*m);
+    if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps || m->val_loss))
+      spdlog::info("{}", progress_line(*m, config_.train.steps, first_step));
+    all.push_back(*m);
+    // The step-boundary agreement (unless the evaluation already stopped); the time limit does not
+    // stop a run that has just finished.
+    if (stop_reason_.empty() && agree_to_stop(false) && stop_reason_ == "the time limit" && s == config_.train.steps)
+      stop_reason_.clear();
     const bool periodic = config_.checkpoint.every > 0 && s % config_.checkpoint.every == 0;
     if (checkpoints && (periodic || !stop_reason_.empty())) {
       save_checkpoint();
@@ -346,12 +389,21 @@ std::vector<StepMetrics> Trainer::run() {
     }
     if (!stop_reason_.empty()) break;
   }
+  // A stop between micro-batches saves the state after the last completed step, unless it is saved.
+  if (!stop_reason_.empty() && checkpoints && saved_step != progress_.step) {
+    save_checkpoint();
+    saved_step = progress_.step;
+  }
   if (!stop_reason_.empty()) {
     stopped_with_checkpoint_ = checkpoints;
     if (topo_.rank == 0) {
-      if (checkpoints)
-        spdlog::warn("stopped at step {} of {} on {}: checkpoint saved; exiting with status {} (requeue to continue)",
-                     progress_.step, config_.train.steps, stop_reason_, kExitCheckpointedRequeue);
+      const std::string dropped = abandoned_.empty() ? "" : fmt::format(" (dropped {}; it reruns after a restart)", abandoned_);
+      if (checkpoints && progress_.step == 0)
+        spdlog::warn("stopped at step 0 of {} on {}{}: nothing to save, a restart begins afresh; exiting with status {} "
+                     "(requeue to continue)", config_.train.steps, stop_reason_, dropped, kExitCheckpointedRequeue);
+      else if (checkpoints)
+        spdlog::warn("stopped at step {} of {} on {}{}: checkpoint saved; exiting with status {} (requeue to continue)",
+                     progress_.step, config_.train.steps, stop_reason_, dropped, kExitCheckpointedRequeue);
       else
         spdlog::error("stopped at step {} of {} on {}, but checkpoint.dir is empty: nothing was saved",
                       progress_.step, config_.train.steps, stop_reason_);

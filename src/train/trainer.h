@@ -3,6 +3,8 @@
 // AdamW) and reports metrics. Everything is validated before anything is written to output.dir.
 #pragma once
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "parallel/comm.h"
@@ -37,10 +39,12 @@ class Trainer {
   int exit_status() const;
   // Saves a checkpoint of the state after `progress_.step` steps (collective).
   void save_checkpoint();
-  // One optimizer step (1-based); public for tests.
-  StepMetrics step(int step);
+  // One optimizer step (1-based); public for tests. Empty when the ranks agreed to stop between its
+  // micro-batches: the step is dropped (nothing changed; it runs again after a restart).
+  std::optional<StepMetrics> step(int step);
   // Mean loss over the trained tokens of the eval.batches validation batches (forward only; collective).
-  double validation_loss();
+  // Empty when the ranks agreed to stop between its micro-batches.
+  std::optional<double> validation_loss();
 
   const ParamTable& table() const { return table_; }
   const std::vector<float>& params() const { return params_; }
@@ -54,7 +58,12 @@ class Trainer {
   double global_grad_norm() const;
   CheckpointState checkpoint_state();
   void maybe_load_checkpoint();
-  bool time_is_up() const;
+  // Whether the deadline is near: at a step boundary, too near for another step and a save; between
+  // micro-batches (mid_step), too near for a save.
+  bool time_is_up(bool mid_step) const;
+  // The stop agreement (collective over the world): whether any rank received a stop signal or sees
+  // the deadline (time_is_up(mid_step)); sets stop_reason_.
+  bool agree_to_stop(bool mid_step);
   // Fills weights[m] = mask / (trained tokens of `batches` over all DP ranks); returns that count.
   double set_loss_weights(const std::vector<Batch>& batches, std::vector<std::vector<float>>& weights);
   MicroBatch micro_batch(const Batch& b, const std::vector<float>& weights) const;
@@ -83,6 +92,7 @@ class Trainer {
   double deadline_ = 0;               // seconds since the epoch by which to have stopped (0: none)
   double slowest_step_s_ = 0, last_save_s_ = 0;
   std::string stop_reason_;
+  std::string abandoned_;             // what a stop between micro-batches dropped, e.g. "step 7 after 2 of 8 micro-batches"
   bool stopped_with_checkpoint_ = false;
 };
 

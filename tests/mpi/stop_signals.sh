@@ -4,6 +4,9 @@
 #    written, the job exits with status 42 (no MPI_Abort); `--checkpoint.load latest` then finishes the
 #    run with losses and final weights bit-identical to an uninterrupted run (tolerance 0).
 #  - SIGTERM sent to every rank (as Slurm's preemption does): the same, bit-identical after resume.
+#  - SIGUSR1 raised on one rank in the middle of a step (8 micro-batches, pp = 2 × dp = 2): the ranks
+#    agree between micro-batches, drop the step and save the previous one; resumed, bit-identical. The
+#    same during an evaluation: the evaluation is dropped, the step before it is saved.
 #  - train.time_limit too short for the steps: checkpoint and status 42 without any signal.
 #  - A hung rank (SIGSTOP) with parallel.timeout_s = 5: the job ends non-zero within 60 s with a message
 #    naming the operation, the group and the stopped rank as missing.
@@ -14,7 +17,7 @@ write_tiny_model model.json false
 common=(--model.config model.json --data.path "$build/data/sample_text" --train.seq_len 16 --train.micro_batch 2
         --train.grad_accum 2 --optim.lr 1e-2 --optim.warmup_steps 2 --optim.min_lr 1e-3
         --train.log_every 1000 --output.save_weights true --parallel.tp 2 --parallel.pp 1)
-rm -rf straight run_* ckpt_* tail ./*.log
+rm -rf straight run_* ckpt_* tail mid_* ./*.log
 fail=0
 rank_pids() { pgrep -f "^$build/bin/iris-train .*--output.dir $1( |\$)"; }
 wait_for_steps() {  # output dir, steps, pid of mpirun: waits until metrics.jsonl has that many lines
@@ -49,6 +52,40 @@ for sig in USR1 TERM; do
   /usr/bin/python3 "$src/tests/mpi/compare_runs.py" straight $run 0 0 || { echo "FAIL $sig: not bit-exact"; fail=1; continue; }
   echo "ok   SIG$sig: stopped after step $step with status 42, resumed, bit-identical to the straight run"
 done
+
+# Mid-step: IRIS_TEST_SIGNAL=RANK:STEP:MB[:eval] raises SIGUSR1 on that rank when it takes that
+# micro-batch. Rank 3 is the last stage of DP replica 1.
+mid=(--model.config model.json --data.path "$build/data/sample_text" --train.seq_len 16 --train.micro_batch 1
+     --train.grad_accum 8 --optim.lr 1e-2 --optim.warmup_steps 2 --optim.min_lr 1e-3 --train.log_every 1000
+     --output.save_weights true --parallel.tp 1 --parallel.pp 2 --train.steps 8)
+mpi 4 "$build/bin/iris-train" "${mid[@]}" --output.dir mid_straight >mid_straight.log 2>&1 || { echo "FAIL mid-step straight run"; tail mid_straight.log; exit 1; }
+IRIS_TEST_SIGNAL=3:5:2 mpi 4 "$build/bin/iris-train" "${mid[@]}" --output.dir mid_run --checkpoint.dir mid_ck >mid_run.log 2>&1
+status=$?
+dropped=$(grep -o "dropped step 5 after [0-9] of 8 micro-batches" mid_run.log)
+if [ $status -ne 42 ]; then echo "FAIL mid-step: exit status $status, expected 42"; tail -5 mid_run.log; fail=1
+elif [ -z "$dropped" ] || ! grep -q "stopped at step 4 of 8 on SIGUSR1" mid_run.log; then
+  echo "FAIL mid-step: no message of step 5 dropped and step 4 saved"; grep -E "stopped|warn" mid_run.log; fail=1
+elif [ "$(cat mid_ck/latest)" != step_00000004 ] || [ "$(wc -l <mid_run/metrics.jsonl)" -ne 4 ]; then
+  echo "FAIL mid-step: latest $(cat mid_ck/latest), $(wc -l <mid_run/metrics.jsonl) metrics lines (expected step 4)"; fail=1
+elif ! mpi 4 "$build/bin/iris-train" "${mid[@]}" --output.dir mid_run --checkpoint.dir mid_ck --checkpoint.load latest \
+       >mid_resumed.log 2>&1; then
+  echo "FAIL mid-step: resume failed"; tail mid_resumed.log; fail=1
+elif ! /usr/bin/python3 "$src/tests/mpi/compare_runs.py" mid_straight mid_run 0 0; then
+  echo "FAIL mid-step: not bit-exact after the resume"; fail=1
+else
+  echo "ok   mid-step SIGUSR1: $dropped, step 4 saved, status 42; resumed bit-identical to the straight run"
+fi
+# During the evaluation after step 4 (eval.every 2, 2 batches = 16 micro-batches per DP rank here).
+IRIS_TEST_SIGNAL=0:4:3:eval mpi 4 "$build/bin/iris-train" "${mid[@]}" --output.dir mid_eval --checkpoint.dir mid_eval_ck \
+  --data.split 90,10 --eval.every 2 --eval.batches 2 >mid_eval.log 2>&1
+status=$?
+dropped=$(grep -o "dropped the evaluation after step 4 after [0-9]* of 16 micro-batches" mid_eval.log)
+if [ $status -eq 42 ] && [ -n "$dropped" ] && [ "$(cat mid_eval_ck/latest)" = step_00000004 ] &&
+   grep -q '"val_loss"' <(sed -n 2p mid_eval/metrics.jsonl) && ! grep -q '"val_loss"' <(sed -n 4p mid_eval/metrics.jsonl); then
+  echo "ok   SIGUSR1 during an evaluation: $dropped, step 4 saved (without val_loss), status 42"
+else
+  echo "FAIL SIGUSR1 during an evaluation: status $status, latest $(cat mid_eval_ck/latest 2>/dev/null)"; grep -E "stopped|error" mid_eval.log; cat mid_eval/metrics.jsonl; fail=1
+fi
 
 # Time limit, no signal: 2 s of budget with a 1 s margin, far too short for 100,000 steps.
 mpi 4 "$build/bin/iris-train" "${common[@]}" --train.steps 100000 --output.dir run_time \

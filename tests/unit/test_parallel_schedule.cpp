@@ -65,6 +65,7 @@ TEST(PipelineSchedule, ToString) {
   EXPECT_EQ(to_string(PipelineAction{ActionKind::SendForward, 4}), "sendF4");
   EXPECT_EQ(to_string(PipelineAction{ActionKind::RecvBackward, 5}), "recvB5");
   EXPECT_EQ(to_string(PipelineAction{ActionKind::SendBackward, 1}), "sendB1");
+  EXPECT_EQ(to_string(PipelineAction{ActionKind::Agree, 0}), "agree0");
 }
 
 TEST(PipelineSchedule, SingleStageIsForwardThenBackwardPerMicroBatch) {
@@ -273,6 +274,54 @@ TEST(PipelineSchedule, RejectsBadArguments) {
   EXPECT_THROW(one_f_one_b_schedule(2, 2, 4), UserError);
   EXPECT_THROW(one_f_one_b_schedule(2, -1, 4), UserError);
   EXPECT_THROW(one_f_one_b_schedule(2, 0, 0), UserError);
+}
+
+// Agreement points (the trainer's mid-step stop agreement, a collective of every rank) sit after each
+// backward but the last, past the transfers that follow it.
+TEST(PipelineSchedule, AgreementPointsFollowEachBackwardButTheLast) {
+  EXPECT_EQ(to_string(with_agreement_points(one_f_one_b_schedule(1, 0, 3))), "F0 B0 agree0 F1 B1 agree1 F2 B2");
+  EXPECT_EQ(to_string(with_agreement_points(one_f_one_b_schedule(1, 0, 1))), "F0 B0");
+  EXPECT_EQ(to_string(with_agreement_points(one_f_one_b_schedule(2, 0, 3))),
+            "F0 sendF0 F1 sendF1 recvB0 B0 agree0 F2 sendF2 recvB1 B1 agree1 recvB2 B2");
+  EXPECT_EQ(to_string(with_agreement_points(one_f_one_b_schedule(2, 1, 3))),
+            "recvF0 F0 B0 recvF1 sendB0 agree0 F1 B1 recvF2 sendB1 agree1 F2 B2 sendB2");
+}
+
+TEST(PipelineSchedule, AgreementPointsAreAConsistentCutOfEveryLayout) {
+  // Under rendezvous sends every stage reaches agree j together, for every pp and micro-batch count.
+  for (int pp = 1; pp <= 8; ++pp) {
+    for (int m = 1; m <= 16; ++m) {
+      std::vector<Actions> lists;
+      for (int s = 0; s < pp; ++s) {
+        lists.push_back(with_agreement_points(one_f_one_b_schedule(pp, s, m)));
+        EXPECT_EQ(micro_batches_of(lists.back(), ActionKind::Agree).size(), static_cast<size_t>(m - 1));
+      }
+      EXPECT_EQ(simulate_schedules(pp, m, lists), "") << "pp=" << pp << " m=" << m;
+    }
+  }
+}
+
+TEST(PipelineSchedule, SimulatorCatchesAgreementAtAnInconsistentPoint) {
+  using K = ActionKind;
+  // Stage 1 agrees right after B0, before it has received F1 and sent B0, while stage 0 must still
+  // send F1 (and receive B0) before its own agree0: a collective there would hang.
+  std::vector<Actions> lists = {with_agreement_points(one_f_one_b_schedule(2, 0, 3)), one_f_one_b_schedule(2, 1, 3)};
+  lists[1].insert(lists[1].begin() + position(lists[1], {K::Backward, 0}) + 1, {K::Agree, 0});
+  lists[1].insert(lists[1].begin() + position(lists[1], {K::Backward, 1}) + 1, {K::Agree, 1});
+  std::string report = simulate_schedules(2, 3, lists);
+  EXPECT_EQ(report, "deadlock: stage 0 blocked on sendF1 (stage 1 is at agree0); stage 1 blocked on agree0 (waits for "
+                    "every stage)");
+  // Different micro-batches at the same collective are a mismatch.
+  std::vector<Actions> two = all_stages(2, 3);
+  for (auto& l : two) l = with_agreement_points(l);
+  two[1][position(two[1], {K::Agree, 0})].micro_batch = 1;
+  report = simulate_schedules(2, 3, two);
+  EXPECT_EQ(report, "agreement mismatch: stage 0 at agree0 meets stage 1 at agree1");
+  // A stage without agreements leaves the others waiting.
+  two = all_stages(2, 3);
+  two[0] = with_agreement_points(two[0]);
+  report = simulate_schedules(2, 3, two);
+  EXPECT_NE(report.find("stage 0 blocked on agree0 (waits for every stage)"), std::string::npos) << report;
 }
 
 }  // namespace
