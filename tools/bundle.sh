@@ -9,8 +9,9 @@
 #     --only GLOB        bundle only build/bin/GLOB (e.g. 'test_gpu_*'); repeat for more: --only iris-train --only 'test_gpu_*'
 #     --no-cuda-libs     leave out the CUDA toolkit's libraries (cuBLASLt alone is ~540 MB); the target
 #                        then needs them on its library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64)
-#     --with PATH        also copy PATH (a file, a folder or a quoted glob, relative to the checkout) to OUT/PATH:
-#                        test scripts, their helpers, configs (--with 'tests/gpu/*.sh' --with configs/models)
+#     --with PATH        also copy PATH (a file, a folder or a quoted glob relative to the checkout, which must
+#                        match something) to OUT/PATH: test scripts, their helpers, configs
+#                        (--with 'tests/gpu/*.sh' --with configs/models)
 #     --with-build PATH  the same relative to the build dir, also to OUT/PATH (--with-build 'data/sample_text.*')
 #   OUT then stands for both the checkout and the build dir: a script that CTest would run as
 #   `bash SCRIPT <source> <build>` runs from the bundle as `bash OUT/tests/gpu/X.sh OUT OUT`.
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
     --no-cuda-libs) cuda_libs=0; shift ;;
     --with) with+=("$2"); shift 2 ;;
     --with-build) with_build+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bundle: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,12 +80,8 @@ copy_deps() {
 copy_extra() {  # from, pattern, option name
   local from=$1 pattern=$2 matches=() m
   mapfile -t matches < <(cd "$from" && compgen -G "$pattern" || true)
-  if [ ${#matches[@]} -eq 0 ]; then
-    case $pattern in
-      *[*?[]*) echo "bundle: note: $3 '$pattern' matches nothing in $from" >&2; return 0 ;;
-      *) echo "bundle: $3 '$pattern': no such file or folder in $from" >&2; exit 1 ;;
-    esac
-  fi
+  # Nothing matched is an error, not a note: a bundle without its data would fail only on the GPU machine.
+  [ ${#matches[@]} -gt 0 ] || { echo "bundle: $3 '$pattern' matches nothing in $from" >&2; exit 1; }
   for m in "${matches[@]}"; do
     case $m in /*|..|../*|*/../*) echo "bundle: $3 '$m' must be relative to $from and inside it" >&2; exit 1 ;; esac
     mkdir -p "$out/$(dirname "$m")"
