@@ -76,7 +76,7 @@ cd "$work" && bash script.sh "$work/moved" "$work/moved" < /dev/null
 INNER
 
 ns=(unshare -m --propagation private)
-command -v ip >/dev/null && ns+=(-n) && echo "network namespace: loopback only"
+if command -v ip >/dev/null && unshare -m -n true 2>/dev/null; then ns+=(-n); echo "network namespace: loopback only"; fi
 "${ns[@]}" bash inner.sh "$work" "${hide_dirs[@]}" -- "${hide_files[@]}"
 [ -s tp2/metrics.jsonl ] || { echo "FAIL: the tp = 2 run left no metrics"; exit 1; }
 echo "the bundled mpirun ran 2 ranks with the system's Open MPI hidden; tp = 2 matches the single-rank run"
