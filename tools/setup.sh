@@ -16,7 +16,7 @@ packages=(
   libopenblas-openmp-dev
   python3 python3-numpy
   gnuplot-nox
-  patchelf
+  patchelf xz-utils
 )
 
 missing=()
