@@ -67,7 +67,7 @@ void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu) {
   row("optimizer (ZeRO-1)", w.optimizer, "fp32 master + Adam m, v: 12 B/param / dp");
   row("activations", w.activations, "Korthikanti et al. 2022, per layer x layers x sets");
   row("logits/loss", w.logits, "last stage: bf16 logits + fp32 cross-entropy");
-  row("workspace", w.workspace, "1 GiB allowance + one layer's activation gradients");
+  row("workspace", w.workspace, "1 GiB allowance + one layer's activation gradients + recompute set");
   fmt::print("  {:<22} {:>9.2f} GiB of {:.1f} GiB ({})\n", "total", w.total() / kGiB, gpu.memory_gib,
              p.fits ? "fits" : "DOES NOT FIT");
   if (p.pp > 1) {

@@ -63,13 +63,14 @@ StepTime step_time(const LlamaConfig& c, const GpuSpec& gpu, const Job& job, int
     if (job.recompute == Recompute::Selective) flops += attention / 3;
     if (job.recompute == Recompute::Full) flops += 2.0 * rerun_matmul + attention / 3;
     const double compute = m * tokens_mb * flops / flops_rate;
-    // Megatron TP: per layer two all-reduces of the (b·s, C) bf16 activations forward (after o_proj and
+    // Megatron TP: per layer two all-reduces of the (b·s, C) activations forward (after o_proj and
     // down_proj) and two backward (input gradients of q/k/v and gate/up); full recompute repeats the
     // o_proj one (the re-run stops before down_proj); the vocab-parallel embedding adds one forward on
     // the first stage.
     const int per_layer = job.recompute == Recompute::Full ? 5 : 4;
     const double all_reduces = L_stage * per_layer + (stage == 0 ? 1 : 0);
-    const double tp_comm = m * all_reduces * 2 * ring_fraction(tp) * kBf16 * tokens_mb * C / tp_bw;
+    // The GPU stage all-reduces these activations in fp32 (src/model/cuda/llama_stage.h: fp32 staging).
+    const double tp_comm = m * all_reduces * 2 * ring_fraction(tp) * kFp32 * tokens_mb * C / tp_bw;
     // 1F1B: each micro-batch sends its activations forward and receives their gradient (bf16 (b·s, C)).
     const double sends = (stage > 0 ? 1 : 0) + (stage < pp - 1 ? 1 : 0);
     const double pp_comm = pp > 1 ? m * sends * kBf16 * tokens_mb * C / pp_bw : 0.0;
