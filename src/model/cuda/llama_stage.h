@@ -10,8 +10,8 @@
 // the GEMM in fp32 (cuBLASLt's fp32 output), are summed in fp32 and rounded to bf16 once, exactly like the
 // tp = 1 product, instead of being rounded per rank and again per reduction step; the bf16 input gradients
 // and the embedding are widened to fp32 (exact) for their all-reduce. The price is twice the bytes of a
-// bf16 all-reduce and two cast kernels per all-reduce: iris-plan's model puts it at ~1.5 % of a 7B step at
-// tp = 2 on A100 NVLink (docs/planning.md). A bf16 all-reduce on DeviceComm is the optimisation to make if
+// bf16 all-reduce and two cast kernels per all-reduce: iris-plan's model puts it at ~3 % of a 7B step at
+// tp = 2 on A100 NVLink (21.80 s instead of 21.14 s, 64 GPUs, seq 4096; docs/planning.md). A bf16 all-reduce on DeviceComm is the optimisation to make if
 // measured profiles agree (NCCL has ncclBfloat16; StagedComm would convert on the host).
 // Recomputation (Recompute, src/model/llama.h) as in LlamaStage: the dropped buffers of every layer point at
 // one set in the stage's scratch, refilled for layer l just before layer_backward(l).
