@@ -67,7 +67,7 @@ void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu) {
   row("optimizer (ZeRO-1)", w.optimizer, "fp32 master + Adam m, v: 12 B/param / dp");
   row("activations", w.activations, "Korthikanti et al. 2022, per layer x layers x sets");
   row("logits/loss", w.logits, "last stage: bf16 logits + fp32 cross-entropy");
-  row("workspace", w.workspace, "1 GiB allowance + one layer's activation gradients");
+  row("workspace", w.workspace, "1 GiB allowance + one layer's activation gradients + recompute set");
   fmt::print("  {:<22} {:>9.2f} GiB of {:.1f} GiB ({})\n", "total", w.total() / kGiB, gpu.memory_gib,
              p.fits ? "fits" : "DOES NOT FIT");
   if (p.pp > 1) {
@@ -93,13 +93,15 @@ int run_cpu(const LlamaConfig& config, const po::variables_map& vm) {
   run.grad_accum = vm["grad-accum"].as<int>();
   run.seq_len = vm["seq"].as<int>();
   run.bucket_mb = vm["bucket-mb"].as<double>();
+  run.recompute = parse_recompute(vm["recompute"].as<std::string>(), "--recompute");
   IRIS_USER_CHECK(run.world % (tp * pp) == 0, "--ranks {} is not a multiple of tp × pp = {}", run.world, tp * pp);
   validate_layout(config, tp, pp);
   const double baseline = vm.count("baseline-mib") ? vm["baseline-mib"].as<double>() : cpu_process_baseline_mib(run.world);
   const CpuMemory m = cpu_rank0_memory(config, run, baseline);
   fmt::print("CPU backend, {} ranks, tp={} pp={} dp={}, micro-batch {} x {} tokens, {} micro-batches, {} activation "
-             "sets on stage 0\n",
-             run.world, tp, pp, run.world / (tp * pp), run.micro_batch, run.seq_len, run.grad_accum, m.activation_sets);
+             "sets on stage 0, recompute {}\n",
+             run.world, tp, pp, run.world / (tp * pp), run.micro_batch, run.seq_len, run.grad_accum, m.activation_sets,
+             to_string(run.recompute));
   auto row = [](const char* what, double bytes) { fmt::print("  {:<20} {:>9.2f} MiB\n", what, bytes / kMiB); };
   row("weights (fp32)", m.weights);
   row("gradients (fp32)", m.gradients);
@@ -168,7 +170,7 @@ int run(int argc, char** argv) {
   job.seq = vm["seq"].as<int>();
   job.global_batch = vm["global-batch"].as<int>();
   job.micro_batch = vm["micro-batch"].as<int>();
-  job.recompute = parse_recompute(vm["recompute"].as<std::string>());
+  job.recompute = parse_recompute(vm["recompute"].as<std::string>(), "--recompute");
   job.flash_attention = !vm["no-flash-attention"].as<bool>();
   IRIS_USER_CHECK(job.gpus >= 1 && job.gpus_per_node >= 1 && job.seq >= 1 && job.global_batch >= 1 &&
                       job.micro_batch >= 1,

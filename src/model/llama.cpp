@@ -8,9 +8,59 @@
 
 namespace iris {
 
+Recompute parse_recompute(const std::string& text, const std::string& key) {
+  if (text == "none") return Recompute::None;
+  if (text == "selective") return Recompute::Selective;
+  if (text == "full") return Recompute::Full;
+  throw UserError(fmt::format("{} must be none, selective or full, got \"{}\"", key, text));
+}
+
+const char* to_string(Recompute recompute) {
+  switch (recompute) {
+    case Recompute::None: return "none";
+    case Recompute::Selective: return "selective";
+    case Recompute::Full: return "full";
+  }
+  return "?";
+}
+
+RecomputedBuffers RecomputedBuffers::of(Recompute mode) {
+  RecomputedBuffers r;
+  if (mode == Recompute::Selective) r.att = r.lse = r.h = true;
+  if (mode == Recompute::Full) r = {true, true, true, true, true, true, true, true, true, true, true, true, true};
+  return r;
+}
+
+namespace {
+
+// Carves the buffers of one LayerActivations with take(n): those `dropped` marks when shared_set (the
+// stage's recompute set), the others otherwise (a micro-batch's layer); leaves the rest of `a` as it is.
+template <typename Take>
+void carve_layer(LayerActivations& a, const RecomputedBuffers& dropped, bool shared_set, Take&& take, size_t N,
+                 size_t C, size_t q_width, size_t kv_width, size_t lse, size_t F_local) {
+  auto one = [&](float*& buffer, bool is_dropped, size_t n) {
+    if (is_dropped == shared_set) buffer = take(n);
+  };
+  one(a.ln1, dropped.ln1, N * C);
+  one(a.rstd1, dropped.rstd1, N);
+  one(a.q, dropped.q, N * q_width);
+  one(a.k, dropped.k, N * kv_width);
+  one(a.v, dropped.v, N * kv_width);
+  one(a.att, dropped.att, N * q_width);
+  one(a.lse, dropped.lse, lse);
+  one(a.resid_mid, dropped.resid_mid, N * C);
+  one(a.ln2, dropped.ln2, N * C);
+  one(a.rstd2, dropped.rstd2, N);
+  one(a.gate, dropped.gate, N * F_local);
+  one(a.up, dropped.up, N * F_local);
+  one(a.h, dropped.h, N * F_local);
+}
+
+}  // namespace
+
 LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table, StageLayers layers,
-                       int B, int T, Comm* tp)
-    : config_(config), topo_(topo), stage_layers_(layers), tp_(tp), B_(B), T_(T) {
+                       int B, int T, Comm* tp, Recompute recompute)
+    : config_(config), topo_(topo), stage_layers_(layers), tp_(tp), recompute_(recompute), B_(B), T_(T) {
   C_ = config.hidden_size;
   HS_ = config.head_dim;
   NH_local_ = config.num_attention_heads / topo.tp;
@@ -22,8 +72,16 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
 
   const size_t N = static_cast<size_t>(B) * T;
   const size_t q_width = static_cast<size_t>(NH_local_) * HS_, kv_width = static_cast<size_t>(NKV_local_) * HS_;
-  scratch_ = std::make_unique<Arena>(N * (2 * C_ + 2 * q_width + 2 * kv_width + 3 * static_cast<size_t>(F_local_)));
+  const size_t lse = static_cast<size_t>(B) * NH_local_ * T;
+  const RecomputedBuffers dropped = RecomputedBuffers::of(recompute);
+  size_t shared_floats = 0;
+  LayerActivations sizing{};
+  carve_layer(sizing, dropped, /*shared_set=*/true, [&](size_t n) { return shared_floats += n, nullptr; }, N, C_,
+              q_width, kv_width, lse, F_local_);
+  scratch_ = std::make_unique<Arena>(N * (2 * C_ + 2 * q_width + 2 * kv_width + 3 * static_cast<size_t>(F_local_)) +
+                                     shared_floats);
   auto take = [&](size_t n) { return scratch_->take(n); };
+  carve_layer(shared_, dropped, /*shared_set=*/true, take, N, C_, q_width, kv_width, lse, F_local_);
   dln_ = take(N * C_);
   dtmp_ = take(N * C_);
   dq_ = take(N * q_width);
@@ -38,28 +96,20 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
 std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
   const size_t N = static_cast<size_t>(B_) * T_, L = offsets_.layers.size();
   const size_t q_width = static_cast<size_t>(NH_local_) * HS_, kv_width = static_cast<size_t>(NKV_local_) * HS_;
-  const size_t per_layer = 2 * N * C_ + 2 * N + 2 * N * q_width + 2 * N * kv_width +
-                           static_cast<size_t>(B_) * NH_local_ * T_ + N * C_ + 3 * N * F_local_;
+  const size_t lse = static_cast<size_t>(B_) * NH_local_ * T_;
+  const RecomputedBuffers dropped = RecomputedBuffers::of(recompute_);
+  size_t per_layer = 0;
+  LayerActivations sizing{};
+  carve_layer(sizing, dropped, /*shared_set=*/false, [&](size_t n) { return per_layer += n, nullptr; }, N, C_,
+              q_width, kv_width, lse, F_local_);
   size_t total = (L + 1) * N * C_ + L * per_layer + N * HS_;
   if (topo_.is_last_stage()) total += N * C_ + 5 * N + N * static_cast<size_t>(offsets_.V_local);
   auto acts = std::make_unique<StageActivations>(total);
   auto take = [&](size_t n) { return acts->arena.take(n); };
   for (size_t i = 0; i <= L; ++i) acts->resid.push_back(take(N * C_));
   for (size_t i = 0; i < L; ++i) {
-    LayerActivations a;
-    a.ln1 = take(N * C_);
-    a.rstd1 = take(N);
-    a.q = take(N * q_width);
-    a.k = take(N * kv_width);
-    a.v = take(N * kv_width);
-    a.att = take(N * q_width);
-    a.lse = take(static_cast<size_t>(B_) * NH_local_ * T_);
-    a.resid_mid = take(N * C_);
-    a.ln2 = take(N * C_);
-    a.rstd2 = take(N);
-    a.gate = take(N * F_local_);
-    a.up = take(N * F_local_);
-    a.h = take(N * F_local_);
+    LayerActivations a = shared_;  // the dropped buffers point at the stage's recompute set
+    carve_layer(a, dropped, /*shared_set=*/false, take, N, C_, q_width, kv_width, lse, F_local_);
     acts->layers.push_back(a);
   }
   acts->rope_cos = take(N * HS_ / 2);
@@ -105,6 +155,7 @@ void LlamaStage::layer_forward(LayerActivations& a, float* out, const float* inp
   cpu::matmul_forward(a.gate, a.ln2, params + w.gate, N, C_, F_local_);
   cpu::matmul_forward(a.up, a.ln2, params + w.up, N, C_, F_local_);
   cpu::swiglu_forward(a.h, a.gate, a.up, N, F_local_);
+  if (out == nullptr) return;  // a full-recompute re-run: backward needs nothing past h
   cpu::matmul_forward(out, a.h, params + w.down, N, F_local_, C_);  // down is row-parallel
   reduce_from_tp_region_forward(tp_, out, NC);
   cpu::add_inplace(out, a.resid_mid, NC);
@@ -142,6 +193,22 @@ double LlamaStage::forward(StageActivations& acts, const float* params, const Mi
   double loss = 0.0;
   for (int i = 0; i < N; ++i) loss += static_cast<double>(batch.loss_weight[i]) * acts.losses[i];
   return loss;
+}
+
+void LlamaStage::recompute_layer(size_t l, StageActivations& acts, const float* params,
+                                 const MicroBatch& batch) const {
+  LayerActivations& a = acts.layers[l];
+  switch (recompute_) {
+    case Recompute::None:
+      return;
+    case Recompute::Selective:
+      cpu::attention_forward(a.att, a.lse, a.q, a.k, a.v, batch.doc, B_, T_, NH_local_, NKV_local_, HS_);
+      cpu::swiglu_forward(a.h, a.gate, a.up, B_ * T_, F_local_);
+      return;
+    case Recompute::Full:
+      layer_forward(a, /*out=*/nullptr, acts.resid[l], params, offsets_.layers[l], acts, batch);
+      return;
+  }
 }
 
 void LlamaStage::layer_backward(LayerActivations& a, float* dresid, const float* inp, const float* params,
@@ -194,8 +261,10 @@ void LlamaStage::backward(StageActivations& acts, const float* params, float* gr
   } else {
     std::copy(dout, dout + NC, dresid);
   }
-  for (size_t l = offsets_.layers.size(); l-- > 0;)
+  for (size_t l = offsets_.layers.size(); l-- > 0;) {
+    recompute_layer(l, acts, params, batch);
     layer_backward(acts.layers[l], dresid, acts.resid[l], params, grads, offsets_.layers[l], acts, batch);
+  }
   if (topo_.is_first_stage()) {
     cpu::embedding_backward(grads + offsets_.embed, dresid, batch.tokens, N, C_, static_cast<int>(offsets_.vocab_start),
                             static_cast<int>(offsets_.V_local));

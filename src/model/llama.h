@@ -5,9 +5,12 @@
 // Tensor parallelism follows Megatron-LM: q/k/v and gate/up are column-parallel (identity forward,
 // all-reduce of the input gradient backward), o_proj and down_proj row-parallel (all-reduce of the
 // output forward, identity backward), embedding and LM head vocab-parallel.
+// Activation recomputation (Recompute) changes what a micro-batch keeps, never the arithmetic: every
+// mode gives bit-identical losses and gradients.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "parallel/comm.h"
@@ -16,6 +19,23 @@
 #include "src/model/param_table.h"
 
 namespace iris {
+
+// Activation recomputation (--train.recompute; Korthikanti et al. 2022, "Reducing Activation Recomputation
+// in Large Transformer Models", sec. 4), i.e. which LayerActivations a layer keeps per micro-batch:
+//   None       all of them.
+//   Selective  all but the attention core's output and statistics (att, lse) and the SwiGLU product h;
+//              backward refills them with attention_forward(q, k, v) and swiglu_forward(gate, up).
+//   Full       none: only resid[l], the layer's input, is kept; backward re-runs the layer's forward from
+//              it up to h (the down projection and its all-reduce feed only the layer output, which
+//              backward does not read, so they are not re-run).
+// The dropped buffers are one set owned by the stage and shared by every layer and micro-batch (one
+// backward runs at a time; a forward that overwrites them in between is harmless, since backward refills
+// them right before use). Recomputing runs the same kernels on the same inputs, so it is exact; on tp > 1
+// the re-run forward repeats its TP all-reduce (after o_proj) on every TP rank alike.
+enum class Recompute { None, Selective, Full };
+// "none" | "selective" | "full"; otherwise UserError "<key> must be none, selective or full".
+Recompute parse_recompute(const std::string& text, const std::string& key = "train.recompute");
+const char* to_string(Recompute recompute);
 
 // One micro-batch as a stage sees it. All arrays (B, T).
 struct MicroBatch {
@@ -41,6 +61,13 @@ struct LayerActivations {
   float* up;         // (N, F_local)
   float* h;          // (N, F_local)  silu(gate)·up
 };
+// Which LayerActivations buffers a mode shares between layers (the stage's recompute set) instead of
+// keeping one per layer. ln1 … h in declaration order.
+struct RecomputedBuffers {
+  bool ln1 = false, rstd1 = false, q = false, k = false, v = false, att = false, lse = false, resid_mid = false,
+       ln2 = false, rstd2 = false, gate = false, up = false, h = false;
+  static RecomputedBuffers of(Recompute mode);
+};
 
 // Everything one micro-batch saves between its forward and its backward on this stage.
 struct StageActivations {
@@ -65,7 +92,7 @@ class LlamaStage {
  public:
   // tp may be null (tp = 1). B, T: micro-batch shape.
   LlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table, StageLayers layers, int B,
-             int T, Comm* tp);
+             int T, Comm* tp, Recompute recompute = Recompute::None);
 
   std::unique_ptr<StageActivations> make_activations() const;
 
@@ -83,12 +110,18 @@ class LlamaStage {
   int64_t vocab_local() const { return offsets_.V_local; }
   int64_t vocab_start() const { return offsets_.vocab_start; }
   int64_t vocab_valid_local() const { return offsets_.V_valid; }
+  Recompute recompute() const { return recompute_; }
+  // Floats of the stage's own buffers: backward scratch and the recompute set (not per micro-batch).
+  size_t scratch_floats() const { return scratch_->capacity(); }
 
  private:
   using LayerWeights = StageOffsets::Layer;
 
+  // out == nullptr: stop after h (the full-recompute re-run; see Recompute).
   void layer_forward(LayerActivations& a, float* out, const float* inp, const float* params, const LayerWeights& w,
                      const StageActivations& acts, const MicroBatch& batch) const;
+  // Refills what recompute_ dropped from layer l's activations, just before its backward.
+  void recompute_layer(size_t l, StageActivations& acts, const float* params, const MicroBatch& batch) const;
   void layer_backward(LayerActivations& a, float* dresid, const float* inp, const float* params, float* grads,
                       const LayerWeights& w, const StageActivations& acts, const MicroBatch& batch) const;
   void tp_all_reduce(float* data, size_t count, ReduceOp op) const;
@@ -97,12 +130,14 @@ class LlamaStage {
   Topology topo_;
   StageLayers stage_layers_;
   Comm* tp_;
+  Recompute recompute_;
   int B_, T_, C_, HS_, NH_local_, NKV_local_, F_local_;
   StageOffsets offsets_;  // where this stage's tensors are in the flat buffers (ParamTable)
   std::vector<float> inv_freq_;
   // Backward scratch, shared by all micro-batches (one backward runs at a time).
   std::unique_ptr<Arena> scratch_;
   float *dln_, *dtmp_, *dq_, *dk_, *dv_, *datt_, *dgate_, *dup_, *dh_;
+  LayerActivations shared_{};  // the recompute set: the buffers recompute_ drops, for every layer
   mutable std::vector<float> dresid_buffer_;  // (N, C)
 };
 

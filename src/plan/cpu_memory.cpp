@@ -11,23 +11,39 @@ namespace {
 constexpr double kFloat = 4, kMiB = 1024.0 * 1024.0;
 }
 
-size_t stage_activation_floats(const LlamaConfig& c, int tp, int pp, int stage, int B, int T) {
+namespace {
+// Floats of one layer's LayerActivations (src/model/llama.h): all of them (dropped = false) or only those
+// `recompute` drops (dropped = true).
+size_t layer_floats(const LlamaConfig& c, int tp, int B, int T, Recompute recompute, bool dropped) {
+  const size_t N = static_cast<size_t>(B) * T, C = c.hidden_size, HS = c.head_dim;
+  const size_t q_width = c.num_attention_heads / tp * HS, kv_width = c.num_key_value_heads / tp * HS;
+  const size_t F_local = c.intermediate_size / tp, lse = static_cast<size_t>(B) * (c.num_attention_heads / tp) * T;
+  const RecomputedBuffers r = RecomputedBuffers::of(recompute);
+  size_t n = 0;
+  auto add = [&](bool is_dropped, size_t floats) { n += is_dropped == dropped ? floats : 0; };
+  add(r.ln1, N * C), add(r.rstd1, N), add(r.q, N * q_width), add(r.k, N * kv_width), add(r.v, N * kv_width);
+  add(r.att, N * q_width), add(r.lse, lse), add(r.resid_mid, N * C), add(r.ln2, N * C), add(r.rstd2, N);
+  add(r.gate, N * F_local), add(r.up, N * F_local), add(r.h, N * F_local);
+  return n;
+}
+}  // namespace
+
+size_t stage_activation_floats(const LlamaConfig& c, int tp, int pp, int stage, int B, int T, Recompute recompute) {
   const Topology topo = Topology::make(tp * pp, stage * tp, tp, pp);
   const StageLayers layers = stage_layers(c.num_hidden_layers, pp, stage);
   const size_t N = static_cast<size_t>(B) * T, L = layers.count(), C = c.hidden_size, HS = c.head_dim;
-  const size_t NH_local = c.num_attention_heads / tp, NKV_local = c.num_key_value_heads / tp;
-  const size_t F_local = c.intermediate_size / tp;
-  const size_t q_width = NH_local * HS, kv_width = NKV_local * HS;
-  // resid (L + 1 tensors), per layer: ln1, rstd1, q, k, v, att, lse, resid_mid, ln2, rstd2, gate, up, h;
-  // rope cos/sin; last stage: lnf, rstdf, losses, xent max/sumexp/target, logits (N, V_local).
-  const size_t per_layer = 2 * N * C + 2 * N + 2 * N * q_width + 2 * N * kv_width + static_cast<size_t>(B) * NH_local * T +
-                           N * C + 3 * N * F_local;
-  size_t total = (L + 1) * N * C + L * per_layer + N * HS;
+  // resid (L + 1 tensors), per layer: what the mode keeps of ln1, rstd1, q, k, v, att, lse, resid_mid, ln2,
+  // rstd2, gate, up, h; rope cos/sin; last stage: lnf, rstdf, losses, xent max/sumexp/target, logits (N, V_local).
+  size_t total = (L + 1) * N * C + L * layer_floats(c, tp, B, T, recompute, /*dropped=*/false) + N * HS;
   if (topo.is_last_stage()) {
     const ParamTable table = ParamTable::build(c, topo, layers);
     total += N * C + 5 * N + N * static_cast<size_t>(table.padded_vocab() / tp);
   }
   return total;
+}
+
+size_t recompute_set_floats(const LlamaConfig& c, int tp, int B, int T, Recompute recompute) {
+  return layer_floats(c, tp, B, T, recompute, /*dropped=*/true);
 }
 
 double cpu_process_baseline_mib(int world) {
@@ -60,13 +76,14 @@ CpuMemory cpu_rank0_memory(const LlamaConfig& c, const CpuRun& run, double basel
   const size_t N = static_cast<size_t>(run.micro_batch) * run.seq_len, C = c.hidden_size;
   mem.activation_sets = max_in_flight(one_f_one_b_schedule(run.pp, 0, run.grad_accum));
   mem.activations = mem.activation_sets *
-                    (kFloat * stage_activation_floats(c, run.tp, run.pp, 0, run.micro_batch, run.seq_len) +
+                    (kFloat * stage_activation_floats(c, run.tp, run.pp, 0, run.micro_batch, run.seq_len, run.recompute) +
                      4.0 * N /* positions, int32 */);
   if (run.pp > 1) mem.pipeline_buffers = kFloat * N * C;  // stage 0: the output gradient it receives
   const size_t q_width = static_cast<size_t>(c.num_attention_heads / run.tp) * c.head_dim;
   const size_t kv_width = static_cast<size_t>(c.num_key_value_heads / run.tp) * c.head_dim;
   const size_t F_local = c.intermediate_size / run.tp;
-  mem.backward_scratch = kFloat * (N * (2 * C + 2 * q_width + 2 * kv_width + 3 * F_local) + N * C);
+  mem.backward_scratch = kFloat * (N * (2 * C + 2 * q_width + 2 * kv_width + 3 * F_local) + N * C +
+                                   recompute_set_floats(c, run.tp, run.micro_batch, run.seq_len, run.recompute));
   // Per micro-batch tokens, targets (int32) and loss mask (float), plus the loss weights.
   mem.batches = 12.0 * N * run.grad_accum + kFloat * N;
   mem.baseline = baseline_mib * kMiB;

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 
+#include "src/model/llama.h"  // Recompute
 #include "src/model/llama_config.h"
 
 namespace iris::plan {
@@ -15,6 +16,7 @@ struct CpuRun {
   int world = 1, tp = 1, pp = 1;
   int micro_batch = 8, grad_accum = 1, seq_len = 128;
   double bucket_mb = 16;  // parallel.bucket_mb
+  Recompute recompute = Recompute::None;  // train.recompute
 };
 
 struct CpuMemory {  // bytes
@@ -29,7 +31,11 @@ struct CpuMemory {  // bytes
 
 // Floats in one StageActivations of the given stage (mirrors LlamaStage::make_activations; a unit
 // test holds the two together).
-size_t stage_activation_floats(const LlamaConfig& config, int tp, int pp, int stage, int B, int T);
+size_t stage_activation_floats(const LlamaConfig& config, int tp, int pp, int stage, int B, int T,
+                               Recompute recompute = Recompute::None);
+// Floats of the stage's recompute set (LlamaStage's scratch besides the backward scratch): one layer's
+// worth of what `recompute` drops; 0 for none.
+size_t recompute_set_floats(const LlamaConfig& config, int tp, int B, int T, Recompute recompute);
 
 // Rank 0's peak RSS; baseline_mib is the process baseline for `world` ranks on one host
 // (cpu_process_baseline_mib gives the documented measured value).

@@ -16,23 +16,6 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 constexpr double kFixedWorkspace = 1.0 * kGiB;
 }  // namespace
 
-Recompute parse_recompute(const std::string& text) {
-  if (text == "none") return Recompute::None;
-  if (text == "selective") return Recompute::Selective;
-  if (text == "full") return Recompute::Full;
-  IRIS_USER_CHECK(false, "--recompute must be none, selective or full, got \"{}\"", text);
-  return Recompute::None;
-}
-
-const char* to_string(Recompute r) {
-  switch (r) {
-    case Recompute::None: return "none";
-    case Recompute::Selective: return "selective";
-    case Recompute::Full: return "full";
-  }
-  return "?";
-}
-
 int64_t matmul_parameters(const LlamaConfig& c) {
   const int64_t embedding = static_cast<int64_t>(c.vocab_size) * c.hidden_size;
   return c.num_parameters() - (c.tie_word_embeddings ? 0 : embedding);
@@ -51,16 +34,18 @@ double flops_per_token(const LlamaConfig& c, int seq) {
 //   no flash:    the softmax output, a bf16 (NH, s, s) matrix per sample                2·NH·s
 // GPT's 34·s·b·h (Korthikanti eq. 1 without the 5as/h term) is the same count with F = 4C, Ckv = C,
 // GeLU's two F-wide tensors instead of SwiGLU's three and two dropout masks.
+// Recomputation as the model stages do it (Recompute, src/model/llama.h): selective drops the attention
+// core's output and statistics and the SwiGLU product (2Cq + 2F + the LSE or softmax term), full keeps
+// only the layer input.
 double layer_activation_bytes(const LlamaConfig& c, int b, int s, int tp, Recompute recompute, bool flash) {
   const double n = static_cast<double>(b) * s;
   const double C = c.hidden_size, Cq = static_cast<double>(c.num_attention_heads) * c.head_dim,
                Ckv = static_cast<double>(c.num_key_value_heads) * c.head_dim, F = c.intermediate_size;
   const double NH = c.num_attention_heads;
   if (recompute == Recompute::Full) return n * kBf16 * C;  // only the layer input (Korthikanti sec. 4.3)
-  double per_token = kBf16 * 4 * C + kBf16 * (2 * Cq + 2 * Ckv + 3 * F) / tp;
-  if (recompute == Recompute::None) per_token += flash ? kFp32 * NH / tp : kBf16 * NH * s / tp;
-  // Selective (Korthikanti sec. 4.2) recomputes the attention core: no attention matrix, no LSE kept.
-  return n * per_token;
+  if (recompute == Recompute::Selective) return n * (kBf16 * 4 * C + kBf16 * (Cq + 2 * Ckv + 2 * F) / tp);
+  const double attention_core = flash ? kFp32 * NH / tp : kBf16 * NH * s / tp;
+  return n * (kBf16 * 4 * C + kBf16 * (2 * Cq + 2 * Ckv + 3 * F) / tp + attention_core);
 }
 
 std::string check_layout(const LlamaConfig& c, const Job& job, int tp, int pp) {
@@ -101,10 +86,10 @@ MemoryBreakdown stage_memory(const LlamaConfig& c, const Job& job, int tp, int p
   const double n = static_cast<double>(b) * s;
   const double per_layer = layer_activation_bytes(c, b, s, tp, job.recompute, job.flash_attention);
   mem.activations = mem.activation_sets * layers.count() * per_layer;
-  // Backward needs one layer's worth of activation gradients at a time; under full recompute it also
-  // re-creates one layer's saved activations.
+  // Backward needs one layer's worth of activation gradients at a time, and under recomputation the stage's
+  // recompute set: one layer's worth of what the mode drops (all but the input under full).
   const double one_layer = layer_activation_bytes(c, b, s, tp, Recompute::None, job.flash_attention);
-  mem.workspace = kFixedWorkspace + one_layer * (job.recompute == Recompute::Full ? 2 : 1);
+  mem.workspace = kFixedWorkspace + one_layer + (one_layer - per_layer);
   if (stage == pp - 1) {
     // Final norm input and output (bf16), logits (bf16) and the fp32 copy the vocab-parallel
     // cross-entropy keeps for its backward (Megatron's vocab_parallel_cross_entropy works in fp32).

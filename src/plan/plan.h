@@ -8,14 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "src/model/llama.h"  // Recompute: the modes the model stages implement
 #include "src/model/llama_config.h"
 #include "src/plan/hardware.h"
 
 namespace iris::plan {
-
-enum class Recompute { None, Selective, Full };
-Recompute parse_recompute(const std::string& text);  // "none" | "selective" | "full", else UserError
-const char* to_string(Recompute r);
 
 struct Job {
   int gpus = 1;

@@ -51,20 +51,26 @@ StepTime step_time(const LlamaConfig& c, const GpuSpec& gpu, const Job& job, int
   for (int stage = 0; stage < pp; ++stage) {
     const int L_stage = stage_layers(c.num_hidden_layers, pp, stage).count();
     // Hardware FLOPs per token on one GPU: 6 × local matmul parameters + attention 12·L·C·T / tp, plus
-    // what recomputation adds: selective re-runs the attention core forward (4·L·C·T), full re-runs
-    // the whole forward (2 × parameters + 4·L·C·T).
+    // what recomputation adds (src/model/llama.h): selective re-runs the attention core forward
+    // (4·L·C·T), full re-runs the layer forward up to the SwiGLU product (2 × the layer's matmul
+    // parameters but down_proj, + 4·L·C·T).
     const double matmul = stage_matmul_parameters(c, tp, pp, stage);
     const double attention = 12.0 * L_stage * C * job.seq / tp;
+    const double Cq = static_cast<double>(c.num_attention_heads) * c.head_dim,
+                 Ckv = static_cast<double>(c.num_key_value_heads) * c.head_dim;
+    const double rerun_matmul = L_stage * C * (2 * Cq + 2 * Ckv + 2.0 * c.intermediate_size) / tp;
     double flops = 6.0 * matmul + attention;
     if (job.recompute == Recompute::Selective) flops += attention / 3;
-    if (job.recompute == Recompute::Full) flops += 2.0 * matmul + attention / 3;
+    if (job.recompute == Recompute::Full) flops += 2.0 * rerun_matmul + attention / 3;
     const double compute = m * tokens_mb * flops / flops_rate;
-    // Megatron TP: per layer two all-reduces of the (b·s, C) bf16 activations forward (after o_proj and
+    // Megatron TP: per layer two all-reduces of the (b·s, C) activations forward (after o_proj and
     // down_proj) and two backward (input gradients of q/k/v and gate/up); full recompute repeats the
-    // forward ones; the vocab-parallel embedding adds one forward on the first stage.
-    const int per_layer = job.recompute == Recompute::Full ? 6 : 4;
+    // o_proj one (the re-run stops before down_proj); the vocab-parallel embedding adds one forward on
+    // the first stage.
+    const int per_layer = job.recompute == Recompute::Full ? 5 : 4;
     const double all_reduces = L_stage * per_layer + (stage == 0 ? 1 : 0);
-    const double tp_comm = m * all_reduces * 2 * ring_fraction(tp) * kBf16 * tokens_mb * C / tp_bw;
+    // The GPU stage all-reduces these activations in fp32 (src/model/cuda/llama_stage.h: fp32 staging).
+    const double tp_comm = m * all_reduces * 2 * ring_fraction(tp) * kFp32 * tokens_mb * C / tp_bw;
     // 1F1B: each micro-batch sends its activations forward and receives their gradient (bf16 (b·s, C)).
     const double sends = (stage > 0 ? 1 : 0) + (stage < pp - 1 ? 1 : 0);
     const double pp_comm = pp > 1 ? m * sends * kBf16 * tokens_mb * C / pp_bw : 0.0;

@@ -9,6 +9,7 @@
 
 #include "parallel/device_comm.h"
 #include "src/core/check.h"
+#include "src/model/llama.h"
 
 namespace po = boost::program_options;
 
@@ -58,6 +59,9 @@ std::vector<Key> keys_of(RunConfig& c) {
           "has no table, so give e.g. your cores' measured SGEMM peak)"),
       key("train.exit_margin_s", &c.train.exit_margin_s,
           "stop at least this long before the time limit (more when steps or saves take longer)"),
+      key("train.recompute", &c.train.recompute,
+          "activation recomputation: none | selective (recompute the attention core and SwiGLU in backward) | "
+          "full (keep only each layer's input, recompute the layer); same results, less activation memory"),
       key("train.task", &c.train.task, "pretrain | sft (an iris-tokenize --sft dataset: only answer tokens in the loss)"),
       key("sft.packing", &c.sft.packing, "pack several SFT samples per row (false: one sample per row, padded)"),
       key("eval.every", &c.eval.every, "validation loss every N steps into metrics.jsonl (0: never; needs data.split)"),
@@ -148,6 +152,7 @@ void RunConfig::validate() const {
                   "data.path (the PREFIX given to iris-tokenize --output) or data.paths (a blend) is required");
   IRIS_USER_CHECK(data.path.empty() || data.paths.empty(),
                   "data.path and data.paths are both set; give one dataset in data.path or a blend in data.paths");
+  parse_recompute(train.recompute);  // throws naming the key and the allowed values
   IRIS_USER_CHECK(train.task == "pretrain" || train.task == "sft", "train.task must be pretrain or sft, got \"{}\"",
                   train.task);
   IRIS_USER_CHECK(model.hf_dir.empty() || model.init_checkpoint.empty(),

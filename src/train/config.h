@@ -24,6 +24,7 @@ struct RunConfig {
   } data;
   struct {
     std::string task = "pretrain";  // pretrain | sft (data from iris-tokenize --sft: tokens + loss mask)
+    std::string recompute = "none";  // none | selective | full (activation recomputation, src/model/llama.h)
     int seq_len = 128;          // T
     int micro_batch = 8;        // B: samples per micro-batch on one rank
     int grad_accum = 1;         // micro-batches per optimizer step on one rank

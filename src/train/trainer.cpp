@@ -116,7 +116,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   }
 
   stage_ = std::make_unique<LlamaStage>(model_config_, topo_, table_, layers_, config_.train.micro_batch,
-                                        config_.train.seq_len, comms_.tp.get());
+                                        config_.train.seq_len, comms_.tp.get(), parse_recompute(config_.train.recompute));
   executor_ = std::make_unique<PipelineExecutor>(*stage_, topo_, comms_.pp.get(), config_.train.grad_accum);
   schedule_ = CosineSchedule{config_.optim.lr, config_.optim.min_lr, config_.optim.warmup_steps,
                              config_.optim.decay_steps > 0 ? config_.optim.decay_steps

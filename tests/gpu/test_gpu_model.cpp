@@ -7,6 +7,8 @@
 //   each parameter gradient              ‖g_gpu − g_cpu‖₂ ≤ 5e-2 · ‖g_cpu‖₂
 //   5 AdamW steps (fp32 master weights)  every step's loss relative 2e-2
 //   two GPU runs                         bit-identical losses, weights and gradients
+//   recompute selective / full vs none   bit-identical losses and gradients (deterministic kernels re-run
+//                                        on the same inputs)
 // Host C++ (not nvcc) because it includes the model headers.
 #include <gtest/gtest.h>
 
@@ -106,8 +108,9 @@ struct GpuRun {
   std::unique_ptr<CudaStageActivations> acts;
   DeviceBuffer<float> master, grads, m, v;
   DeviceBuffer<bf16> weights;
-  explicit GpuRun(const Model& md)
-      : model(md), stage(md.config, md.topo, md.table, md.layers, B, T, nullptr), acts(stage.make_activations()),
+  explicit GpuRun(const Model& md, Recompute recompute = Recompute::None)
+      : model(md), stage(md.config, md.topo, md.table, md.layers, B, T, nullptr, nullptr, recompute),
+        acts(stage.make_activations()),
         master(md.init), grads(md.init.size()), m(md.init.size()), v(md.init.size()), weights(md.init.size()) {
     const size_t n = md.init.size();
     cuda::cast_f32_to_bf16(weights.get(), master.get(), n, nullptr);
@@ -273,6 +276,38 @@ TEST(GpuModel, TwoRunsAreBitIdentical) {
     EXPECT_EQ(a[s], b[s]) << "step " << s + 1;
   }
   EXPECT_TRUE(all_close("master weights of two runs", second.master.download(), first.master.download(), 0.0, 0.0));
+}
+
+// Recomputation changes what a micro-batch keeps, not the math: two micro-batches in flight (F0 F1 B0 B1,
+// so the stage's shared recompute set is overwritten between a forward and its backward), packed and not.
+TEST(GpuModel, RecomputeModesAreBitIdenticalToNone) {
+  IRIS_REQUIRE_GPU();
+  const Model model;
+  const Batch first = make_batch(model.config.vocab_size, true), second = make_batch(model.config.vocab_size, false);
+  struct Result {
+    double loss[2];
+    std::vector<float> grads;
+  };
+  auto run = [&](Recompute mode) {
+    GpuRun gpu(model, mode);
+    auto other = gpu.stage.make_activations();
+    Result r;
+    r.loss[0] = gpu.stage.forward(*gpu.acts, gpu.weights.get(), first.view(), nullptr);
+    r.loss[1] = gpu.stage.forward(*other, gpu.weights.get(), second.view(), nullptr);
+    gpu.stage.backward(*gpu.acts, gpu.weights.get(), gpu.grads.get(), first.view(), nullptr, nullptr);
+    gpu.stage.backward(*other, gpu.weights.get(), gpu.grads.get(), second.view(), nullptr, nullptr);
+    r.grads = gpu.grads.download();
+    std::printf("  recompute %-9s activations %zu bytes per micro-batch, stage scratch %zu bytes\n", to_string(mode),
+                gpu.acts->arena.capacity_bytes(), gpu.stage.scratch_bytes());
+    return r;
+  };
+  const Result none = run(Recompute::None);
+  for (Recompute mode : {Recompute::Selective, Recompute::Full}) {
+    const Result r = run(mode);
+    EXPECT_EQ(r.loss[0], none.loss[0]) << to_string(mode);
+    EXPECT_EQ(r.loss[1], none.loss[1]) << to_string(mode);
+    EXPECT_TRUE(all_close(std::string("gradients, recompute ") + to_string(mode), r.grads, none.grads, 0.0, 0.0));
+  }
 }
 
 }  // namespace

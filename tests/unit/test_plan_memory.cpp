@@ -69,7 +69,10 @@ TEST(PlanMemory, ActivationsPerLayerByHand) {
   // 66,048; FlashAttention LSE 4 bytes × 32 heads = 128. Total 131,712 bytes/token.
   const LlamaConfig c = model("llama2-7b");
   EXPECT_DOUBLE_EQ(layer_activation_bytes(c, 1, 4096, 1, Recompute::None, true), 131712.0 * 4096);
-  EXPECT_DOUBLE_EQ(layer_activation_bytes(c, 1, 4096, 1, Recompute::Selective, true), 131584.0 * 4096);
+  // Selective drops the attention output (2·4096), the LSE and silu(gate)·up (2·11008): 131,712 − 8,192
+  // − 128 − 22,016 = 101,376.
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(c, 1, 4096, 1, Recompute::Selective, true), 101376.0 * 4096);
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(c, 1, 4096, 1, Recompute::Selective, false), 101376.0 * 4096);
   EXPECT_DOUBLE_EQ(layer_activation_bytes(c, 1, 4096, 1, Recompute::Full, true), 2.0 * 4096 * 4096);
   // Without FlashAttention the bf16 softmax output (32 heads × 4096 × 4096 per sample) is kept.
   EXPECT_DOUBLE_EQ(layer_activation_bytes(c, 1, 4096, 1, Recompute::None, false), (131584.0 + 2 * 32 * 4096) * 4096);

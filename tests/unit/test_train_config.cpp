@@ -87,6 +87,8 @@ TEST(RunConfig, ValidateNamesTheKey) {
 TEST(RunConfig, TaskDataAndEvalKeysAreValidated) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--data.path=d", "--train.task=finetune"}, "train.task must be pretrain or sft, got \"finetune\""},
+      {{"--data.path=d", "--train.recompute=attention"},
+       "train.recompute must be none, selective or full, got \"attention\""},
       {{"--data.path=d", "--data.paths=1 d"}, "data.path and data.paths are both set"},
       {{}, "data.path (the PREFIX given to iris-tokenize --output) or data.paths"},
       {{"--data.path=d", "--eval.every=5"}, "eval.every=5 needs validation data: set data.split"},

@@ -1,9 +1,13 @@
 // CudaLlamaStage: LlamaStage's forward and backward (src/model/llama.cpp, read them side by side) queued as
 // CUDA kernels on one stream. Where the CPU stage adds the residual in a separate pass, the GPU stage uses
-// the fused residual + RMSNorm kernel (attention block) and accumulating backward kernels (dinp +=).
+// the fused residual + RMSNorm kernel (attention block) and accumulating backward kernels (dinp +=); the
+// TP all-reduces sit where the CPU stage's copy_to/reduce_from_tp_region calls do (parallel/tp_comm.h).
 #include "src/model/cuda/llama_stage.h"
 
 #include <algorithm>
+#include <type_traits>
+
+#include "parallel/device_comm.h"
 
 #include "src/core/check.h"
 #include "src/kernels/cuda/attention.cuh"
@@ -16,19 +20,48 @@
 
 namespace iris {
 
+namespace {
+
+// Carves the buffers of one CudaLayerActivations from `arena`: those `dropped` marks when shared_set (the
+// stage's recompute set), the others otherwise (a micro-batch's layer); leaves the rest of `a` as it is.
+void carve_layer(CudaLayerActivations& a, const RecomputedBuffers& dropped, bool shared_set, DeviceArena& arena,
+                 size_t N, size_t C, size_t QW, size_t KW, size_t lse, size_t F) {
+  auto one = [&](auto*& buffer, bool is_dropped, size_t n) {
+    using T = std::remove_pointer_t<std::remove_reference_t<decltype(buffer)>>;
+    if (is_dropped == shared_set) buffer = arena.take<T>(n);
+  };
+  one(a.ln1, dropped.ln1, N * C);
+  one(a.rstd1, dropped.rstd1, N);
+  one(a.q, dropped.q, N * QW);
+  one(a.k, dropped.k, N * KW);
+  one(a.v, dropped.v, N * KW);
+  one(a.att, dropped.att, N * QW);
+  one(a.lse, dropped.lse, lse);
+  one(a.resid_mid, dropped.resid_mid, N * C);
+  one(a.ln2, dropped.ln2, N * C);
+  one(a.rstd2, dropped.rstd2, N);
+  one(a.gate, dropped.gate, N * F);
+  one(a.up, dropped.up, N * F);
+  one(a.h, dropped.h, N * F);
+}
+
+}  // namespace
+
 CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table,
-                               StageLayers layers, int B, int T, Comm* tp, cudaStream_t stream)
-    : config_(config), topo_(topo), stream_(stream), B_(B), T_(T) {
-  IRIS_USER_CHECK(topo.tp == 1 && (tp == nullptr || tp->size() == 1),
-                  "the GPU model stage runs with tp = 1 only (got tp = {}): tensor-parallel all-reduces on device "
-                  "buffers need NcclComm, which the stage does not use yet; set --parallel.tp=1 or use the CPU "
-                  "backend for tp > 1",
-                  topo.tp);
+                               StageLayers layers, int B, int T, Comm* tp, cudaStream_t stream, Recompute recompute)
+    : config_(config), topo_(topo), tp_(tp), stream_(stream), recompute_(recompute), B_(B), T_(T) {
+  IRIS_CHECK(topo.tp == 1 || tp != nullptr, "the GPU model stage at tp = {} needs its tp communicator", topo.tp);
+  IRIS_CHECK(tp == nullptr || tp->size() == topo.tp, "tp communicator size {} != tp {}", tp ? tp->size() : 1,
+             topo.tp);
+  IRIS_USER_CHECK(!tp_active() || dynamic_cast<DeviceComm*>(tp) != nullptr,
+                  "the GPU model stage at tp = {} all-reduces device buffers, but its tp group ({}) is a host "
+                  "communicator; build the groups with make_device_communicators (parallel.comm nccl or mpi)",
+                  topo.tp, tp ? tp->name() : std::string("none"));
   C_ = config.hidden_size;
   HS_ = config.head_dim;
-  NH_ = config.num_attention_heads;
-  NKV_ = config.num_key_value_heads;
-  F_ = config.intermediate_size;
+  NH_local_ = config.num_attention_heads / topo.tp;
+  NKV_local_ = config.num_key_value_heads / topo.tp;
+  F_local_ = config.intermediate_size / topo.tp;
   IRIS_USER_CHECK(HS_ % 32 == 0 && HS_ <= 256,
                   "the GPU attention kernels need a head size that is a multiple of 32, at most 256 (tensor cores "
                   "for 64 and 128); {} has head_dim {}",
@@ -37,7 +70,9 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
 
   matmul_ = std::make_unique<cuda::Matmul>();
   const size_t N = static_cast<size_t>(B) * T;
-  const size_t QW = static_cast<size_t>(NH_) * HS_, KW = static_cast<size_t>(NKV_) * HS_;
+  const size_t QW = static_cast<size_t>(NH_local_) * HS_, KW = static_cast<size_t>(NKV_local_) * HS_;
+  const size_t F = F_local_, lse = static_cast<size_t>(B) * NH_local_ * T;
+  const RecomputedBuffers dropped = RecomputedBuffers::of(recompute);
   auto carve_scratch = [&] {
     inv_freq_ = scratch_.take<float>(HS_ / 2);
     proj_ = scratch_.take<bf16>(N * C_);
@@ -47,9 +82,11 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
     datt_ = scratch_.take<bf16>(N * QW);
     dk_ = scratch_.take<bf16>(N * KW);
     dv_ = scratch_.take<bf16>(N * KW);
-    dgate_ = scratch_.take<bf16>(N * F_);
-    dup_ = scratch_.take<bf16>(N * F_);
-    dh_ = scratch_.take<bf16>(N * F_);
+    dgate_ = scratch_.take<bf16>(N * F);
+    dup_ = scratch_.take<bf16>(N * F);
+    dh_ = scratch_.take<bf16>(N * F);
+    if (tp_active()) tp_staging_ = scratch_.take<float>(N * C_);
+    carve_layer(shared_, dropped, /*shared_set=*/true, scratch_, N, C_, QW, KW, lse, F);
   };
   carve_scratch();  // sizes
   scratch_.allocate();
@@ -62,26 +99,16 @@ CudaLlamaStage::~CudaLlamaStage() = default;
 
 void CudaLlamaStage::carve(CudaStageActivations& acts) const {
   const size_t N = static_cast<size_t>(B_) * T_, L = offsets_.layers.size();
-  const size_t QW = static_cast<size_t>(NH_) * HS_, KW = static_cast<size_t>(NKV_) * HS_;
+  const size_t QW = static_cast<size_t>(NH_local_) * HS_, KW = static_cast<size_t>(NKV_local_) * HS_;
+  const size_t lse = static_cast<size_t>(B_) * NH_local_ * T_;
+  const RecomputedBuffers dropped = RecomputedBuffers::of(recompute_);
   DeviceArena& arena = acts.arena;
   acts.resid.clear();
   acts.layers.clear();
   for (size_t i = 0; i <= L; ++i) acts.resid.push_back(arena.take<bf16>(N * C_));
   for (size_t i = 0; i < L; ++i) {
-    CudaLayerActivations a;
-    a.ln1 = arena.take<bf16>(N * C_);
-    a.rstd1 = arena.take<float>(N);
-    a.q = arena.take<bf16>(N * QW);
-    a.k = arena.take<bf16>(N * KW);
-    a.v = arena.take<bf16>(N * KW);
-    a.att = arena.take<bf16>(N * QW);
-    a.lse = arena.take<float>(static_cast<size_t>(B_) * NH_ * T_);
-    a.resid_mid = arena.take<bf16>(N * C_);
-    a.ln2 = arena.take<bf16>(N * C_);
-    a.rstd2 = arena.take<float>(N);
-    a.gate = arena.take<bf16>(N * F_);
-    a.up = arena.take<bf16>(N * F_);
-    a.h = arena.take<bf16>(N * F_);
+    CudaLayerActivations a = shared_;  // the dropped buffers point at the stage's recompute set
+    carve_layer(a, dropped, /*shared_set=*/false, arena, N, C_, QW, KW, lse, F_local_);
     acts.layers.push_back(a);
   }
   acts.rope_cos = arena.take<float>(N * HS_ / 2);
@@ -113,27 +140,73 @@ std::unique_ptr<CudaStageActivations> CudaLlamaStage::make_activations() const {
   return acts;
 }
 
+void CudaLlamaStage::tp_all_reduce(float* data, size_t count, ReduceOp op) {
+  if (!tp_active()) return;
+  // DeviceComm orders the operation after the work queued on its compute stream, which must be ours.
+  IRIS_CHECK(static_cast<DeviceComm*>(tp_)->compute_stream() == stream_,
+             "the tp group's compute stream is not the GPU model stage's stream; call set_compute_stream with "
+             "stage.stream() before forward/backward");
+  tp_->all_reduce(data, count, op);
+}
+
+void CudaLlamaStage::tp_all_reduce(bf16* data, size_t count) {
+  if (!tp_active()) return;
+  cuda::cast_bf16_to_f32(tp_staging_, data, count, stream_);  // exact
+  tp_all_reduce(tp_staging_, count, ReduceOp::Sum);
+  cuda::cast_f32_to_bf16(data, tp_staging_, count, stream_);
+}
+
+void CudaLlamaStage::row_parallel_forward(bf16* out, const bf16* inp, const bf16* weight, int IC) {
+  const int N = B_ * T_;
+  if (!tp_active()) {
+    matmul_->forward(out, inp, weight, N, IC, C_, stream_);
+    return;
+  }
+  // Each rank's partial product stays fp32 through the sum and is rounded to bf16 once (header).
+  matmul_->forward(tp_staging_, inp, weight, N, IC, C_, stream_);
+  tp_all_reduce(tp_staging_, static_cast<size_t>(N) * C_, ReduceOp::Sum);
+  cuda::cast_f32_to_bf16(out, tp_staging_, static_cast<size_t>(N) * C_, stream_);
+}
+
 void CudaLlamaStage::layer_forward(CudaLayerActivations& a, bf16* out, const bf16* inp, const bf16* params,
                                    const LayerWeights& w, const CudaStageActivations& acts) {
-  const int N = B_ * T_, QW = NH_ * HS_, KW = NKV_ * HS_;
+  const int N = B_ * T_, QW = NH_local_ * HS_, KW = NKV_local_ * HS_;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const int32_t* doc = acts.has_doc ? acts.doc : nullptr;
   cuda::Matmul& mm = *matmul_;
   cuda::rmsnorm_forward(a.ln1, a.rstd1, inp, params + w.ln1, N, C_, eps, stream_);
+  // q/k/v are column-parallel: ln1 enters every TP rank unchanged.
   mm.forward(a.q, a.ln1, params + w.q, N, C_, QW, stream_);
   mm.forward(a.k, a.ln1, params + w.k, N, C_, KW, stream_);
   mm.forward(a.v, a.ln1, params + w.v, N, C_, KW, stream_);
-  cuda::rope_forward(a.q, acts.rope_cos, acts.rope_sin, N, NH_, HS_, stream_);
-  cuda::rope_forward(a.k, acts.rope_cos, acts.rope_sin, N, NKV_, HS_, stream_);
-  cuda::attention_forward(a.att, a.lse, a.q, a.k, a.v, doc, B_, T_, NH_, NKV_, HS_, stream_);
-  mm.forward(proj_, a.att, params + w.o, N, QW, C_, stream_);
+  cuda::rope_forward(a.q, acts.rope_cos, acts.rope_sin, N, NH_local_, HS_, stream_);
+  cuda::rope_forward(a.k, acts.rope_cos, acts.rope_sin, N, NKV_local_, HS_, stream_);
+  cuda::attention_forward(a.att, a.lse, a.q, a.k, a.v, doc, B_, T_, NH_local_, NKV_local_, HS_, stream_);
+  row_parallel_forward(proj_, a.att, params + w.o, QW);
   // resid_mid = inp + o_proj(att), then ln2 = rmsnorm(resid_mid), in one kernel.
   cuda::residual_rmsnorm_forward(a.resid_mid, a.ln2, a.rstd2, inp, proj_, params + w.ln2, N, C_, eps, stream_);
-  mm.forward(a.gate, a.ln2, params + w.gate, N, C_, F_, stream_);
-  mm.forward(a.up, a.ln2, params + w.up, N, C_, F_, stream_);
-  cuda::swiglu_forward(a.h, a.gate, a.up, N, F_, stream_);
-  mm.forward(proj_, a.h, params + w.down, N, F_, C_, stream_);
+  mm.forward(a.gate, a.ln2, params + w.gate, N, C_, F_local_, stream_);  // gate/up are column-parallel
+  mm.forward(a.up, a.ln2, params + w.up, N, C_, F_local_, stream_);
+  cuda::swiglu_forward(a.h, a.gate, a.up, N, F_local_, stream_);
+  if (out == nullptr) return;  // a full-recompute re-run: backward needs nothing past h
+  row_parallel_forward(proj_, a.h, params + w.down, F_local_);
   cuda::add_bf16(out, a.resid_mid, proj_, static_cast<size_t>(N) * C_, stream_);
+}
+
+void CudaLlamaStage::recompute_layer(size_t l, CudaStageActivations& acts, const bf16* params) {
+  CudaLayerActivations& a = acts.layers[l];
+  switch (recompute_) {
+    case Recompute::None:
+      return;
+    case Recompute::Selective:
+      cuda::attention_forward(a.att, a.lse, a.q, a.k, a.v, acts.has_doc ? acts.doc : nullptr, B_, T_, NH_local_,
+                              NKV_local_, HS_, stream_);
+      cuda::swiglu_forward(a.h, a.gate, a.up, B_ * T_, F_local_, stream_);
+      return;
+    case Recompute::Full:
+      layer_forward(a, /*out=*/nullptr, acts.resid[l], params, offsets_.layers[l], acts);
+      return;
+  }
 }
 
 double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, const MicroBatch& batch,
@@ -160,6 +233,7 @@ double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, c
     upload(acts.tokens, batch.tokens);
     cuda::embedding_forward(acts.resid[0], acts.tokens, params + offsets_.embed, N, C_, static_cast<int>(offsets_.vocab_start),
                             static_cast<int>(offsets_.V_local), stream_);
+    tp_all_reduce(acts.resid[0], NC);  // vocab-parallel: rows outside a rank's shard are zero there
   } else {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(acts.resid[0], input, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
   }
@@ -167,7 +241,7 @@ double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, c
     layer_forward(acts.layers[l], acts.resid[l + 1], acts.resid[l], params, offsets_.layers[l], acts);
   if (!topo_.is_last_stage()) return 0.0;
 
-  // Final norm, LM head and cross-entropy (the vocab-parallel phases, here over the whole vocabulary).
+  // Final norm, vocab-parallel LM head and cross-entropy; the full logits are never gathered.
   upload(acts.targets, batch.targets);
   upload(acts.loss_weight, batch.loss_weight);
   cuda::rmsnorm_forward(acts.lnf, acts.rstdf, acts.resid.back(), params + offsets_.norm, N, C_,
@@ -175,8 +249,11 @@ double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, c
   const int VL = static_cast<int>(offsets_.V_local), VV = static_cast<int>(offsets_.V_valid), vs = static_cast<int>(offsets_.vocab_start);
   matmul_->forward(acts.logits, acts.lnf, params + offsets_.head, N, C_, VL, stream_);
   cuda::xent_local_max(acts.xent_max, acts.logits, N, VL, VV, stream_);
+  tp_all_reduce(acts.xent_max, N, ReduceOp::Max);
   cuda::xent_local_sumexp(acts.xent_sumexp, acts.xent_target, acts.logits, acts.xent_max, acts.targets, N, VL, VV,
                           vs, stream_);
+  tp_all_reduce(acts.xent_sumexp, N, ReduceOp::Sum);
+  tp_all_reduce(acts.xent_target, N, ReduceOp::Sum);
   cuda::xent_losses(acts.losses, acts.xent_max, acts.xent_sumexp, acts.xent_target, N, stream_);
   IRIS_CUDA_CHECK(cudaMemcpyAsync(acts.host_losses.data(), acts.losses, N * sizeof(float), cudaMemcpyDeviceToHost,
                                   stream_));
@@ -188,26 +265,31 @@ double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, c
 
 void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, const bf16* params, float* grads,
                                     const LayerWeights& w, const CudaStageActivations& acts) {
-  const int N = B_ * T_, QW = NH_ * HS_, KW = NKV_ * HS_;
+  const int N = B_ * T_, QW = NH_local_ * HS_, KW = NKV_local_ * HS_;
+  const size_t NC = static_cast<size_t>(N) * C_;
   const int32_t* doc = acts.has_doc ? acts.doc : nullptr;
   cuda::Matmul& mm = *matmul_;
-  // MLP block: out = resid_mid + down(silu(gate(ln2)) · up(ln2)); dresid_ holds d(out).
-  mm.backward(dh_, grads + w.down, dresid_, a.h, params + w.down, N, F_, C_, false, stream_);
-  cuda::swiglu_backward(dgate_, dup_, dh_, a.gate, a.up, N, F_, stream_);
-  mm.backward(dln_, grads + w.gate, dgate_, a.ln2, params + w.gate, N, C_, F_, false, stream_);
-  mm.backward(dln_, grads + w.up, dup_, a.ln2, params + w.up, N, C_, F_, /*accumulate_dinp=*/true, stream_);
+  // MLP block: out = resid_mid + down(silu(gate(ln2)) · up(ln2)); dresid_ holds d(out). down_proj is
+  // row-parallel: d(out) reaches every TP rank as it is.
+  mm.backward(dh_, grads + w.down, dresid_, a.h, params + w.down, N, F_local_, C_, false, stream_);
+  cuda::swiglu_backward(dgate_, dup_, dh_, a.gate, a.up, N, F_local_, stream_);
+  mm.backward(dln_, grads + w.gate, dgate_, a.ln2, params + w.gate, N, C_, F_local_, false, stream_);
+  mm.backward(dln_, grads + w.up, dup_, a.ln2, params + w.up, N, C_, F_local_, /*accumulate_dinp=*/true, stream_);
+  tp_all_reduce(dln_, NC);  // gate/up are column-parallel: sum the partial input gradients
   // The residual passes d(out) through; the norm's input gradient adds to it: dresid_ = d(resid_mid).
   cuda::rmsnorm_backward(dresid_, grads + w.ln2, dln_, a.resid_mid, params + w.ln2, a.rstd2, N, C_,
                          /*accumulate_dinp=*/true, stream_);
 
   // Attention block: resid_mid = inp + o_proj(attention(rope(q), rope(k), v)).
   mm.backward(datt_, grads + w.o, dresid_, a.att, params + w.o, N, QW, C_, false, stream_);
-  cuda::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, doc, B_, T_, NH_, NKV_, HS_, stream_);
-  cuda::rope_backward(dq_, acts.rope_cos, acts.rope_sin, N, NH_, HS_, stream_);
-  cuda::rope_backward(dk_, acts.rope_cos, acts.rope_sin, N, NKV_, HS_, stream_);
+  cuda::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, doc, B_, T_, NH_local_, NKV_local_, HS_,
+                           stream_);
+  cuda::rope_backward(dq_, acts.rope_cos, acts.rope_sin, N, NH_local_, HS_, stream_);
+  cuda::rope_backward(dk_, acts.rope_cos, acts.rope_sin, N, NKV_local_, HS_, stream_);
   mm.backward(dln_, grads + w.q, dq_, a.ln1, params + w.q, N, C_, QW, false, stream_);
   mm.backward(dln_, grads + w.k, dk_, a.ln1, params + w.k, N, C_, KW, true, stream_);
   mm.backward(dln_, grads + w.v, dv_, a.ln1, params + w.v, N, C_, KW, true, stream_);
+  tp_all_reduce(dln_, NC);  // q/k/v are column-parallel
   cuda::rmsnorm_backward(dresid_, grads + w.ln1, dln_, inp, params + w.ln1, a.rstd1, N, C_, true, stream_);
   // dresid_ is now d(inp)
 }
@@ -224,13 +306,16 @@ void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, fl
                         VV, vs, stream_);
     matmul_->backward(dln_, grads + offsets_.head, dlogits, acts.lnf, params + offsets_.head, N, C_, VL, false,
                       stream_);
+    tp_all_reduce(dln_, NC);  // the LM head is vocab (column) parallel
     cuda::rmsnorm_backward(dresid_, grads + offsets_.norm, dln_, acts.resid.back(), params + offsets_.norm, acts.rstdf,
                            N, C_, /*accumulate_dinp=*/false, stream_);
   } else {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(dresid_, dout, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
   }
-  for (size_t l = offsets_.layers.size(); l-- > 0;)
+  for (size_t l = offsets_.layers.size(); l-- > 0;) {
+    recompute_layer(l, acts, params);
     layer_backward(acts.layers[l], acts.resid[l], params, grads, offsets_.layers[l], acts);
+  }
   if (topo_.is_first_stage()) {
     cuda::embedding_backward(grads + offsets_.embed, dresid_, acts.tokens, N, C_, static_cast<int>(offsets_.vocab_start),
                              static_cast<int>(offsets_.V_local), stream_);

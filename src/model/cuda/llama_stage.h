@@ -3,7 +3,18 @@
 // master buffer, laid out by the same ParamTable (AdamW's bf16 output refreshes it); activations bf16;
 // every kernel accumulates in fp32; parameter gradients fp32 and ACCUMULATED (+=) into the flat gradient
 // buffer at the ParamTable's offsets; activation gradients WRITTEN (=); the loss fp32 (summed in double).
-// Tensor parallelism is not done on device buffers yet: the stage requires tp = 1 (see the constructor).
+// Tensor parallelism is LlamaStage's Megatron TP (column-parallel q/k/v and gate/up, row-parallel o_proj and
+// down_proj, vocab-parallel embedding and cross-entropy) with the all-reduces on device buffers through a
+// DeviceComm (NcclComm or StagedComm) ordered after the stage's stream. The Comm interface is fp32, and the
+// stage stages through fp32 rather than adding a bf16 all-reduce: the row-parallel partial products leave
+// the GEMM in fp32 (cuBLASLt's fp32 output), are summed in fp32 and rounded to bf16 once, exactly like the
+// tp = 1 product, instead of being rounded per rank and again per reduction step; the bf16 input gradients
+// and the embedding are widened to fp32 (exact) for their all-reduce. The price is twice the bytes of a
+// bf16 all-reduce and two cast kernels per all-reduce: iris-plan's model puts it at ~3 % of a 7B step at
+// tp = 2 on A100 NVLink (21.80 s instead of 21.14 s, 64 GPUs, seq 4096; docs/planning.md). A bf16 all-reduce on DeviceComm is the optimisation to make if
+// measured profiles agree (NCCL has ncclBfloat16; StagedComm would convert on the host).
+// Recomputation (Recompute, src/model/llama.h) as in LlamaStage: the dropped buffers of every layer point at
+// one set in the stage's scratch, refilled for layer l just before layer_backward(l).
 // A host C++ header (it includes llama.h, hence fmt, so .cu files cannot include it); the stage only
 // queues the launchers of src/kernels/cuda. Built only when IRIS_WITH_CUDA (library iris_model_cuda).
 #pragma once
@@ -26,28 +37,29 @@ using bf16 = __nv_bfloat16;
 struct CudaLayerActivations {
   bf16* ln1;        // (N, C)       input_layernorm output
   float* rstd1;     // (N,)
-  bf16* q;          // (N, NH·HS)   after RoPE
-  bf16* k;          // (N, NKV·HS)  after RoPE
-  bf16* v;          // (N, NKV·HS)
-  bf16* att;        // (N, NH·HS)   attention output before o_proj
-  float* lse;       // (B, NH, T)
+  bf16* q;          // (N, NH_local·HS)   after RoPE
+  bf16* k;          // (N, NKV_local·HS)  after RoPE
+  bf16* v;          // (N, NKV_local·HS)
+  bf16* att;        // (N, NH_local·HS)   attention output before o_proj
+  float* lse;       // (B, NH_local, T)
   bf16* resid_mid;  // (N, C)       residual after the attention block
   bf16* ln2;        // (N, C)
   float* rstd2;     // (N,)
-  bf16* gate;       // (N, F)
-  bf16* up;         // (N, F)
-  bf16* h;          // (N, F)       silu(gate)·up
+  bf16* gate;       // (N, F_local)
+  bf16* up;         // (N, F_local)
+  bf16* h;          // (N, F_local) silu(gate)·up
 };
 
 // Everything one micro-batch keeps on the device between its forward and its backward on this stage,
 // carved from one allocation.
 //
-// Recomputation (--train.recompute, a later step) fits this layout without changing the layer code:
-// the buffers a mode drops stop being carved per layer and instead point, for every layer, at one shared
-// set carved once; backward then refills that set for layer l just before layer_backward(l) runs.
+// Recomputation fits this layout without changing the layer code: the buffers a mode drops are not carved
+// per layer; instead they point, for every layer, at one shared set in the stage's scratch (shared by the
+// micro-batches too: 1F1B keeps up to pp activation sets alive, but kernels run one at a time on the
+// stream and backward refills the set for layer l just before layer_backward(l) runs).
 //   selective: att, lse and h shared; refilled by attention_forward(q, k, v) and swiglu_forward(gate, up).
 //   full:      every CudaLayerActivations buffer shared; only resid[l] kept per layer; refilled by
-//              layer_forward(l) from resid[l] (its output is written to a scratch, not resid[l + 1]).
+//              layer_forward(l) from resid[l], stopped after h (down_proj only makes the layer output).
 // The rope tables and the micro-batch copies are kept in every mode (they are small).
 struct CudaStageActivations {
   DeviceArena arena;                        // every device buffer below is carved from it
@@ -75,10 +87,11 @@ struct CudaStageActivations {
 
 class CudaLlamaStage {
  public:
-  // Same arguments as LlamaStage, plus the stream every kernel is queued on. tp must be nullptr or of
-  // size 1 and topo.tp == 1: the TP all-reduces need a communicator over device buffers (NcclComm).
+  // Same arguments as LlamaStage, plus the stream every kernel is queued on. tp: nullptr or of size 1 when
+  // topo.tp == 1; otherwise a DeviceComm of size topo.tp (make_device_communicators) whose compute stream
+  // is `stream` (set_compute_stream) by the time forward/backward run.
   CudaLlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table, StageLayers layers, int B,
-                 int T, Comm* tp, cudaStream_t stream = nullptr);
+                 int T, Comm* tp, cudaStream_t stream = nullptr, Recompute recompute = Recompute::None);
   ~CudaLlamaStage();
   CudaLlamaStage(const CudaLlamaStage&) = delete;
   CudaLlamaStage& operator=(const CudaLlamaStage&) = delete;
@@ -102,20 +115,35 @@ class CudaLlamaStage {
   int rows() const { return B_ * T_; }
   int hidden() const { return C_; }
   int64_t vocab_local() const { return offsets_.V_local; }
+  int64_t vocab_start() const { return offsets_.vocab_start; }
+  Recompute recompute() const { return recompute_; }
+  // Bytes of the stage's own device buffers: backward scratch, TP staging and the recompute set.
+  size_t scratch_bytes() const { return scratch_.capacity_bytes(); }
 
  private:
   using LayerWeights = StageOffsets::Layer;
 
   void carve(CudaStageActivations& acts) const;
+  // out == nullptr: stop after h (the full-recompute re-run).
   void layer_forward(CudaLayerActivations& a, bf16* out, const bf16* inp, const bf16* params, const LayerWeights& w,
                      const CudaStageActivations& acts);
+  // Refills what recompute_ dropped from layer l's activations, just before its backward.
+  void recompute_layer(size_t l, CudaStageActivations& acts, const bf16* params);
+  // out (N, C) = inp (N, IC) · weight_localᵀ summed over the TP group (row-parallel: o_proj, down_proj).
+  void row_parallel_forward(bf16* out, const bf16* inp, const bf16* weight, int IC);
+  // In-place TP all-reduces (no-ops at tp = 1): fp32 directly; bf16 through tp_staging_ (see above).
+  void tp_all_reduce(float* data, size_t count, ReduceOp op);
+  void tp_all_reduce(bf16* data, size_t count);
+  bool tp_active() const { return tp_ != nullptr && tp_->size() > 1; }
   void layer_backward(CudaLayerActivations& a, const bf16* inp, const bf16* params, float* grads,
                       const LayerWeights& w, const CudaStageActivations& acts);
 
   LlamaConfig config_;
   Topology topo_;
+  Comm* tp_;
   cudaStream_t stream_;
-  int B_, T_, C_, HS_, NH_, NKV_, F_;
+  Recompute recompute_;
+  int B_, T_, C_, HS_, NH_local_, NKV_local_, F_local_;
   StageOffsets offsets_;  // where this stage's tensors are in the flat buffers (ParamTable)
   std::unique_ptr<cuda::Matmul> matmul_;  // one per stream: handle, workspace, plan cache
   // Stage scratch, shared by all micro-batches (kernels run one at a time on the stream).
@@ -125,6 +153,8 @@ class CudaLlamaStage {
   bf16* dresid_ = nullptr;     // (N, C)   the residual stream's gradient, running backwards in place
   bf16 *dln_ = nullptr, *dq_ = nullptr, *datt_ = nullptr, *dk_ = nullptr, *dv_ = nullptr;
   bf16 *dgate_ = nullptr, *dup_ = nullptr, *dh_ = nullptr;
+  float* tp_staging_ = nullptr;  // (N, C) fp32: the TP all-reduces of bf16 activations (tp > 1 only)
+  CudaLayerActivations shared_{};  // the recompute set: the buffers recompute_ drops, for every layer
 };
 
 }  // namespace iris
