@@ -72,7 +72,10 @@ with on_device:
 model = model.to(device)
 model.config.use_cache = False
 if a.grad_checkpointing == "on":
-    model.gradient_checkpointing_enable()
+    try:  # non-reentrant checkpointing is the one torch.compile can trace (transformers >= 4.35 takes the kwargs)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    except TypeError:
+        model.gradient_checkpointing_enable()
 params = sum(t.numel() for t in model.parameters())
 
 try:
