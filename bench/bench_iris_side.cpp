@@ -102,8 +102,8 @@ SideResult run_iris(const Options& opt, const std::string& name, const std::stri
   IRIS_USER_CHECK(fs::exists(binary), "no iris-train at {} (build it, or pass --iris-train PATH)", binary);
   run_logged({binary, "--help"}, help_log);
   const std::string help = read_text(help_log);
-  const bool knows_device = help.find("train.device") != std::string::npos;
-  const bool knows_recompute = help.find("train.recompute") != std::string::npos;
+  const bool knows_device = help.find("--train.device") != std::string::npos;
+  const bool knows_recompute = help.find("--train.recompute") != std::string::npos;
   if (opt.device == "cuda" && !knows_device) {
     r.error = fmt::format("{} has no train.device key, so it cannot train on the GPU (a build from before the "
                           "CUDA trainer); see {}", binary, help_log);
@@ -141,7 +141,12 @@ SideResult run_iris(const Options& opt, const std::string& name, const std::stri
     const int status = run_logged(argv, log, env);
     r.attempts.push_back(fmt::format("recompute {}: exit {} (log {})", plan[i], status, log));
     if (status == 0) {
-      read_metrics(opt, run_dir + "/metrics.jsonl", r);
+      try {  // a malformed metrics file fails this side only; the other side and the other models still run
+        read_metrics(opt, run_dir + "/metrics.jsonl", r);
+      } catch (const std::exception& e) {
+        r.error = fmt::format("reading {}/metrics.jsonl: {}", run_dir, e.what());
+        return r;
+      }
       r.ok = true;
       r.memory_saving = knows_recompute ? "recompute " + plan[i] : "recompute none";
       return r;

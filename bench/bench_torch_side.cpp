@@ -56,7 +56,7 @@ SideResult run_torch(const Options& opt, const std::string& name, const std::str
     r.attempts.push_back(fmt::format("gradient checkpointing {}: exit {} (log {})", plan[i], status, log));
     const auto reported = last_json_line(log);
     const bool oom = (reported && reported->value("oom", false)) || log_says_out_of_memory(log);
-    if (status == 0 && reported && reported->contains("tokens_per_s")) {
+    if (status == 0 && reported && (*reported)["tokens_per_s"].is_number() && (*reported)["peak_memory_mib"].is_number()) {
       r.ok = true;
       r.raw = *reported;
       r.tokens_per_s = (*reported)["tokens_per_s"].get<double>();
