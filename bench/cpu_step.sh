@@ -10,7 +10,7 @@ threads=${IRIS_BENCH_THREADS:-$(nproc)}
 args=(--model "$root/configs/models/bench-10m.json" --seq 256 --batch 8 --steps ${IRIS_BENCH_STEPS:-10} --warmup 2)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); threads $threads"
-iris=$(OMP_NUM_THREADS=$threads "$build/bin/iris-bench" "${args[@]}")
+iris=$(OMP_NUM_THREADS=$threads "$build/bin/iris-cpu-step-bench" "${args[@]}")
 echo "$iris"
 torch=$("$python" "$root/bench/torch_cpu_step.py" "${args[@]}" --threads "$threads")
 echo "$torch"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The same training step as iris-bench in PyTorch on the CPU: transformers LlamaForCausalLM in fp32
+"""The same training step as iris-cpu-step-bench in PyTorch on the CPU: transformers LlamaForCausalLM in fp32
 (eager attention: Debian's torch 1.13 has no SDPA), cross-entropy, AdamW. Prints tokens/s.
 Usage: torch_cpu_step.py --model configs/models/bench-10m.json --seq 256 --batch 8 --steps 10 --warmup 2 --threads N"""
 import argparse, json, time

@@ -1,0 +1,166 @@
+// iris-bench, Iris side: a random-token dataset in Megatron's indexed format, then iris-train (one rank,
+// no mpirun) on it from a random init; tokens/s, MFU and peak memory come from its metrics.jsonl.
+// recompute=auto tries none, then selective, then full, moving on only when a run ran out of memory.
+#include <algorithm>
+#include <filesystem>
+#include <fmt/format.h>
+#include <sstream>
+
+#include "bench/bench_driver.h"
+#include "io/indexed_dataset.h"
+#include "src/core/check.h"
+#include "src/core/rng.h"
+
+namespace fs = std::filesystem;
+
+namespace iris::bench {
+
+std::string model_stem(const std::string& name) {
+  std::string file = fs::path(name).filename().string();
+  if (file.ends_with(".json")) file.resize(file.size() - 5);
+  return file;
+}
+
+std::string materialize_model_config(const std::string& name, const std::string& out_dir) {
+  const bool is_path = name.find('/') != std::string::npos || name.ends_with(".json");
+  std::string text;
+  if (is_path) {
+    text = read_text(name);
+  } else {
+    std::string known;
+    for (int i = 0; i < kNumModelConfigs; ++i) {
+      if (name == kModelConfigs[i].name) text = kModelConfigs[i].json;
+      known += std::string(i ? ", " : "") + kModelConfigs[i].name;
+    }
+    IRIS_USER_CHECK(!text.empty(), "--models: no model named \"{}\" (known: {}; or give a path to a config.json)", name, known);
+  }
+  const std::string stem = model_stem(name);
+  const std::string path = fs::absolute(fs::path(out_dir) / "models" / (stem + ".json")).string();
+  write_text(path, text);
+  return path;
+}
+
+void write_random_dataset(const std::string& prefix, int vocab_size, long long tokens) {
+  const int kDocument = 8192;  // tokens per document; the loader reads windows across documents
+  const long long documents = (tokens + kDocument - 1) / kDocument;
+  if (fs::exists(prefix + ".idx")) {
+    const auto existing = io::IndexedDataset::open(prefix);
+    if (static_cast<long long>(existing.num_tokens()) >= documents * kDocument) return;
+  }
+  fs::create_directories(fs::path(prefix).parent_path());
+  io::IndexedDatasetWriter writer(prefix, vocab_size);
+  std::vector<int32_t> doc(kDocument);  // (kDocument,)
+  for (long long d = 0; d < documents; ++d) {
+    for (int i = 0; i < kDocument; ++i)
+      doc[i] = static_cast<int32_t>(random_u64(/*seed=*/7, /*stream=*/vocab_size, d * kDocument + i) % vocab_size);
+    writer.add_document(doc);
+  }
+  writer.finalize();
+}
+
+namespace {
+
+// Averages the steps after the warm-up: tokens/s as total tokens over total time (the harmonic mean of
+// the per-step rates), MFU scaled from the same steps, peak memory over the whole run.
+void read_metrics(const Options& opt, const std::string& path, SideResult& r) {
+  std::istringstream lines(read_text(path));
+  double inverse_rate = 0, mfu_per_rate = 0;
+  int timed = 0, with_mfu = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const auto m = nlohmann::json::parse(line);
+    const bool device_memory = m.contains("device_peak_memory_mib") && m["device_peak_memory_mib"].is_number();
+    const double memory = device_memory ? m["device_peak_memory_mib"].get<double>() : m["peak_memory_mib"].get<double>();
+    r.peak_memory_mib = std::max(r.peak_memory_mib.value_or(0.0), memory);
+    r.peak_memory_kind = device_memory ? "device_peak_memory_mib" : "peak_memory_mib (peak RSS)";
+    if (m["step"].get<int>() <= opt.warmup_steps) continue;
+    const double rate = m["tokens_per_s"].get<double>();
+    IRIS_USER_CHECK(rate > 0, "{}: step {} has tokens_per_s {}", path, m["step"].get<int>(), rate);
+    inverse_rate += 1.0 / rate;
+    ++timed;
+    if (m["mfu"].is_number()) {
+      mfu_per_rate += m["mfu"].get<double>() / rate;
+      ++with_mfu;
+    }
+  }
+  IRIS_USER_CHECK(timed > 0, "{} has no step after the {} warm-up steps", path, opt.warmup_steps);
+  r.tokens_per_s = timed / inverse_rate;
+  if (with_mfu == timed) r.mfu = mfu_per_rate / timed * r.tokens_per_s;
+}
+
+}  // namespace
+
+SideResult run_iris(const Options& opt, const std::string& name, const std::string& config_path,
+                    const std::string& dataset_prefix) {
+  SideResult r;
+  const std::string binary = opt.iris_train.empty() ? executable_dir() + "/iris-train" : opt.iris_train;
+  const std::string stem = model_stem(config_path);
+  const std::string dir = fs::absolute(fs::path(opt.out) / "iris").string();
+  fs::create_directories(dir);
+  // Keys another build may not have yet: read them off --help rather than guess.
+  const std::string help_log = dir + "/iris-train-help.txt";
+  IRIS_USER_CHECK(fs::exists(binary), "no iris-train at {} (build it, or pass --iris-train PATH)", binary);
+  run_logged({binary, "--help"}, help_log);
+  const std::string help = read_text(help_log);
+  const bool knows_device = help.find("--train.device") != std::string::npos;
+  const bool knows_recompute = help.find("--train.recompute") != std::string::npos;
+  if (opt.device == "cuda" && !knows_device) {
+    r.error = fmt::format("{} has no train.device key, so it cannot train on the GPU (a build from before the "
+                          "CUDA trainer); see {}", binary, help_log);
+    return r;
+  }
+  std::vector<std::string> plan = {opt.recompute};
+  if (opt.recompute == "auto") plan = knows_recompute ? std::vector<std::string>{"none", "selective", "full"}
+                                                      : std::vector<std::string>{"none"};
+  if (!knows_recompute && opt.recompute != "none" && opt.recompute != "auto") {
+    r.error = fmt::format("--recompute {}: {} has no train.recompute key yet", opt.recompute, binary);
+    return r;
+  }
+  if (!knows_recompute) r.notes.push_back("iris-train has no train.recompute key: ran without recompute");
+
+  std::vector<std::string> env;
+  if (opt.threads > 0) env.push_back(fmt::format("OMP_NUM_THREADS={}", opt.threads));
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const std::string run_dir = fmt::format("{}/{}-recompute-{}", dir, stem, plan[i]);
+    fs::remove_all(run_dir);
+    std::vector<std::string> argv = {binary, "--model.config", config_path, "--data.path", dataset_prefix,
+                                     "--train.seq_len", std::to_string(opt.seq),
+                                     "--train.micro_batch", std::to_string(opt.micro_batch),
+                                     "--train.grad_accum", std::to_string(opt.grad_accum),
+                                     "--train.steps", std::to_string(opt.warmup_steps + opt.steps),
+                                     "--train.log_every", "1", "--optim.warmup_steps", "1",
+                                     "--output.dir", run_dir};
+    if (knows_device) argv.insert(argv.end(), {"--train.device", opt.device});
+    if (knows_recompute) argv.insert(argv.end(), {"--train.recompute", plan[i]});
+    if (opt.peak_tflops > 0) argv.insert(argv.end(), {"--train.peak_tflops", fmt::format("{}", opt.peak_tflops)});
+    const std::string log = run_dir + ".log";
+    const std::string command = shell_command(argv);
+    std::printf("[%s] iris-train, recompute %s: %s\n      log: %s\n", name.c_str(), plan[i].c_str(), command.c_str(),
+                log.c_str());
+    std::fflush(stdout);
+    const int status = run_logged(argv, log, env);
+    r.attempts.push_back(fmt::format("recompute {}: exit {} (log {})", plan[i], status, log));
+    if (status == 0) {
+      try {  // a malformed metrics file fails this side only; the other side and the other models still run
+        read_metrics(opt, run_dir + "/metrics.jsonl", r);
+      } catch (const std::exception& e) {
+        r.error = fmt::format("reading {}/metrics.jsonl: {}", run_dir, e.what());
+        return r;
+      }
+      r.ok = true;
+      r.memory_saving = knows_recompute ? "recompute " + plan[i] : "recompute none";
+      return r;
+    }
+    const bool oom = log_says_out_of_memory(log);
+    if (oom && i + 1 < plan.size()) {
+      std::printf("[%s] out of memory with recompute %s; trying %s\n", name.c_str(), plan[i].c_str(), plan[i + 1].c_str());
+      continue;
+    }
+    r.error = fmt::format("iris-train exited with status {}{} (log {}):\n{}", status, oom ? ", out of memory" : "", log,
+                          log_tail(log, 8));
+    return r;
+  }
+  return r;
+}
+
+}  // namespace iris::bench

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# iris-bench end to end on the CPU with a tiny model: both sides run (iris-train, and the PyTorch step
+# under the reference venv, whose torch 1.13 lacks SDPA, fused AdamW and torch.compile, so every
+# fallback runs), the table prints, and results.json holds positive tokens/s for both, the ratio, and
+# MFUs over the given peak (PyTorch's from Iris's formula: the two MFUs stand as their tokens/s).
+# A second run (Iris only, no peak) must report MFU unknown. A third drives a stand-in iris-train that
+# knows train.device/train.recompute and runs out of memory without recompute: --recompute auto must
+# retry with selective, report device_peak_memory_mib, take the peak from iris-train's own MFU, and
+# print the llama2-7b MFU target. Speed itself is never asserted.
+# Skips (77) without the Python reference environment (tools/setup-pyref.sh).
+set -euo pipefail
+src=$1 build=$2
+python=${IRIS_PYTHON:-$src/.venv-ref/bin/python}
+if ! [ -x "$python" ] || ! "$python" -c 'import torch, transformers' 2>/dev/null; then
+  echo "SKIP: no Python with torch + transformers at '$python' (run tools/setup-pyref.sh, configure with -DIRIS_PYTHON=...)"
+  exit 77
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+rm -rf out out_iris
+cat >tiny.json <<'JSON'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 4,
+ "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 2048, "rms_norm_eps": 1e-5,
+ "rope_theta": 10000.0, "tie_word_embeddings": false, "max_position_embeddings": 64, "initializer_range": 0.05}
+JSON
+common=(--models "$PWD/tiny.json" --seq 32 --micro-batch 2 --grad-accum 2 --steps 3 --warmup-steps 1
+        --device cpu --threads 1 --python "$python")
+"$build/bin/iris-bench" "${common[@]}" --peak-tflops 0.05 --out out > bench.log 2>&1 ||
+  { echo "FAIL: iris-bench exited $?"; cat bench.log; exit 1; }
+cat bench.log
+grep -Eq "^  Iris / PyTorch tokens/s: [0-9]+\.[0-9]+" bench.log || { echo "FAIL: no ratio line in the table"; exit 1; }
+grep -Eq "target Iris/PyTorch tokens/s >= 1.3: (met|not met)" bench.log || { echo "FAIL: no ratio target line"; exit 1; }
+"$build/bin/iris-bench" "${common[@]}" --iris-only --out out_iris > bench_iris.log 2>&1 ||
+  { echo "FAIL: iris-bench --iris-only exited $?"; cat bench_iris.log; exit 1; }
+grep -Eq "^  Iris .* unknown " bench_iris.log || { echo "FAIL: MFU not unknown without a peak"; cat bench_iris.log; exit 1; }
+
+cat >fake-iris-train <<'SH'
+#!/usr/bin/env bash
+[ "$1" = --help ] && { echo "  --train.device arg  --train.recompute arg"; exit 0; }
+while [ $# -gt 0 ]; do case $1 in --output.dir) out=$2 ;; --train.recompute) r=$2 ;; --train.steps) n=$2 ;; esac; shift; done
+[ "$r" = none ] && { echo "CUDA error: out of memory (cudaErrorMemoryAllocation)"; exit 1; }
+mkdir -p "$out"
+for s in $(seq 1 "$n"); do  # mfu / tokens_per_s = 1e-5 on every step
+  echo "{\"step\": $s, \"tokens_per_s\": $((1000 * s)), \"mfu\": 0.0$s, \"peak_memory_mib\": 900, \"device_peak_memory_mib\": $((5000 + s))}"
+done >"$out/metrics.jsonl"
+SH
+chmod +x fake-iris-train
+rm -rf out_fake
+"$build/bin/iris-bench" --models llama2-7b --seq 4096 --steps 2 --warmup-steps 1 --device cuda --recompute auto \
+  --iris-only --iris-train "$PWD/fake-iris-train" --out out_fake > bench_fake.log 2>&1 ||
+  { echo "FAIL: iris-bench with the stand-in iris-train exited $?"; cat bench_fake.log; exit 1; }
+grep -q "out of memory with recompute none; trying selective" bench_fake.log || { echo "FAIL: no retry"; cat bench_fake.log; exit 1; }
+grep -q "target Iris MFU >= 45% (llama2-7b): not met (2.4%)" bench_fake.log || { echo "FAIL: no MFU target"; cat bench_fake.log; exit 1; }
+
+/usr/bin/python3 - out/results.json out_iris/results.json out_fake/results.json <<'PY'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+(m,) = r["models"]
+iris, torch = m["iris"], m["pytorch"]
+for name, side in (("iris", iris), ("pytorch", torch)):
+    assert side["ok"], (name, side["error"])
+    assert side["tokens_per_s"] > 0, (name, side["tokens_per_s"])
+    assert side["peak_memory_mib"] > 0, (name, side["peak_memory_mib"])
+assert torch["reported"]["compiled"] is False and torch["reported"]["attention"] == "eager", torch["reported"]
+assert any("torch.compile not in torch" in n for n in torch["notes"]), torch["notes"]
+assert iris["memory_saving"] == "recompute none", iris["memory_saving"]
+ratio = iris["tokens_per_s"] / torch["tokens_per_s"]
+assert math.isclose(m["ratio_tokens_per_s"], ratio, rel_tol=1e-9), (m["ratio_tokens_per_s"], ratio)
+assert math.isclose(m["peak_tflops"], 0.05, rel_tol=1e-9), m["peak_tflops"]
+want = torch["tokens_per_s"] * m["flops_per_token"] / 0.05e12
+assert math.isclose(torch["mfu"], want, rel_tol=1e-9), (torch["mfu"], want)
+assert math.isclose(iris["mfu"] / torch["mfu"], ratio, rel_tol=1e-6), (iris["mfu"], torch["mfu"], ratio)
+assert m["targets"]["ratio"]["status"] in ("met", "not met"), m["targets"]
+only = json.load(open(sys.argv[2]))["models"][0]
+assert only["iris"]["ok"] and only["iris"]["mfu"] is None and only["peak_tflops"] is None, only
+assert only["pytorch"]["ok"] is False and only["pytorch"]["tokens_per_s"] is None, only["pytorch"]
+fake = json.load(open(sys.argv[3]))["models"][0]
+f = fake["iris"]
+assert f["ok"] and f["memory_saving"] == "recompute selective" and len(f["attempts"]) == 2, f
+assert math.isclose(f["tokens_per_s"], 2400, rel_tol=1e-9), f["tokens_per_s"]  # 2 / (1/2000 + 1/3000)
+assert math.isclose(f["mfu"], 0.024, rel_tol=1e-9), f["mfu"]
+assert f["peak_memory_mib"] == 5003 and f["peak_memory_kind"] == "device_peak_memory_mib", f
+assert math.isclose(fake["peak_tflops"], 2400 * fake["flops_per_token"] / 0.024 / 1e12, rel_tol=1e-9), fake
+assert fake["targets"]["mfu"]["status"] == "not met", fake["targets"]
+print(f"ok: iris {iris['tokens_per_s']:.0f} tokens/s, pytorch {torch['tokens_per_s']:.0f} tokens/s, ratio {ratio:.2f}; "
+      f"MFU {iris['mfu']:.4f} / {torch['mfu']:.4f} over 0.05 TFLOP/s; without a peak MFU is unknown; "
+      "recompute auto retried after out-of-memory")
+PY
