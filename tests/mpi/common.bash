@@ -1,4 +1,5 @@
 # Shared by the MPI test scripts: how to launch ranks on this machine, and the tiny test models.
+# Python (numpy) for the comparisons: $IRIS_PYTHON when set (the GPU machine's, via tools/gpu-check.sh), else /usr/bin/python3.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1   # many ranks on few cores: one thread each
 mpi() { local n=$1; shift; mpirun --oversubscribe -np "$n" "$@"; }
@@ -15,7 +16,7 @@ JSON
 # Fails unless some step of run DIR had a global grad norm above CLIP, i.e. clipping really ran
 # (the clipped update is then part of what an equivalence test compares).
 expect_clipping() {  # run dir, optim.grad_clip
-  /usr/bin/python3 - "$1/metrics.jsonl" "$2" <<'PY'
+  "${IRIS_PYTHON:-/usr/bin/python3}" - "$1/metrics.jsonl" "$2" <<'PY'
 import json, sys
 norms = [json.loads(l)["grad_norm"] for l in open(sys.argv[1])]
 clipped = sum(n > float(sys.argv[2]) for n in norms)
@@ -43,5 +44,5 @@ run_and_compare() {  # ref, out, tp, pp, dp, extra flags...
        --train.grad_accum $((4 / dp)) "$@" --output.dir "$out" >"$out.log" 2>&1; then
     echo "FAIL $out (tp=$tp pp=$pp dp=$dp $*): run failed"; tail -20 "$out.log"; return 1
   fi
-  /usr/bin/python3 "$src/tests/mpi/compare_runs.py" "$ref" "$out" 1e-5 1e-4 || { echo "FAIL $out (tp=$tp pp=$pp dp=$dp $*)"; return 1; }
+  "${IRIS_PYTHON:-/usr/bin/python3}" "$src/tests/mpi/compare_runs.py" "$ref" "$out" 1e-5 1e-4 || { echo "FAIL $out (tp=$tp pp=$pp dp=$dp $*)"; return 1; }
 }
