@@ -55,8 +55,12 @@ std::vector<Key> keys_of(RunConfig& c) {
           "checkpoint and exit (status 42) before this wall-clock budget ends: seconds (3600, 90s, 30m, 2h) or "
           "Slurm's forms (M:S, H:M:S, D-H, D-H:M, D-H:M:S); the Slurm job's end time counts too"),
       key("train.peak_tflops", &c.train.peak_tflops,
-          "peak TFLOP/s of one rank's device, for MFU in metrics.jsonl (0: unknown, mfu is null; the CPU backend "
-          "has no table, so give e.g. your cores' measured SGEMM peak)"),
+          "peak TFLOP/s of one rank's device, for MFU in metrics.jsonl (0: on cuda the dense bf16 peak of the GPU "
+          "from a table by device name, else unknown and mfu is null; the CPU backend has no table, so give e.g. "
+          "your cores' measured SGEMM peak)"),
+      key("train.device", &c.train.device,
+          "cpu (fp32 reference backend) or cuda (bf16 weights and activations, fp32 gradients and master weights, "
+          "one GPU per rank with parallel.comm=nccl, or shared with mpi)"),
       key("train.exit_margin_s", &c.train.exit_margin_s,
           "stop at least this long before the time limit (more when steps or saves take longer)"),
       key("train.recompute", &c.train.recompute,
@@ -193,6 +197,16 @@ void RunConfig::validate() const {
   if (const CommKind kind = parse_comm_kind(parallel.comm); kind == CommKind::Nccl) {
     const std::string unavailable = device_comm_unavailable_reason(kind);
     IRIS_USER_CHECK(unavailable.empty(), "{}", unavailable);
+  }
+  IRIS_USER_CHECK(train.device == "cpu" || train.device == "cuda", "train.device must be cpu or cuda, got \"{}\"",
+                  train.device);
+  if (train.device == "cuda") {
+    const std::string unavailable = device_comm_unavailable_reason(CommKind::Mpi);  // "" in every CUDA build
+    IRIS_USER_CHECK(unavailable.empty(),
+                    "train.device=cuda needs a CUDA build: {}; install the CUDA toolkit and reconfigure with nvcc "
+                    "found (e.g. cmake -S . -B build -DIRIS_CUDA=ON -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc), "
+                    "or use train.device=cpu",
+                    unavailable);
   }
   IRIS_USER_CHECK(train.peak_tflops >= 0, "train.peak_tflops must not be negative (0: unknown), got {}", train.peak_tflops);
   IRIS_USER_CHECK(train.exit_margin_s >= 0, "train.exit_margin_s must not be negative, got {}", train.exit_margin_s);

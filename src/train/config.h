@@ -33,7 +33,9 @@ struct RunConfig {
     int log_every = 1;          // progress-line period (metrics.jsonl gets every step)
     std::string time_limit;     // wall-clock budget of this run ("" = none): seconds, or Slurm's [D-]H:M:S forms
     double exit_margin_s = 120; // stop this long (at least) before the time limit or the Slurm job's end
-    double peak_tflops = 0;     // one rank's peak FLOP/s in TFLOP/s, for MFU (0: unknown, mfu is null)
+    double peak_tflops = 0;     // one rank's peak FLOP/s in TFLOP/s, for MFU (0: the device table on cuda, else unknown)
+    std::string device = "cpu"; // cpu (fp32 reference backend) | cuda (bf16 weights and activations, one GPU per rank
+                                // or shared with parallel.comm=mpi)
   } train;
   struct {
     bool packing = true;        // several samples per row (positions restart, attention per sample); off pads

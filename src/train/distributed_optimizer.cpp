@@ -41,4 +41,21 @@ void DistributedOptimizer::step(float* params, const float* grads, double lr, in
   if (dp_size_ > 1) dp_->all_gather(params + shard_begin_, params, padded_ / dp_size_);
 }
 
+std::vector<std::pair<size_t, size_t>> grad_norm_ranges(const ParamTable& table, const Topology& topo,
+                                                        size_t shard_begin, size_t shard_end) {
+  std::vector<std::pair<size_t, size_t>> ranges;
+  for (const auto& e : table.entries()) {
+    const bool duplicate = (table.replicated(e) && topo.tp_rank != 0) ||
+                           (e.name == "model.embed_tokens.weight" && topo.pp > 1 && !topo.is_first_stage());
+    if (duplicate) continue;
+    const size_t b = std::max(e.offset, shard_begin), f = std::min(e.offset + e.numel, shard_end);
+    if (b >= f) continue;
+    if (!ranges.empty() && ranges.back().second == b)
+      ranges.back().second = f;
+    else
+      ranges.emplace_back(b, f);
+  }
+  return ranges;
+}
+
 }  // namespace iris

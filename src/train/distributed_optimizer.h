@@ -8,9 +8,11 @@
 // slice of every shard, staged into a rank-major buffer as MPI's reduce-scatter expects.
 #pragma once
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "parallel/comm.h"
+#include "parallel/topology.h"
 #include "src/train/optimizer.h"
 
 namespace iris {
@@ -23,6 +25,8 @@ class DistributedOptimizer {
   size_t padded_size() const { return padded_; }  // flat buffers must have this length
   size_t shard_begin() const { return shard_begin_; }
   size_t shard_end() const { return shard_end_; }
+  size_t bucket() const { return bucket_; }          // elements of each shard per reduce-scatter call
+  int dp_size() const { return dp_size_; }
   // Bytes of optimizer state this rank holds: fp32 master shard + Adam m and v = 12 bytes per element
   // of the shard (on the CPU the master shard is the fp32 weight buffer itself).
   size_t state_bytes() const { return 12 * (shard_end_ - shard_begin_); }
@@ -33,6 +37,7 @@ class DistributedOptimizer {
   // Adam update of this rank's shard, then all-gather of the updated weights over the DP group.
   void step(float* params, const float* grads, double lr, int step, float grad_scale);
   AdamW& adam() { return *adam_; }
+  const AdamW& adam() const { return *adam_; }
 
  private:
   Comm* dp_;
@@ -41,5 +46,11 @@ class DistributedOptimizer {
   std::unique_ptr<AdamW> adam_;
   std::vector<float> send_, recv_;  // staging: dp · bucket and bucket elements
 };
+
+// The flat ranges [b, f) inside [shard_begin, shard_end) whose gradients count in the global gradient
+// norm: replicated tensors once per TP group (tp_rank 0), the tied embedding once (its first-stage copy).
+// Adjacent counted tensors merge into one range. Both backends count exactly these elements.
+std::vector<std::pair<size_t, size_t>> grad_norm_ranges(const ParamTable& table, const Topology& topo,
+                                                        size_t shard_begin, size_t shard_end);
 
 }  // namespace iris

@@ -16,12 +16,18 @@ struct StepMetrics {
   bool skipped = false;
   double peak_memory_mib = 0;        // CPU backend: peak resident set size (RSS), maximum over ranks
   double rank0_peak_memory_mib = 0;  // rank 0's own peak RSS (what iris-plan --backend cpu predicts)
+  std::optional<double> device_peak_memory_mib;  // train.device=cuda: peak GPU memory in use (cudaMemGetInfo), max over ranks
   std::optional<double> mfu;       // model FLOPs utilisation; unknown (null) without a peak figure
   std::optional<double> val_loss;  // validation loss, at steps that evaluate (eval.every)
 };
 
 // Peak resident set size of this process so far, MiB (getrusage).
 double peak_rss_mib();
+
+// Dense bf16 peak TFLOP/s of a GPU from its CUDA device name (cudaDeviceProp::name), for MFU: A100 312,
+// H100 SXM 989, H100 PCIe 756, H200 989 (NVIDIA data sheets, without sparsity). Empty for any other
+// device (including H100/H200 NVL): MFU is then unknown rather than guessed.
+std::optional<double> dense_bf16_peak_tflops(const std::string& device_name);
 
 class MetricsWriter {
  public:

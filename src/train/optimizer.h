@@ -26,13 +26,20 @@ class AdamW {
   size_t end() const { return end_; }
   std::vector<float>& m() { return m_; }  // (end - begin,)
   std::vector<float>& v() { return v_; }
+  const std::vector<float>& m() const { return m_; }
+  const std::vector<float>& v() const { return v_; }
   size_t state_bytes() const { return (m_.size() + v_.size()) * sizeof(float); }
+  const AdamWConfig& config() const { return config_; }
+
+  // [begin, end) cut at tensor boundaries, with each tensor's decay flag (the device optimizer walks the
+  // same segments).
+  struct Segment { size_t begin, end; bool decay; };
+  const std::vector<Segment>& segments() const { return segments_; }
 
  private:
-  struct Segment { size_t begin, end; bool decay; };
   AdamWConfig config_;
   size_t begin_, end_;
-  std::vector<Segment> segments_;  // [begin, end) cut at tensor boundaries, with each tensor's decay flag
+  std::vector<Segment> segments_;
   std::vector<float> m_, v_;
 };
 

@@ -1,6 +1,9 @@
 #include "src/train/pipeline_executor.h"
 
 #include "src/core/check.h"
+#if IRIS_WITH_CUDA
+#include "src/train/cuda/cuda_stage_traits.h"
+#endif
 
 namespace iris {
 namespace {
@@ -8,11 +11,14 @@ int forward_tag(int mb) { return 2 * mb; }
 int backward_tag(int mb) { return 2 * mb + 1; }
 }  // namespace
 
-PipelineExecutor::PipelineExecutor(const LlamaStage& stage, const Topology& topo, Comm* pp, int micro_batches)
+template <class Stage>
+PipelineExecutorT<Stage>::PipelineExecutorT(Stage& stage, const Topology& topo, Comm* pp, int micro_batches)
     : stage_(stage), topo_(topo), pp_(pp) {
   actions_ = with_agreement_points(one_f_one_b_schedule(topo.pp, topo.pp_rank, micro_batches));
   const int sets = max_in_flight(actions_);
-  const size_t NC = static_cast<size_t>(stage.rows()) * stage.hidden();
+  // Elements per transfer buffer: N·C, rounded up to whole floats of bytes.
+  const size_t NC = transfer_floats<Element>(static_cast<size_t>(stage.rows()) * stage.hidden()) * sizeof(float) /
+                    sizeof(Element);
   for (int s = 0; s < sets; ++s) {
     acts_.push_back(stage.make_activations());
     if (!topo.is_first_stage()) {
@@ -20,14 +26,15 @@ PipelineExecutor::PipelineExecutor(const LlamaStage& stage, const Topology& topo
       dinput_.emplace_back(NC);
     }
   }
-  if (!topo.is_last_stage()) doutput_.resize(NC);
+  if (!topo.is_last_stage()) doutput_ = Buffer(NC);
   pending_sends_.resize(2 * sets);
 }
 
-PipelineRun PipelineExecutor::run(const float* params, float* grads, const std::function<MicroBatch(int)>& batch,
-                                  const StopAgreement& stop) {
+template <class Stage>
+PipelineRun PipelineExecutorT<Stage>::run(const Element* params, float* grads,
+                                          const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) {
   const int sets = static_cast<int>(acts_.size());
-  const size_t NC = static_cast<size_t>(stage_.rows()) * stage_.hidden();
+  const size_t NC = transfer_floats<Element>(static_cast<size_t>(stage_.rows()) * stage_.hidden());  // floats sent
   const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;  // group ranks in the PP group = stage index
   auto wait_send = [&](std::unique_ptr<CommHandle>& h) {
     if (h) {
@@ -38,10 +45,10 @@ PipelineRun PipelineExecutor::run(const float* params, float* grads, const std::
   PipelineRun result;
   for (const PipelineAction& a : actions_) {
     const int slot = a.micro_batch % sets;
-    StageActivations& acts = *acts_[slot];
+    auto& acts = *acts_[slot];
     switch (a.kind) {
       case ActionKind::RecvForward:
-        pp_->irecv(input_[slot].data(), NC, prev, forward_tag(a.micro_batch))->wait();
+        pp_->irecv(floats(input_[slot].data()), NC, prev, forward_tag(a.micro_batch))->wait();
         break;
       case ActionKind::Forward:
         wait_send(pending_sends_[2 * slot]);  // the slot's previous output must have left before it is overwritten
@@ -49,10 +56,10 @@ PipelineRun PipelineExecutor::run(const float* params, float* grads, const std::
                                       topo_.is_first_stage() ? nullptr : input_[slot].data());
         break;
       case ActionKind::SendForward:
-        pending_sends_[2 * slot] = pp_->isend(stage_.output(acts), NC, next, forward_tag(a.micro_batch));
+        pending_sends_[2 * slot] = pp_->isend(floats(stage_.output(acts)), NC, next, forward_tag(a.micro_batch));
         break;
       case ActionKind::RecvBackward:
-        pp_->irecv(doutput_.data(), NC, next, backward_tag(a.micro_batch))->wait();
+        pp_->irecv(floats(doutput_.data()), NC, next, backward_tag(a.micro_batch))->wait();
         break;
       case ActionKind::Backward:
         wait_send(pending_sends_[2 * slot + 1]);
@@ -61,7 +68,7 @@ PipelineRun PipelineExecutor::run(const float* params, float* grads, const std::
         result.micro_batches_done = a.micro_batch + 1;  // backwards run in micro-batch order
         break;
       case ActionKind::SendBackward:
-        pending_sends_[2 * slot + 1] = pp_->isend(dinput_[slot].data(), NC, prev, backward_tag(a.micro_batch));
+        pending_sends_[2 * slot + 1] = pp_->isend(floats(dinput_[slot].data()), NC, prev, backward_tag(a.micro_batch));
         break;
       case ActionKind::Agree:
         // A consistent cut: every transfer posted so far meets its partner before the peer's own
@@ -75,20 +82,22 @@ PipelineRun PipelineExecutor::run(const float* params, float* grads, const std::
   return result;
 }
 
-PipelineRun PipelineExecutor::forward_only(const float* params, int count, const std::function<MicroBatch(int)>& batch,
-                                           const StopAgreement& stop) {
-  const size_t NC = static_cast<size_t>(stage_.rows()) * stage_.hidden();
+template <class Stage>
+PipelineRun PipelineExecutorT<Stage>::forward_only(const Element* params, int count,
+                                                   const std::function<MicroBatch(int)>& batch,
+                                                   const StopAgreement& stop) {
+  const size_t NC = transfer_floats<Element>(static_cast<size_t>(stage_.rows()) * stage_.hidden());  // floats sent
   const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;
   // run() completes every transfer before it returns, so the training tags can be reused here; a
   // fixed tag suffices (MPI keeps messages between two ranks in order).
   const int tag = forward_tag(0);
-  StageActivations& acts = *acts_[0];
+  auto& acts = *acts_[0];
   PipelineRun result;
   for (int m = 0; m < count; ++m) {
-    if (!topo_.is_first_stage()) pp_->irecv(input_[0].data(), NC, prev, tag)->wait();
+    if (!topo_.is_first_stage()) pp_->irecv(floats(input_[0].data()), NC, prev, tag)->wait();
     result.loss += stage_.forward(acts, params, batch(m), topo_.is_first_stage() ? nullptr : input_[0].data());
     // Blocking send: the next forward overwrites the output buffer. The chain of stages has no cycle.
-    if (!topo_.is_last_stage()) pp_->isend(stage_.output(acts), NC, next, tag)->wait();
+    if (!topo_.is_last_stage()) pp_->isend(floats(stage_.output(acts)), NC, next, tag)->wait();
     result.micro_batches_done = m + 1;
     // Every stage has received and passed on micro-batch m here: a consistent cut.
     if (m + 1 < count && stop && stop()) {
@@ -98,5 +107,10 @@ PipelineRun PipelineExecutor::forward_only(const float* params, int count, const
   }
   return result;
 }
+
+template class PipelineExecutorT<LlamaStage>;
+#if IRIS_WITH_CUDA
+template class PipelineExecutorT<CudaLlamaStage>;
+#endif
 
 }  // namespace iris

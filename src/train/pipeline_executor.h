@@ -2,6 +2,11 @@
 // stage) on this stage: forward and backward of each micro-batch, and the point-to-point transfers
 // of activations (N, C) to the next stage and of their gradients back. With pp = 1 the schedule is
 // forward/backward per micro-batch and no transfer happens.
+// One loop for both backends: the executor is a template over the stage (LlamaStage, host fp32;
+// CudaLlamaStage, device bf16), whose StageTraits name its activations, element type and transfer
+// buffer. Transfers go through Comm, which counts floats: an (N, C) activation of a 2-byte element type
+// travels as ceil(N·C/2) floats of raw bytes (no conversion; MPI and NCCL copy floats bit for bit), so a
+// bf16 activation needs no bytes path in Comm. Buffers are allocated with the rounded-up length.
 #pragma once
 #include <functional>
 #include <memory>
@@ -25,35 +30,61 @@ struct PipelineRun {
 // a collective over every rank that must return the same answer everywhere. Null: never stop.
 using StopAgreement = std::function<bool()>;
 
-class PipelineExecutor {
+// What the executor needs to know of a stage type besides its methods (forward, backward, output,
+// make_activations, rows, hidden). The CUDA stage's traits live in src/train/cuda/cuda_stage_traits.h.
+template <class Stage>
+struct StageTraits;
+template <>
+struct StageTraits<LlamaStage> {
+  using Activations = StageActivations;
+  using Element = float;                // weights and activations
+  using Buffer = std::vector<float>;    // an (N, C) transfer buffer, constructed from its element count
+};
+
+// Floats a Comm moves for n elements of E (rounded up: the buffers hold that many bytes).
+template <class E>
+constexpr size_t transfer_floats(size_t n) { return (n * sizeof(E) + sizeof(float) - 1) / sizeof(float); }
+
+template <class Stage>
+class PipelineExecutorT {
  public:
-  // pp may be null (pp = 1). micro_batches: per optimizer step on this DP rank.
-  PipelineExecutor(const LlamaStage& stage, const Topology& topo, Comm* pp, int micro_batches);
+  using Traits = StageTraits<Stage>;
+  using Element = typename Traits::Element;
+
+  // pp may be null (pp = 1); for a device stage it is a DeviceComm. micro_batches: per optimizer step
+  // on this DP rank.
+  PipelineExecutorT(Stage& stage, const Topology& topo, Comm* pp, int micro_batches);
 
   // batch(i) gives micro-batch i. The loss is Σ of the stage's forward results (the weighted loss on
   // the last stage, 0 elsewhere). Parameter gradients accumulate into grads. Between micro-batches
   // every rank asks `stop` (when given, on every rank); on true, run() completes its pending sends
   // and returns at once, stopped.
-  PipelineRun run(const float* params, float* grads, const std::function<MicroBatch(int)>& batch,
+  PipelineRun run(const Element* params, float* grads, const std::function<MicroBatch(int)>& batch,
                   const StopAgreement& stop = nullptr);
 
   // Forward of micro-batches 0..count-1 only (evaluation): each stage receives, runs and passes on one
   // micro-batch at a time, in order, and asks `stop` after each but the last, like run().
-  PipelineRun forward_only(const float* params, int count, const std::function<MicroBatch(int)>& batch,
+  PipelineRun forward_only(const Element* params, int count, const std::function<MicroBatch(int)>& batch,
                            const StopAgreement& stop = nullptr);
 
   // The activation sets kept alive at once (1F1B: min(pp − stage, micro-batches)).
   int activation_sets() const { return static_cast<int>(acts_.size()); }
 
  private:
-  const LlamaStage& stage_;
+  using Buffer = typename Traits::Buffer;
+  static float* floats(Element* p) { return reinterpret_cast<float*>(p); }
+  static const float* floats(const Element* p) { return reinterpret_cast<const float*>(p); }
+
+  Stage& stage_;
   Topology topo_;
   Comm* pp_;
   std::vector<PipelineAction> actions_;
-  std::vector<std::unique_ptr<StageActivations>> acts_;   // slot = micro-batch % sets
-  std::vector<std::vector<float>> input_, dinput_;         // per slot, (N, C)
-  std::vector<float> doutput_;                             // (N, C)
+  std::vector<std::unique_ptr<typename Traits::Activations>> acts_;  // slot = micro-batch % sets
+  std::vector<Buffer> input_, dinput_;                     // per slot, (N, C)
+  Buffer doutput_;                                         // (N, C)
   std::vector<std::unique_ptr<CommHandle>> pending_sends_; // per slot: forward send, backward send
 };
+
+using PipelineExecutor = PipelineExecutorT<LlamaStage>;
 
 }  // namespace iris

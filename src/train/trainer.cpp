@@ -90,8 +90,9 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
   AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
   optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket);
+  const bool cuda = config_.train.device == "cuda";
   params_.assign(optimizer_->padded_size(), 0.0f);
-  grads_.assign(optimizer_->padded_size(), 0.0f);
+  if (!cuda) grads_.assign(optimizer_->padded_size(), 0.0f);
   if (!config_.model.hf_dir.empty()) {
     load_hf_weights(table_, config_.model.hf_dir, params_.data());
   } else if (!config_.model.init_checkpoint.empty()) {
@@ -104,20 +105,27 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   } else {
     table_.initialize(params_.data(), config_.train.seed);
   }
-  // Which shard elements count in the global gradient norm: replicated tensors once per TP group
-  // (tp_rank 0), the tied embedding once (its first-stage copy).
-  norm_weight_.assign(optimizer_->shard_end() - optimizer_->shard_begin(), 0.0f);
-  for (const auto& e : table_.entries()) {
-    const bool duplicate = (table_.replicated(e) && topo_.tp_rank != 0) ||
-                           (e.name == "model.embed_tokens.weight" && topo_.pp > 1 && !topo_.is_first_stage());
-    if (duplicate) continue;
-    const size_t b = std::max(e.offset, optimizer_->shard_begin()), f = std::min(e.offset + e.numel, optimizer_->shard_end());
-    for (size_t i = b; i < f; ++i) norm_weight_[i - optimizer_->shard_begin()] = 1.0f;
-  }
+  // Which shard elements count in the global gradient norm (grad_norm_ranges: replicated tensors once per
+  // TP group, the tied embedding once).
+  const auto norm_ranges = grad_norm_ranges(table_, topo_, optimizer_->shard_begin(), optimizer_->shard_end());
 
-  stage_ = std::make_unique<LlamaStage>(model_config_, topo_, table_, layers_, config_.train.micro_batch,
-                                        config_.train.seq_len, comms_.tp.get(), parse_recompute(config_.train.recompute));
-  executor_ = std::make_unique<PipelineExecutor>(*stage_, topo_, comms_.pp.get(), config_.train.grad_accum);
+  if (cuda) {
+    device_ = make_device_training(DeviceTrainingSetup{model_config_, topo_, table_, layers_, config_.train.micro_batch,
+                                                       config_.train.seq_len, config_.train.grad_accum, *optimizer_,
+                                                       norm_ranges, config_.parallel.comm, config_.parallel.timeout_s,
+                                                       parse_recompute(config_.train.recompute)});
+  } else {
+    norm_weight_.assign(optimizer_->shard_end() - optimizer_->shard_begin(), 0.0f);
+    for (const auto& [b, f] : norm_ranges)
+      for (size_t i = b; i < f; ++i) norm_weight_[i - optimizer_->shard_begin()] = 1.0f;
+    stage_ = std::make_unique<LlamaStage>(model_config_, topo_, table_, layers_, config_.train.micro_batch,
+                                          config_.train.seq_len, comms_.tp.get(), parse_recompute(config_.train.recompute));
+    executor_ = std::make_unique<PipelineExecutor>(*stage_, topo_, comms_.pp.get(), config_.train.grad_accum);
+  }
+  if (config_.train.peak_tflops > 0)
+    peak_tflops_ = config_.train.peak_tflops;
+  else if (device_)
+    peak_tflops_ = dense_bf16_peak_tflops(device_->device_name());
   schedule_ = CosineSchedule{config_.optim.lr, config_.optim.min_lr, config_.optim.warmup_steps,
                              config_.optim.decay_steps > 0 ? config_.optim.decay_steps
                                                          : std::max(1, config_.train.steps - config_.optim.warmup_steps)};
@@ -131,6 +139,10 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
 
   // Everything is valid on every rank: only now touch the output directory.
   maybe_load_checkpoint();
+  if (device_) {
+    device_->upload(params_.data(), optimizer_->adam());  // the initial or loaded state goes to the device
+    device_peak_mib_ = device_->used_memory_mib();
+  }
   comms_.world->barrier();
   if (topo_.rank == 0) {
     fs::create_directories(config_.output.dir);
@@ -140,6 +152,13 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     metrics_ = std::make_unique<MetricsWriter>((fs::path(config_.output.dir) / "metrics.jsonl").string(), progress_.step);
   }
   describe_startup();
+}
+
+void Trainer::download_device_state() {
+  device_->download(params_.data(), optimizer_->adam());
+  if (optimizer_->dp_size() > 1)
+    comms_.dp->all_gather(params_.data() + optimizer_->shard_begin(), params_.data(),
+                          optimizer_->shard_end() - optimizer_->shard_begin());
 }
 
 Trainer::~Trainer() = default;
@@ -170,6 +189,7 @@ void Trainer::maybe_load_checkpoint() {
 }
 
 void Trainer::save_checkpoint() {
+  if (device_) download_device_state();
   const SaveReport r = iris::save_checkpoint(checkpoint_state(), progress_, config_.checkpoint.dir, config_.checkpoint.keep);
   last_save_s_ = r.seconds;
   if (topo_.rank == 0)
@@ -178,6 +198,8 @@ void Trainer::save_checkpoint() {
 }
 
 void Trainer::describe_startup() const {
+  double device_mib = device_peak_mib_;  // collective: before rank 0 goes its own way
+  if (device_) comms_.world->all_reduce(&device_mib, 1, ReduceOp::Max);
   if (topo_.rank != 0) return;
   spdlog::info("resolved configuration:\n{}", config_.to_ini());
   const double MiB = 1024.0 * 1024.0;
@@ -190,17 +212,30 @@ void Trainer::describe_startup() const {
                "Adam m, v) {:.2f} MiB = {} bytes",
                table_.total_numel() * 4 / MiB, optimizer_->padded_size() * 4 / MiB, optimizer_->state_bytes() / MiB,
                optimizer_->state_bytes());
+  if (device_) {
+    spdlog::info("device {} (train.device=cuda, parallel.comm={}): rank 0 holds {:.2f} MiB of bf16 weights, fp32 "
+                 "gradients and optimizer shard; GPU memory in use after start-up {:.0f} MiB (cudaMemGetInfo, max "
+                 "over ranks; counts the whole GPU)",
+                 device_->device_name(), config_.parallel.comm, device_->allocated_bytes() / MiB, device_mib);
+    if (!peak_tflops_)
+      spdlog::warn("MFU unknown for device {} (set train.peak_tflops)", device_->device_name());
+  }
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
-               executor_->activation_sets());
+               device_ ? device_->activation_sets() : executor_->activation_sets());
   spdlog::info("{} data {}", config_.train.task, data_.train->describe());
   if (data_.valid) spdlog::info("validation data {}", data_.valid->describe());
   spdlog::info("global batch {} rows = {} tokens per step", global_batch_, global_batch_ * config_.train.seq_len);
 }
 
-double Trainer::global_grad_norm() const {
+double Trainer::local_grad_sum_squares() const {
   const float* g = grads_.data() + optimizer_->shard_begin();
   double sumsq = 0.0;
   for (size_t i = 0; i < norm_weight_.size(); ++i) sumsq += static_cast<double>(norm_weight_[i]) * g[i] * g[i];
+  return sumsq;
+}
+
+double Trainer::global_grad_norm(double local_sumsq) const {
+  double sumsq = local_sumsq;
   comms_.world->all_reduce(&sumsq, 1, ReduceOp::Sum);
   return std::sqrt(sumsq);
 }
@@ -241,13 +276,13 @@ std::optional<double> Trainer::validation_loss() {
     set_loss_weights(eval_batches_, eval_weights_);
   }
   const int count = static_cast<int>(eval_batches_.size());
-  const PipelineRun r = executor_->forward_only(
-      params_.data(), count,
-      [&](int m) {
-        maybe_raise_test_signal(topo_.rank, static_cast<int>(progress_.step), m, true);
-        return micro_batch(eval_batches_[m], eval_weights_[m]);
-      },
-      [&] { return agree_to_stop(true); });
+  const auto eval_batch = [&](int m) {
+    maybe_raise_test_signal(topo_.rank, static_cast<int>(progress_.step), m, true);
+    return micro_batch(eval_batches_[m], eval_weights_[m]);
+  };
+  const auto stop = [&] { return agree_to_stop(true); };
+  const PipelineRun r = device_ ? device_->forward_only(count, eval_batch, stop)
+                                : executor_->forward_only(params_.data(), count, eval_batch, stop);
   if (r.stopped) {
     abandoned_ = fmt::format("the evaluation after step {} after {} of {} micro-batches", progress_.step,
                              r.micro_batches_done, count);
@@ -262,32 +297,37 @@ std::optional<StepMetrics> Trainer::step(int step) {
   const auto start = std::chrono::steady_clock::now();
   maybe_inject_fault(topo_.rank, step);
   const int B = config_.train.micro_batch, T = config_.train.seq_len;
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  std::fill(grads_.begin(), grads_.end(), 0.0f);  // (cuda: the device zeroes its own)
 
   for (int m = 0; m < config_.train.grad_accum; ++m)
     data_.train->fill(micro_batch_first_sample(progress_.consumed_samples, B, config_.train.grad_accum, topo_.dp_rank, m),
                       B, batches_[m]);
   set_loss_weights(batches_, loss_weights_);
-  const PipelineRun r = executor_->run(
-      params_.data(), grads_.data(),
-      [&](int m) {
-        maybe_raise_test_signal(topo_.rank, step, m, false);
-        return micro_batch(batches_[m], loss_weights_[m]);
-      },
-      [&] { return agree_to_stop(true); });
+  const auto batch = [&](int m) {
+    maybe_raise_test_signal(topo_.rank, step, m, false);
+    return micro_batch(batches_[m], loss_weights_[m]);
+  };
+  const auto stop = [&] { return agree_to_stop(true); };
+  const PipelineRun r = device_ ? device_->forward_backward(batch, stop)
+                                : executor_->run(params_.data(), grads_.data(), batch, stop);
   if (r.stopped) {  // nothing has changed yet: the step reruns from its start after a restart
     abandoned_ = fmt::format("step {} after {} of {} micro-batches", step, r.micro_batches_done, config_.train.grad_accum);
     return std::nullopt;
   }
   const double stage_loss = r.loss;
 
-  // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
-  if (comms_.embedding) {
-    const ParamEntry& e = table_.at("model.embed_tokens.weight");
-    comms_.embedding->all_reduce(grads_.data() + e.offset, e.numel, ReduceOp::Sum);
+  double grad_norm = 0;
+  if (device_) {
+    grad_norm = global_grad_norm(device_->reduce_grads_sum_squares());
+  } else {
+    // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
+    if (comms_.embedding) {
+      const ParamEntry& e = table_.at("model.embed_tokens.weight");
+      comms_.embedding->all_reduce(grads_.data() + e.offset, e.numel, ReduceOp::Sum);
+    }
+    optimizer_->reduce_scatter_grads(grads_.data());
+    grad_norm = global_grad_norm(local_grad_sum_squares());
   }
-  optimizer_->reduce_scatter_grads(grads_.data());
-  const double grad_norm = global_grad_norm();
   // The loss lives on the last stage (identical on its TP ranks); sum the DP ranks' parts.
   double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? stage_loss : 0.0;
   comms_.world->all_reduce(&loss, 1, ReduceOp::Sum);
@@ -303,7 +343,10 @@ std::optional<StepMetrics> Trainer::step(int step) {
   } else {
     const double clip = config_.optim.grad_clip;
     const float scale = clip > 0 && grad_norm > clip ? static_cast<float>(clip / grad_norm) : 1.0f;
-    optimizer_->step(params_.data(), grads_.data(), m.lr, step - progress_.skipped_steps, scale);
+    if (device_)
+      device_->update(m.lr, step - progress_.skipped_steps, scale);
+    else
+      optimizer_->step(params_.data(), grads_.data(), m.lr, step - progress_.skipped_steps, scale);
   }
   m.skipped_steps = progress_.skipped_steps;
   progress_.step = step;
@@ -315,13 +358,18 @@ std::optional<StepMetrics> Trainer::step(int step) {
   m.elapsed_s = elapsed_s_;
   m.tokens_per_s = global_batch_ * T / m.step_time_s;
   // MFU as in DESIGN.md: model FLOPs per token (6 × matmul parameters + 12 · L · C · T, plan::flops_per_token)
-  // times tokens/s, over the peak of every rank together.
-  if (config_.train.peak_tflops > 0)
-    m.mfu = m.tokens_per_s * plan::flops_per_token(model_config_, T) / (topo_.world * config_.train.peak_tflops * 1e12);
+  // times tokens/s, over the peak of every rank together (train.peak_tflops, else the GPU's from the table).
+  if (peak_tflops_)
+    m.mfu = m.tokens_per_s * plan::flops_per_token(model_config_, T) / (topo_.world * *peak_tflops_ * 1e12);
   // Rank 0 writes the metrics; the peak over all ranks is what must fit (later stages may hold more).
   m.rank0_peak_memory_mib = peak_rss_mib();
   m.peak_memory_mib = m.rank0_peak_memory_mib;
   comms_.world->all_reduce(&m.peak_memory_mib, 1, ReduceOp::Max);
+  if (device_) {
+    device_peak_mib_ = std::max(device_peak_mib_, device_->used_memory_mib());
+    m.device_peak_memory_mib = device_peak_mib_;
+    comms_.world->all_reduce(&*m.device_peak_memory_mib, 1, ReduceOp::Max);
+  }
   return m;
 }
 
@@ -411,7 +459,10 @@ std::vector<StepMetrics> Trainer::run() {
     return all;  // the weights are not final: output.save_weights waits for the end
   }
   if (checkpoints && saved_step != progress_.step) save_checkpoint();
-  if (config_.output.save_weights) save_weights();
+  if (config_.output.save_weights) {
+    if (device_) download_device_state();
+    save_weights();
+  }
   return all;
 }
 

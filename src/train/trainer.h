@@ -16,6 +16,7 @@
 #include "src/train/config.h"
 #include "src/train/data_loader.h"
 #include "src/train/data_sources.h"
+#include "src/train/device_training.h"
 #include "src/train/lr_schedule.h"
 #include "src/train/metrics.h"
 #include "src/train/distributed_optimizer.h"
@@ -55,7 +56,12 @@ class Trainer {
  private:
   void describe_startup() const;
   void save_weights() const;
-  double global_grad_norm() const;
+  // √(Σ over the world of each rank's Σ g² over its counted shard elements).
+  double global_grad_norm(double local_sumsq) const;
+  double local_grad_sum_squares() const;  // CPU path
+  // train.device=cuda: copies the device's master shards (all-gathered over DP) and Adam moments into
+  // params_ and the host AdamW, the checkpoint mirror (collective over DP).
+  void download_device_state();
   CheckpointState checkpoint_state();
   void maybe_load_checkpoint();
   // Whether the deadline is near: at a step boundary, too near for another step and a save; between
@@ -74,9 +80,14 @@ class Trainer {
   Communicators comms_;
   StageLayers layers_;
   ParamTable table_;
-  std::vector<float> params_, grads_;  // flat, table_.total_numel()
-  std::unique_ptr<LlamaStage> stage_;
-  std::unique_ptr<PipelineExecutor> executor_;
+  // flat, optimizer padded size. On cuda params_ is the checkpoint mirror (current only after
+  // download_device_state) and grads_ is empty.
+  std::vector<float> params_, grads_;
+  std::unique_ptr<LlamaStage> stage_;            // train.device=cpu
+  std::unique_ptr<PipelineExecutor> executor_;   // train.device=cpu
+  std::unique_ptr<DeviceTraining> device_;       // train.device=cuda: stage, executor, device ZeRO-1
+  std::optional<double> peak_tflops_;            // one rank's peak for MFU, when known
+  double device_peak_mib_ = 0;                   // this rank's highest device memory in use seen
   DataSources data_;                  // training rows, validation rows (null without data.split)
   std::unique_ptr<DistributedOptimizer> optimizer_;
   std::unique_ptr<MetricsWriter> metrics_;

@@ -156,5 +156,36 @@ TEST(RunConfig, ParallelCommIsValidatedAgainstTheBuild) {
   }
 }
 
+// train.device: cpu (the default) everywhere; cuda only in a CUDA build (refused otherwise with how to
+// rebuild); anything else refused naming the key.
+TEST(RunConfig, TrainDeviceIsValidatedAgainstTheBuild) {
+  const std::vector<std::string> base = {"--model.config=m.json", "--data.path=d"};
+  RunConfig defaults = parse(base);
+  EXPECT_EQ(defaults.train.device, "cpu");
+  EXPECT_NE(defaults.to_ini().find("device = cpu\n"), std::string::npos) << defaults.to_ini();
+  std::vector<std::string> args = base;
+  args.push_back("--train.device=tpu");
+  try {
+    parse(args).validate();
+    ADD_FAILURE() << "train.device=tpu was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.device must be cpu or cuda, got \"tpu\""), std::string::npos) << e.what();
+  }
+  args.back() = "--train.device=cuda";
+  RunConfig cuda = parse(args);
+  EXPECT_EQ(cuda.train.device, "cuda");
+#if IRIS_WITH_CUDA
+  EXPECT_NO_THROW(cuda.validate());  // a missing device is the trainer's start-up error, not the config's
+#else
+  try {
+    cuda.validate();
+    ADD_FAILURE() << "train.device=cuda was accepted by a build without CUDA";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.device=cuda needs a CUDA build"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("-DIRIS_CUDA=ON"), std::string::npos) << e.what();
+  }
+#endif
+}
+
 }  // namespace
 }  // namespace iris

@@ -28,5 +28,29 @@ TEST(ProgressLine, MfuAndValidationLossWhenKnown) {
   EXPECT_NE(line.find("val loss 2.5000"), std::string::npos) << line;
 }
 
+// MFU's peak on cuda: the dense bf16 table by CUDA device name; anything else is unknown, never a guess.
+TEST(DevicePeakTable, KnownNamesAndUnknownOnes) {
+  EXPECT_EQ(dense_bf16_peak_tflops("NVIDIA A100-SXM4-80GB"), 312.0);
+  EXPECT_EQ(dense_bf16_peak_tflops("NVIDIA A100-SXM4-40GB"), 312.0);
+  EXPECT_EQ(dense_bf16_peak_tflops("NVIDIA A100 80GB PCIe"), 312.0);
+  EXPECT_EQ(dense_bf16_peak_tflops("NVIDIA H100 80GB HBM3"), 989.0);
+  EXPECT_EQ(dense_bf16_peak_tflops("NVIDIA H100 PCIe"), 756.0);
+  EXPECT_EQ(dense_bf16_peak_tflops("NVIDIA H200"), 989.0);
+  EXPECT_FALSE(dense_bf16_peak_tflops("NVIDIA H100 NVL"));
+  EXPECT_FALSE(dense_bf16_peak_tflops("NVIDIA H200 NVL"));
+  EXPECT_FALSE(dense_bf16_peak_tflops("NVIDIA GeForce RTX 4090"));
+  EXPECT_FALSE(dense_bf16_peak_tflops("Tesla V100-SXM2-32GB"));
+  EXPECT_FALSE(dense_bf16_peak_tflops(""));
+}
+
+// device_peak_memory_mib appears in metrics.jsonl and the progress line only when set (train.device=cuda).
+TEST(ProgressLine, DeviceMemoryOnlyWhenKnown) {
+  StepMetrics m;
+  m.step = 1;
+  EXPECT_EQ(progress_line(m, 5).find("GPU mem"), std::string::npos);
+  m.device_peak_memory_mib = 1234.4;
+  EXPECT_NE(progress_line(m, 5).find("GPU mem 1234 MiB"), std::string::npos) << progress_line(m, 5);
+}
+
 }  // namespace
 }  // namespace iris

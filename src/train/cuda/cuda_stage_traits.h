@@ -1,0 +1,19 @@
+// The pipeline executor's view of the CUDA stage (src/train/pipeline_executor.h): bf16 activations in
+// device transfer buffers, sent through a DeviceComm as raw bytes counted in floats.
+#pragma once
+#include "src/model/cuda/llama_stage.h"
+#include "src/train/cuda/device_buffer.h"
+#include "src/train/pipeline_executor.h"
+
+namespace iris {
+
+template <>
+struct StageTraits<CudaLlamaStage> {
+  using Activations = CudaStageActivations;
+  using Element = bf16;
+  using Buffer = DeviceBuffer<bf16>;
+};
+
+using CudaPipelineExecutor = PipelineExecutorT<CudaLlamaStage>;
+
+}  // namespace iris
