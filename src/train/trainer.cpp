@@ -208,17 +208,18 @@ void Trainer::describe_startup() const {
                model_config_.num_attention_heads, model_config_.num_key_value_heads, model_config_.vocab_size);
   spdlog::info("layout {}: rank 0 holds layers [{}, {}) and {} parameters", topo_.describe(), layers_.first, layers_.last,
                table_.total_numel());
-  spdlog::info("rank 0 memory: weights {:.2f} MiB, gradients {:.2f} MiB, optimizer state (ZeRO-1 shard: fp32 master + "
-               "Adam m, v) {:.2f} MiB = {} bytes",
-               table_.total_numel() * 4 / MiB, optimizer_->padded_size() * 4 / MiB, optimizer_->state_bytes() / MiB,
-               optimizer_->state_bytes());
   if (device_) {
     spdlog::info("device {} (train.device=cuda, parallel.comm={}): rank 0 holds {:.2f} MiB of bf16 weights, fp32 "
-                 "gradients and optimizer shard; GPU memory in use after start-up {:.0f} MiB (cudaMemGetInfo, max "
-                 "over ranks; counts the whole GPU)",
+                 "gradients and optimizer shard (fp32 master + Adam m, v) on the GPU, and its host fp32 copy as the "
+                 "checkpoint mirror; GPU memory in use after start-up {:.0f} MiB (cudaMemGetInfo, max over ranks; "
+                 "counts the whole GPU)",
                  device_->device_name(), config_.parallel.comm, device_->allocated_bytes() / MiB, device_mib);
-    if (!peak_tflops_)
-      spdlog::warn("MFU unknown for device {} (set train.peak_tflops)", device_->device_name());
+    if (!peak_tflops_) spdlog::warn("MFU unknown for device {} (set train.peak_tflops)", device_->device_name());
+  } else {
+    spdlog::info("rank 0 memory: weights {:.2f} MiB, gradients {:.2f} MiB, optimizer state (ZeRO-1 shard: fp32 master + "
+                 "Adam m, v) {:.2f} MiB = {} bytes",
+                 table_.total_numel() * 4 / MiB, optimizer_->padded_size() * 4 / MiB, optimizer_->state_bytes() / MiB,
+                 optimizer_->state_bytes());
   }
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
                device_ ? device_->activation_sets() : executor_->activation_sets());
