@@ -66,6 +66,11 @@ struct DeviceTrainingSetup {
   Recompute recompute = Recompute::None;       // train.recompute
 };
 
+// Throws the UserError make_device_training would (no CUDA backend in this build, no visible device),
+// cheaply: the trainer calls it before it allocates and initialises the host copy of the weights, which
+// takes minutes for a 7B model.
+void check_device_training_available(int rank);
+
 // Collective over MPI_COMM_WORLD (builds the device communicators). Throws UserError naming
 // train.device when this build has no CUDA backend or no CUDA device is visible, and the CUDA stage's
 // own UserErrors (e.g. an unsupported head size).

@@ -76,6 +76,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   layers_ = stage_layers(model_config_.num_hidden_layers, topo_.pp, topo_.pp_rank,
                          parse_stage_layers(config_.parallel.stage_layers));
   table_ = ParamTable::build(model_config_, topo_, layers_);
+  if (config_.train.device == "cuda") check_device_training_available(topo_.rank);  // before the host weights
 
   if (!config_.data.tokenizer.empty()) {
     io::Tokenizer tok = io::Tokenizer::load(config_.data.tokenizer);

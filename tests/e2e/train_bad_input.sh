@@ -36,4 +36,12 @@ expect_failure missing_data "/nonexistent/corpus" --config configs/train/tiny-cp
 expect_failure missing_model_config "/nonexistent/model.json" --config configs/train/tiny-cpu.ini "${data[@]}" \
   --model.config /nonexistent/model.json
 expect_failure bad_value "train.micro_batch" --config configs/train/tiny-cpu.ini "${data[@]}" --train.micro_batch=0
+# train.device=cuda without a GPU (or in a build without CUDA) is refused at once, before the host weights
+# of a large model are allocated: llama2-7b would take minutes to initialise.
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  start=$SECONDS
+  expect_failure cuda_without_gpu "train.device=cuda" --config configs/train/tiny-cpu.ini --data.path "$build/data/sample_text" \
+    --model.config configs/models/llama2-7b.json --train.device cuda
+  [ $((SECONDS - start)) -le 20 ] || { echo "FAIL cuda_without_gpu: took $((SECONDS - start)) s"; fail=1; }
+fi
 exit $fail

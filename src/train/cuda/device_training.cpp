@@ -100,13 +100,17 @@ class CudaTraining final : public DeviceTraining {
 
 }  // namespace
 
-std::unique_ptr<DeviceTraining> make_device_training(const DeviceTrainingSetup& setup) {
+void check_device_training_available(int rank) {
   int devices = 0;
   const cudaError_t rc = cudaGetDeviceCount(&devices);
   IRIS_USER_CHECK(rc == cudaSuccess && devices > 0,
                   "train.device=cuda: no CUDA device is visible to rank {} ({}); check CUDA_VISIBLE_DEVICES and the "
                   "driver (nvidia-smi), or use train.device=cpu",
-                  setup.topo.rank, rc == cudaSuccess ? "cudaGetDeviceCount found 0 devices" : cudaGetErrorString(rc));
+                  rank, rc == cudaSuccess ? "cudaGetDeviceCount found 0 devices" : cudaGetErrorString(rc));
+}
+
+std::unique_ptr<DeviceTraining> make_device_training(const DeviceTrainingSetup& setup) {
+  check_device_training_available(setup.topo.rank);
   return std::make_unique<CudaTraining>(setup);
 }
 
