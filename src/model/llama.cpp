@@ -35,26 +35,6 @@ namespace {
 
 // Carves the buffers of one LayerActivations with take(n): those `dropped` marks when shared_set (the
 // stage's recompute set), the others otherwise (a micro-batch's layer); leaves the rest of `a` as it is.
-template <typename Take>
-void carve_layer(LayerActivations& a, const RecomputedBuffers& dropped, bool shared_set, Take&& take, size_t N,
-                 size_t C, size_t q_width, size_t kv_width, size_t lse, size_t F_local) {
-  auto one = [&](float*& buffer, bool is_dropped, size_t n) {
-    if (is_dropped == shared_set) buffer = take(n);
-  };
-  one(a.ln1, dropped.ln1, N * C);
-  one(a.rstd1, dropped.rstd1, N);
-  one(a.q, dropped.q, N * q_width);
-  one(a.k, dropped.k, N * kv_width);
-  one(a.v, dropped.v, N * kv_width);
-  one(a.att, dropped.att, N * q_width);
-  one(a.lse, dropped.lse, lse);
-  one(a.resid_mid, dropped.resid_mid, N * C);
-  one(a.ln2, dropped.ln2, N * C);
-  one(a.rstd2, dropped.rstd2, N);
-  one(a.gate, dropped.gate, N * F_local);
-  one(a.up, dropped.up, N * F_local);
-  one(a.h, dropped.h, N * F_local);
-}
 
 }  // namespace
 
@@ -76,12 +56,13 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const Topology& topo, const Pa
   const RecomputedBuffers dropped = RecomputedBuffers::of(recompute);
   size_t shared_floats = 0;
   LayerActivations sizing{};
-  carve_layer(sizing, dropped, /*shared_set=*/true, [&](size_t n) { return shared_floats += n, nullptr; }, N, C_,
-              q_width, kv_width, lse, F_local_);
+  carve_layer(sizing, dropped, /*shared_set=*/true, [&](float*&, size_t n) { shared_floats += n; }, N, C_, q_width,
+              kv_width, lse, F_local_);
   scratch_ = std::make_unique<Arena>(N * (2 * C_ + 2 * q_width + 2 * kv_width + 3 * static_cast<size_t>(F_local_)) +
                                      shared_floats);
   auto take = [&](size_t n) { return scratch_->take(n); };
-  carve_layer(shared_, dropped, /*shared_set=*/true, take, N, C_, q_width, kv_width, lse, F_local_);
+  carve_layer(shared_, dropped, /*shared_set=*/true, [&](float*& buffer, size_t n) { buffer = take(n); }, N, C_,
+              q_width, kv_width, lse, F_local_);
   dln_ = take(N * C_);
   dtmp_ = take(N * C_);
   dq_ = take(N * q_width);
@@ -100,8 +81,8 @@ std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
   const RecomputedBuffers dropped = RecomputedBuffers::of(recompute_);
   size_t per_layer = 0;
   LayerActivations sizing{};
-  carve_layer(sizing, dropped, /*shared_set=*/false, [&](size_t n) { return per_layer += n, nullptr; }, N, C_,
-              q_width, kv_width, lse, F_local_);
+  carve_layer(sizing, dropped, /*shared_set=*/false, [&](float*&, size_t n) { per_layer += n; }, N, C_, q_width,
+              kv_width, lse, F_local_);
   size_t total = (L + 1) * N * C_ + L * per_layer + N * HS_;
   if (topo_.is_last_stage()) total += N * C_ + 5 * N + N * static_cast<size_t>(offsets_.V_local);
   auto acts = std::make_unique<StageActivations>(total);
@@ -109,7 +90,8 @@ std::unique_ptr<StageActivations> LlamaStage::make_activations() const {
   for (size_t i = 0; i <= L; ++i) acts->resid.push_back(take(N * C_));
   for (size_t i = 0; i < L; ++i) {
     LayerActivations a = shared_;  // the dropped buffers point at the stage's recompute set
-    carve_layer(a, dropped, /*shared_set=*/false, take, N, C_, q_width, kv_width, lse, F_local_);
+    carve_layer(a, dropped, /*shared_set=*/false, [&](float*& buffer, size_t n) { buffer = take(n); }, N, C_, q_width,
+                kv_width, lse, F_local_);
     acts->layers.push_back(a);
   }
   acts->rope_cos = take(N * HS_ / 2);

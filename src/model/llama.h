@@ -69,6 +69,31 @@ struct RecomputedBuffers {
   static RecomputedBuffers of(Recompute mode);
 };
 
+// Hands out the buffers of one layer's activations (LayerActivations here, CudaLayerActivations on the
+// GPU: the same fields in other element types): those `dropped` marks when shared_set (the stage's
+// recompute set), the others otherwise (a micro-batch's layer), by take(buffer, elements); leaves the
+// rest of `a` as it is. q_width, kv_width: this rank's query and KV heads × head size; lse: B·heads·T.
+template <class LayerActs, class Take>
+void carve_layer(LayerActs& a, const RecomputedBuffers& dropped, bool shared_set, Take&& take, size_t N, size_t C,
+                 size_t q_width, size_t kv_width, size_t lse, size_t F) {
+  auto one = [&](auto*& buffer, bool is_dropped, size_t n) {
+    if (is_dropped == shared_set) take(buffer, n);
+  };
+  one(a.ln1, dropped.ln1, N * C);
+  one(a.rstd1, dropped.rstd1, N);
+  one(a.q, dropped.q, N * q_width);
+  one(a.k, dropped.k, N * kv_width);
+  one(a.v, dropped.v, N * kv_width);
+  one(a.att, dropped.att, N * q_width);
+  one(a.lse, dropped.lse, lse);
+  one(a.resid_mid, dropped.resid_mid, N * C);
+  one(a.ln2, dropped.ln2, N * C);
+  one(a.rstd2, dropped.rstd2, N);
+  one(a.gate, dropped.gate, N * F);
+  one(a.up, dropped.up, N * F);
+  one(a.h, dropped.h, N * F);
+}
+
 // Everything one micro-batch saves between its forward and its backward on this stage.
 struct StageActivations {
   explicit StageActivations(size_t floats) : arena(floats) {}

@@ -4,6 +4,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export OMP_NUM_THREADS=1   # many ranks on few cores: one thread each
 mpi() { local n=$1; shift; mpirun --oversubscribe -np "$n" "$@"; }
 
+# Runs iris-train on N ranks into NAME (log NAME.log, replacing an older NAME); on failure prints FAIL and
+# the log's end, sets fail=1 and returns 1.
+run_iris() {  # name, ranks, iris-train flags...
+  local name=$1 n=$2; shift 2
+  rm -rf "$name"
+  if ! mpi "$n" "$build/bin/iris-train" "$@" --output.dir "$name" >"$name.log" 2>&1; then
+    echo "FAIL $name: run failed"; tail -20 "$name.log"; fail=1; return 1
+  fi
+}
+
 # A tiny GQA Llama (4 query heads over 2 KV heads, 4 layers) whose vocabulary matches the sample tokenizer.
 write_tiny_model() {  # path, tied(true|false)
   cat >"$1" <<JSON

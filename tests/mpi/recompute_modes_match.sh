@@ -18,13 +18,7 @@ text=(--data.path "$build/data/sample_text" --train.seq_len 16 --train.micro_bat
 sft=(--train.task sft --data.path data/qa --sft.packing true --train.seq_len 256 --train.micro_batch 2
      --train.grad_accum 2)
 fail=0
-run() {  # name, ranks, args...
-  local name=$1 n=$2; shift 2
-  rm -rf "$name"
-  if ! mpi "$n" "$build/bin/iris-train" "${base[@]}" --output.dir "$name" "$@" >"$name.log" 2>&1; then
-    echo "FAIL $name: run failed"; tail -20 "$name.log"; fail=1; return 1
-  fi
-}
+run() { run_iris "$1" "$2" "${base[@]}" "${@:3}"; }  # name, ranks, args...
 for task in text sft; do
   if [ $task = text ]; then args=("${text[@]}") ranks=4; else args=("${sft[@]}") ranks=8; fi
   run "${task}_none" $ranks "${args[@]}" --train.recompute none || continue

@@ -16,13 +16,7 @@ common=(--model.config model.json --train.task sft --data.path data/qa --data.sp
         --eval.batches 2 --train.steps 6 --optim.lr 1e-2 --optim.warmup_steps 2
         --optim.min_lr 1e-3 --train.log_every 100 --output.save_weights true --parallel.bucket_mb 0.01)
 fail=0
-run() {  # name, ranks, args...
-  local name=$1 n=$2; shift 2
-  rm -rf "$name"
-  if ! mpi "$n" "$build/bin/iris-train" "${common[@]}" --output.dir "$name" "$@" >"$name.log" 2>&1; then
-    echo "FAIL $name: run failed"; tail -20 "$name.log"; fail=1; return 1
-  fi
-}
+run() { run_iris "$1" "$2" "${common[@]}" "${@:3}"; }  # name, ranks, args...
 # Samples are 60..200 tokens: rows of 256 hold about two when packed; unpacked rows of 128 truncate some.
 for packing in true false; do
   ref=ref_$packing seq=$([ $packing = true ] && echo 256 || echo 128)

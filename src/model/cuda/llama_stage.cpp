@@ -22,27 +22,11 @@ namespace iris {
 
 namespace {
 
-// Carves the buffers of one CudaLayerActivations from `arena`: those `dropped` marks when shared_set (the
-// stage's recompute set), the others otherwise (a micro-batch's layer); leaves the rest of `a` as it is.
-void carve_layer(CudaLayerActivations& a, const RecomputedBuffers& dropped, bool shared_set, DeviceArena& arena,
-                 size_t N, size_t C, size_t QW, size_t KW, size_t lse, size_t F) {
-  auto one = [&](auto*& buffer, bool is_dropped, size_t n) {
-    using T = std::remove_pointer_t<std::remove_reference_t<decltype(buffer)>>;
-    if (is_dropped == shared_set) buffer = arena.take<T>(n);
+// carve_layer's take for a device arena: each buffer in its own element type.
+auto arena_take(DeviceArena& arena) {
+  return [&arena](auto*& buffer, size_t n) {
+    buffer = arena.take<std::remove_pointer_t<std::decay_t<decltype(buffer)>>>(n);
   };
-  one(a.ln1, dropped.ln1, N * C);
-  one(a.rstd1, dropped.rstd1, N);
-  one(a.q, dropped.q, N * QW);
-  one(a.k, dropped.k, N * KW);
-  one(a.v, dropped.v, N * KW);
-  one(a.att, dropped.att, N * QW);
-  one(a.lse, dropped.lse, lse);
-  one(a.resid_mid, dropped.resid_mid, N * C);
-  one(a.ln2, dropped.ln2, N * C);
-  one(a.rstd2, dropped.rstd2, N);
-  one(a.gate, dropped.gate, N * F);
-  one(a.up, dropped.up, N * F);
-  one(a.h, dropped.h, N * F);
 }
 
 }  // namespace
@@ -86,7 +70,7 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
     dup_ = scratch_.take<bf16>(N * F);
     dh_ = scratch_.take<bf16>(N * F);
     if (tp_active()) tp_staging_ = scratch_.take<float>(N * C_);
-    carve_layer(shared_, dropped, /*shared_set=*/true, scratch_, N, C_, QW, KW, lse, F);
+    carve_layer(shared_, dropped, /*shared_set=*/true, arena_take(scratch_), N, C_, QW, KW, lse, F);
   };
   carve_scratch();  // sizes
   scratch_.allocate();
@@ -108,7 +92,7 @@ void CudaLlamaStage::carve(CudaStageActivations& acts) const {
   for (size_t i = 0; i <= L; ++i) acts.resid.push_back(arena.take<bf16>(N * C_));
   for (size_t i = 0; i < L; ++i) {
     CudaLayerActivations a = shared_;  // the dropped buffers point at the stage's recompute set
-    carve_layer(a, dropped, /*shared_set=*/false, arena, N, C_, QW, KW, lse, F_local_);
+    carve_layer(a, dropped, /*shared_set=*/false, arena_take(arena), N, C_, QW, KW, lse, F_local_);
     acts.layers.push_back(a);
   }
   acts.rope_cos = arena.take<float>(N * HS_ / 2);
