@@ -1,7 +1,9 @@
 // Optimizer-side kernels against their CPU references: fused AdamW (three steps, fp32 and bf16
 // gradients, bf16 weight copy), the deterministic sum of squares, casts, add and scale.
-// Tolerances: AdamW params atol 1e-6 rtol 1e-5 and moments atol 1e-9 rtol 1e-5 (same fp32 formula; nvcc
-// may fuse multiply-adds that GCC does not); sum of squares rtol 1e-11 (double sums of
+// Tolerances: AdamW params atol 1e-6 rtol 1e-5; m atol 1e-7 rtol 1e-5 (nvcc fuses β1·m + (1−β1)·g into
+// one FMA, GCC does not: ½ ulp of β1·m ≈ 7e-9 absolute, which cancellation can leave next to m ≈ 0; a CPU
+// emulation of this test with the FMA saw 6e-8); v atol 1e-9 rtol 1e-5 (positive terms, no
+// cancellation); sum of squares rtol 1e-11 (double sums of
 // positive terms in another order: bound (chunk length)·2^-53, a dropped element would show as ~1e-6);
 // casts, add and scale are single correctly rounded operations, so exact.
 #include <gtest/gtest.h>
@@ -50,7 +52,7 @@ void check_adamw(bool bf16_grads) {
     const std::string label = std::string(bf16_grads ? "bf16 grads" : "fp32 grads") + " n=" + std::to_string(n);
     const auto got_params = d_params.download();
     EXPECT_TRUE(all_close("adamw params " + label, got_params, params, 1e-6, 1e-5));
-    EXPECT_TRUE(all_close("adamw m " + label, d_m.download(), m, 1e-9, 1e-5));
+    EXPECT_TRUE(all_close("adamw m " + label, d_m.download(), m, 1e-7, 1e-5));
     EXPECT_TRUE(all_close("adamw v " + label, d_v.download(), v, 1e-9, 1e-5));
     // The bf16 copy is exactly the rounding of the GPU's own fp32 result.
     EXPECT_TRUE(all_close("adamw bf16 copy " + label, download_as_float(d_params_bf16), round_bf16(got_params), 0.0,
