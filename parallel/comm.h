@@ -45,6 +45,9 @@ class Comm {
   virtual std::unique_ptr<CommHandle> ireduce_scatter(const float* send, float* recv, size_t count) = 0;
   virtual std::unique_ptr<CommHandle> iall_gather(const float* send, float* recv, size_t count) = 0;
   virtual std::unique_ptr<CommHandle> ibroadcast(float* data, size_t count, int root) = 0;
+  // Issues the point-to-point operations this group has queued (NcclComm batches isend/irecv until a
+  // wait, so that an exchange cannot deadlock); a no-op where operations start at once.
+  virtual void flush() {}
 };
 
 // The MPI world and the groups of a Topology, built once at start-up.

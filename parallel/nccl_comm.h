@@ -53,6 +53,7 @@ class NcclComm : public DeviceComm {
 
   // Issues the queued isend/irecv of this communicator as one NCCL group (no-op when none).
   void start_pending();
+  void flush() override { start_pending(); }
   // start_pending() on every NcclComm of this process: a rank about to block must not hold back a
   // send another rank waits for.
   static void start_all_pending();

@@ -57,6 +57,7 @@ PipelineRun PipelineExecutorT<Stage>::run(const Element* params, float* grads,
         break;
       case ActionKind::SendForward:
         pending_sends_[2 * slot] = pp_->isend(floats(stage_.output(acts)), NC, next, forward_tag(a.micro_batch));
+        pp_->flush();  // NCCL queues it: issue it at its place in the list (deadlock-free, pipeline_schedule.h)
         break;
       case ActionKind::RecvBackward:
         pp_->irecv(floats(doutput_.data()), NC, next, backward_tag(a.micro_batch))->wait();
@@ -69,6 +70,7 @@ PipelineRun PipelineExecutorT<Stage>::run(const Element* params, float* grads,
         break;
       case ActionKind::SendBackward:
         pending_sends_[2 * slot + 1] = pp_->isend(floats(dinput_[slot].data()), NC, prev, backward_tag(a.micro_batch));
+        pp_->flush();
         break;
       case ActionKind::Agree:
         // A consistent cut: every transfer posted so far meets its partner before the peer's own
