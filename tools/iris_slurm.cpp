@@ -5,6 +5,8 @@
 //              [-- extra iris-train flags]
 //   --sweep 1,2,4 [--sweep-layouts "TP,PP ..."]   a job array over node counts x layouts
 //   --cpu-ranks N                                  a CPU-backend job (N ranks, no GPUs) for testing
+// GPU jobs run iris-train with --train.device cuda, --parallel.comm nccl (--comm mpi: host-staged) and
+// --train.recompute as given (--recompute, default none), which the planner's fit check also assumes.
 // Refuses (exit 2, nothing written) when the layout cannot be cut from the GPUs, the planner says the
 // model does not fit, or a data file is missing. Paths starting with '$' are left to the shell and
 // checked by the script when it runs. Exit status: 0 written, 2 bad input, 1 internal failure.
@@ -112,6 +114,7 @@ std::string fill_template(const fs::path& path, const std::map<std::string, std:
 
 struct Options {
   std::string task, gpu, partition, account, time, data, tokenizer, init_from, run_config, run_dir, name;
+  std::string recompute = "none", comm = "nccl";
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
   int signal_lead = 300;  // seconds before the time limit Slurm sends USR1 (0: no signal)
   std::vector<std::string> extra;
@@ -129,6 +132,7 @@ int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const 
   job.gpus_per_node = o.gpus_per_node;
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
+  job.recompute = parse_recompute(o.recompute, "--recompute");
   const int dp = gpus / (l.tp * l.pp);
   job.global_batch = o.global_batch > 0 ? o.global_batch : dp * o.micro_batch;
   IRIS_USER_CHECK(job.global_batch % (dp * o.micro_batch) == 0, "--global-batch {} is not a multiple of dp x "
@@ -138,7 +142,8 @@ int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const 
   IRIS_USER_CHECK(p.refusal.empty(), "layout tp={} pp={} is impossible for {}: {}", l.tp, l.pp, config.source,
                   p.refusal);
   IRIS_USER_CHECK(p.fits, "{} does not fit on {} x {} with tp={} pp={} (iris-plan: {}); use more GPUs, another "
-                  "layout or --layout auto", config.source, gpus, gpu.name, l.tp, l.pp, p.why_not);
+                  "layout, --layout auto or --recompute selective|full", config.source, gpus, gpu.name, l.tp, l.pp,
+                  p.why_not);
   return job.global_batch / (dp * o.micro_batch);
 }
 
@@ -149,12 +154,14 @@ Layout auto_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Op
   job.gpus_per_node = o.gpus_per_node;
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
+  job.recompute = parse_recompute(o.recompute, "--recompute");
   job.global_batch = o.global_batch > 0 ? o.global_batch : job.gpus * o.micro_batch;
   for (const plan::LayoutPlan& p : plan::plan_all(config, gpu, job))
     if (p.refusal.empty() && p.fits && p.tp <= o.gpus_per_node) return {nodes, p.tp, p.pp};
   throw UserError(fmt::format("{} does not fit on {} node(s) x {} {} under any layout (iris-plan --model {} --gpus {} "
-                              "--gpu {} --global-batch {} shows why); use more nodes", config.source, nodes,
-                              o.gpus_per_node, gpu.name, config.source, job.gpus, gpu.name, job.global_batch));
+                              "--gpu {} --global-batch {} --recompute {} shows why); use more nodes or --recompute "
+                              "selective|full", config.source, nodes, o.gpus_per_node, gpu.name, config.source, job.gpus,
+                              gpu.name, job.global_batch, o.recompute));
 }
 
 void check_file(const std::string& path, const std::string& what) {
@@ -201,6 +208,10 @@ int run(int argc, char** argv) {
       ("micro-batch", po::value(&o.micro_batch)->default_value(1), "samples per micro-batch (train.micro_batch)")
       ("global-batch", po::value(&o.global_batch)->default_value(0), "samples per step (0: dp x micro-batch); "
                                                                       "sets train.grad_accum")
+      ("recompute", po::value(&o.recompute)->default_value("none"), "activation recomputation none | selective | "
+                                                                    "full (train.recompute; the planner assumes it)")
+      ("comm", po::value(&o.comm)->default_value("nccl"), "communicator of a GPU job: nccl | mpi (parallel.comm; mpi "
+                                                          "stages through host memory)")
       ("partition", po::value(&o.partition), "Slurm partition")
       ("account", po::value(&o.account), "Slurm account")
       ("time", po::value(&o.time)->default_value("1-00:00:00"), "time limit, D-HH:MM:SS")
@@ -245,6 +256,8 @@ int run(int argc, char** argv) {
                   "--time must be D-HH:MM:SS or HH:MM:SS, got \"{}\"", o.time);
   const std::string model_arg = vm["model"].as<std::string>();
   const LlamaConfig config = LlamaConfig::load(model_arg);
+  parse_recompute(o.recompute, "--recompute");
+  IRIS_USER_CHECK(o.comm == "nccl" || o.comm == "mpi", "--comm must be nccl or mpi, got \"{}\"", o.comm);
   check_data(o);
   check_file(o.tokenizer, "--tokenizer");
   check_file(o.run_config, "--run-config");
@@ -311,6 +324,10 @@ int run(int argc, char** argv) {
 
   std::vector<std::string> train_args;
   if (o.task == "sft") train_args.push_back("--train.task=sft");
+  if (!cpu)  // one rank per GPU
+    for (const std::string& a : {"--train.device", "cuda", "--parallel.comm", o.comm.c_str()}) train_args.push_back(a);
+  if (o.recompute != "none")
+    for (const std::string& a : {"--train.recompute", o.recompute.c_str()}) train_args.push_back(a);
   std::string sweep_block, array_line, srun_extra, mpirun_extra;
   int max_nodes = 0;
   for (const Layout& l : layouts) max_nodes = std::max(max_nodes, l.nodes);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iris-slurm refuses, with a clear message and without writing a script, a node/GPU count that cannot
-# hold the layout, a model that does not fit (planner), a missing data path, and CPU ranks that
-# cannot hold the layout. A valid request next to each refusal shows the refusal is about the input.
+# hold the layout, a model that does not fit (planner; unless --recompute makes it fit), a missing data
+# path, bad --recompute/--comm values, and CPU ranks that cannot hold the layout. A valid request next to each refusal shows the refusal is about the input.
 set -uo pipefail
 src=$1 build=$2
 slurm=$build/bin/iris-slurm
@@ -32,6 +32,18 @@ refuses "does not fit" --task pretrain --model "$m13" --nodes 1 --gpus-per-node 
 refuses "data file $PWD/nowhere.bin does not exist" --task pretrain --model "$m7" --nodes 1 --data "$PWD/nowhere"
 refuses "--data PREFIX is required" --task pretrain --model "$m7" --nodes 1   # no --data at all: says what is needed
 refuses "data_loss_mask.bin does not exist" --task sft --model "$m7" --nodes 1 --data data
+# Activation recomputation: what the planner assumes is what the script asks iris-train for.
+big=(--task pretrain --model "$m7" --nodes 1 --gpus-per-node 8 --gpu a100-40gb --layout 4,2 --micro-batch 4
+     --global-batch 64 --data data)
+refuses "or --recompute selective|full" "${big[@]}"
+accepts "${big[@]}" --recompute full
+if grep -qF '"--train.device" "cuda" "--parallel.comm" "nccl" "--train.recompute" "full"' job.sbatch; then
+  echo "ok: a GPU job runs iris-train with --train.device cuda, --parallel.comm nccl and the planned recompute"
+else
+  echo "FAIL: the GPU job's flags: $(grep TRAIN_ARGS= job.sbatch)"; fail=1
+fi
+refuses '--recompute must be none, selective or full, got "some"' "${big[@]}" --recompute some
+refuses '--comm must be nccl or mpi, got "gloo"' "${big[@]}" --comm gloo
 accepts  --model "$src/configs/models/tiny.json" --cpu-ranks 4 --layout 2,2 --data data
 refuses "cannot hold layout tp=2 pp=2" --model "$src/configs/models/tiny.json" --cpu-ranks 6 --layout 2,2 --data data
 exit $fail
