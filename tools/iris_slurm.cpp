@@ -115,6 +115,7 @@ std::string fill_template(const fs::path& path, const std::map<std::string, std:
 struct Options {
   std::string task, gpu, partition, account, time, data, tokenizer, init_from, run_config, run_dir, name;
   std::string recompute = "none", comm = "nccl";
+  Recompute recompute_mode = Recompute::None;  // parsed from recompute
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
   int signal_lead = 300;  // seconds before the time limit Slurm sends USR1 (0: no signal)
   std::vector<std::string> extra;
@@ -132,7 +133,7 @@ int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const 
   job.gpus_per_node = o.gpus_per_node;
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
-  job.recompute = parse_recompute(o.recompute, "--recompute");
+  job.recompute = o.recompute_mode;
   const int dp = gpus / (l.tp * l.pp);
   job.global_batch = o.global_batch > 0 ? o.global_batch : dp * o.micro_batch;
   IRIS_USER_CHECK(job.global_batch % (dp * o.micro_batch) == 0, "--global-batch {} is not a multiple of dp x "
@@ -154,7 +155,7 @@ Layout auto_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Op
   job.gpus_per_node = o.gpus_per_node;
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
-  job.recompute = parse_recompute(o.recompute, "--recompute");
+  job.recompute = o.recompute_mode;
   job.global_batch = o.global_batch > 0 ? o.global_batch : job.gpus * o.micro_batch;
   for (const plan::LayoutPlan& p : plan::plan_all(config, gpu, job))
     if (p.refusal.empty() && p.fits && p.tp <= o.gpus_per_node) return {nodes, p.tp, p.pp};
@@ -256,7 +257,7 @@ int run(int argc, char** argv) {
                   "--time must be D-HH:MM:SS or HH:MM:SS, got \"{}\"", o.time);
   const std::string model_arg = vm["model"].as<std::string>();
   const LlamaConfig config = LlamaConfig::load(model_arg);
-  parse_recompute(o.recompute, "--recompute");
+  o.recompute_mode = parse_recompute(o.recompute, "--recompute");
   IRIS_USER_CHECK(o.comm == "nccl" || o.comm == "mpi", "--comm must be nccl or mpi, got \"{}\"", o.comm);
   check_data(o);
   check_file(o.tokenizer, "--tokenizer");

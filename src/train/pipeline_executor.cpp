@@ -57,7 +57,9 @@ PipelineRun PipelineExecutorT<Stage>::run(const Element* params, float* grads,
         break;
       case ActionKind::SendForward:
         pending_sends_[2 * slot] = pp_->isend(floats(stage_.output(acts)), NC, next, forward_tag(a.micro_batch));
-        pp_->flush();  // NCCL queues it: issue it at its place in the list (deadlock-free, pipeline_schedule.h)
+        // NCCL queues sends: issue it at its place in the list (deadlock-free, pipeline_schedule.h), so
+        // no send is held back while this rank blocks in a receive or in the agreement collective.
+        pp_->flush();
         break;
       case ActionKind::RecvBackward:
         pp_->irecv(floats(doutput_.data()), NC, next, backward_tag(a.micro_batch))->wait();

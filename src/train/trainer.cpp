@@ -54,16 +54,25 @@ void maybe_inject_fault(int rank, int step) {
 }
 
 // Test hook for the mid-step stop tests: IRIS_TEST_SIGNAL="RANK:STEP:MICRO_BATCH[:eval]" makes that
-// rank raise SIGUSR1 when it takes that micro-batch of that step (or of the evaluation after it).
+// rank raise SIGUSR1 when it takes that micro-batch of that step (or of the evaluation after it). The
+// variable is read once; a micro-batch costs one comparison.
 void maybe_raise_test_signal(int rank, int step, int micro_batch, bool eval) {
-  const char* spec = std::getenv("IRIS_TEST_SIGNAL");
-  if (!spec) return;
-  int r = -1, s = -1, m = -1;
-  char phase[8] = {0};
-  const int fields = std::sscanf(spec, "%d:%d:%d:%7s", &r, &s, &m, phase);
-  if (fields < 3 || r != rank || s != step || m != micro_batch || eval != (fields == 4 && std::string(phase) == "eval"))
-    return;
-  std::raise(SIGUSR1);
+  struct Spec {
+    int rank = -1, step = -1, micro_batch = -1;
+    bool eval = false;
+  };
+  static const Spec spec = [] {
+    Spec s;
+    const char* text = std::getenv("IRIS_TEST_SIGNAL");
+    char phase[8] = {0};
+    if (text && std::sscanf(text, "%d:%d:%d:%7s", &s.rank, &s.step, &s.micro_batch, phase) >= 3)
+      s.eval = std::string(phase) == "eval";
+    else
+      s.rank = -1;
+    return s;
+  }();
+  if (rank == spec.rank && step == spec.step && micro_batch == spec.micro_batch && eval == spec.eval)
+    std::raise(SIGUSR1);
 }
 
 }  // namespace

@@ -14,6 +14,13 @@ run_iris() {  # name, ranks, iris-train flags...
   fi
 }
 
+# The bundled ophthalmology Q&A sample as an SFT dataset (medalpaca template) at PREFIX (its directory must exist).
+tokenize_sample_sft() {  # prefix
+  "$build/bin/iris-tokenize" --tokenizer "$build/data/tokenizer.model" --sft --template medalpaca \
+    --templates-dir "$src/configs/templates" --input "$src/data/sample/sft/ophthalmology_qa.jsonl" --output "$1" \
+    --progress-seconds 0 >tokenize.log 2>&1 || { cat tokenize.log; exit 1; }
+}
+
 # A tiny GQA Llama (4 query heads over 2 KV heads, 4 layers) whose vocabulary matches the sample tokenizer.
 write_tiny_model() {  # path, tied(true|false)
   cat >"$1" <<JSON

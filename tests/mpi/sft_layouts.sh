@@ -9,9 +9,7 @@ src=$1 build=$2
 source "$src/tests/mpi/common.bash"
 write_tiny_model model.json false
 rm -rf data && mkdir data
-"$build/bin/iris-tokenize" --tokenizer "$build/data/tokenizer.model" --sft --template medalpaca \
-  --templates-dir "$src/configs/templates" --input "$src/data/sample/sft/ophthalmology_qa.jsonl" --output data/qa \
-  --progress-seconds 0 >tokenize.log 2>&1 || { cat tokenize.log; exit 1; }
+tokenize_sample_sft data/qa
 common=(--model.config model.json --train.task sft --data.path data/qa --data.split 90,10 --eval.every 2
         --eval.batches 2 --train.steps 6 --optim.lr 1e-2 --optim.warmup_steps 2
         --optim.min_lr 1e-3 --train.log_every 100 --output.save_weights true --parallel.bucket_mb 0.01)

@@ -3,9 +3,6 @@
 #include <cuda_runtime.h>
 
 #include "parallel/device_comm.h"
-#if IRIS_WITH_NCCL
-#include "parallel/nccl_comm.h"
-#endif
 #include "src/core/check.h"
 #include "src/train/cuda/cuda_stage_traits.h"
 #include "src/train/cuda/device_optimizer.h"
@@ -47,10 +44,10 @@ class CudaTraining final : public DeviceTraining {
 
   PipelineRun forward_backward(const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) override {
     optimizer_->zero_grads();
-    return executor_->run(optimizer_->weights(), optimizer_->grads(), batch, with_sends_started(stop));
+    return executor_->run(optimizer_->weights(), optimizer_->grads(), batch, stop);
   }
   PipelineRun forward_only(int count, const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) override {
-    const PipelineRun r = executor_->forward_only(optimizer_->weights(), count, batch, with_sends_started(stop));
+    const PipelineRun r = executor_->forward_only(optimizer_->weights(), count, batch, stop);
     IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return r;
   }
@@ -75,19 +72,6 @@ class CudaTraining final : public DeviceTraining {
   size_t allocated_bytes() const override { return optimizer_->allocated_bytes(); }
 
  private:
-  // The stop agreement is a host collective: NCCL sends queued by this rank (NcclComm issues them only
-  // at the next wait or collective) must be issued first, or a peer waiting for one never reaches its
-  // own agreement point.
-  static StopAgreement with_sends_started(const StopAgreement& stop) {
-    if (!stop) return stop;
-    return [stop] {
-#if IRIS_WITH_NCCL
-      NcclComm::start_all_pending();
-#endif
-      return stop();
-    };
-  }
-
   std::vector<std::pair<size_t, size_t>> norm_ranges_;
   Communicators comms_;
   cudaStream_t stream_ = nullptr;
