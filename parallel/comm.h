@@ -45,6 +45,9 @@ class Comm {
   virtual std::unique_ptr<CommHandle> ireduce_scatter(const float* send, float* recv, size_t count) = 0;
   virtual std::unique_ptr<CommHandle> iall_gather(const float* send, float* recv, size_t count) = 0;
   virtual std::unique_ptr<CommHandle> ibroadcast(float* data, size_t count, int root) = 0;
+  // Sum of every rank's count floats into `data` on `root` (in place); the other ranks' data is only
+  // read. The ZeRO-1 gradient reduction overlapped with backward (src/train/grad_reduce.h) uses it.
+  virtual std::unique_ptr<CommHandle> ireduce(float* data, size_t count, int root) = 0;
   // Issues the point-to-point operations this group has queued (NcclComm batches isend/irecv until a
   // wait, so that an exchange cannot deadlock); a no-op where operations start at once.
   virtual void flush() {}

@@ -106,6 +106,12 @@ class MpiComm : public Comm {
     IRIS_MPI_CHECK(MPI_Ibcast(data, checked(count), MPI_FLOAT, root, comm_, &r));
     return collective(r, "broadcast");
   }
+  std::unique_ptr<CommHandle> ireduce(float* data, size_t count, int root) override {
+    MPI_Request r;
+    const void* send = rank_ == root ? MPI_IN_PLACE : data;  // the root's recvbuf only matters
+    IRIS_MPI_CHECK(MPI_Ireduce(send, data, checked(count), MPI_FLOAT, MPI_SUM, root, comm_, &r));
+    return collective(r, "reduce");
+  }
 
  private:
   int checked(size_t count) const {

@@ -185,6 +185,14 @@ std::unique_ptr<CommHandle> NcclComm::ibroadcast(float* data, size_t count, int 
   });
 }
 
+std::unique_ptr<CommHandle> NcclComm::ireduce(float* data, size_t count, int root) {
+  require_device_buffer(data, "reduce", name());
+  // In place on the root; NCCL ignores recvbuff elsewhere.
+  return collective("reduce", [&] {
+    IRIS_NCCL_CHECK(ncclReduce(data, data, count, ncclFloat, ncclSum, root, comm_, comm_stream_));
+  });
+}
+
 void NcclComm::all_reduce(float* data, size_t count, ReduceOp op) { iall_reduce(data, count, op)->wait(); }
 
 void NcclComm::all_reduce(double* data, size_t count, ReduceOp op) {

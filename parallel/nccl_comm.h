@@ -50,6 +50,7 @@ class NcclComm : public DeviceComm {
   std::unique_ptr<CommHandle> ireduce_scatter(const float* send, float* recv, size_t count) override;
   std::unique_ptr<CommHandle> iall_gather(const float* send, float* recv, size_t count) override;
   std::unique_ptr<CommHandle> ibroadcast(float* data, size_t count, int root) override;
+  std::unique_ptr<CommHandle> ireduce(float* data, size_t count, int root) override;
 
   // Issues the queued isend/irecv of this communicator as one NCCL group (no-op when none).
   void start_pending();

@@ -130,6 +130,16 @@ std::unique_ptr<CommHandle> StagedComm::ibroadcast(float* data, size_t count, in
   return staged(std::move(host), std::move(inner), data, bytes);
 }
 
+std::unique_ptr<CommHandle> StagedComm::ireduce(float* data, size_t count, int root) {
+  require_device_buffer(data, "reduce", name());
+  const size_t bytes = count * sizeof(float);
+  auto host = stage_in(data, bytes, bytes);
+  auto inner = host_->ireduce(host->floats(), count, root);
+  auto done = staged(std::move(host), std::move(inner), rank() == root ? data : nullptr, rank() == root ? bytes : 0);
+  done->wait();  // its staging buffer goes back to the pool now
+  return done;
+}
+
 std::unique_ptr<CommHandle> StagedComm::isend(const float* data, size_t count, int peer, int tag) {
   require_device_buffer(data, "send", name());
   const size_t bytes = count * sizeof(float);

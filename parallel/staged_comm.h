@@ -41,6 +41,9 @@ class StagedComm : public DeviceComm {
   std::unique_ptr<CommHandle> ireduce_scatter(const float* send, float* recv, size_t count) override;
   std::unique_ptr<CommHandle> iall_gather(const float* send, float* recv, size_t count) override;
   std::unique_ptr<CommHandle> ibroadcast(float* data, size_t count, int root) override;
+  // Completes before it returns (the handle's wait() does nothing): the overlapped gradient reduction
+  // issues one per bucket, and keeping them all in flight would pin a host copy of every gradient.
+  std::unique_ptr<CommHandle> ireduce(float* data, size_t count, int root) override;
 
   class PinnedBuffer;  // page-locked host memory, recycled between operations
 

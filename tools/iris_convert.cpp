@@ -52,6 +52,7 @@ class LayoutOnlyComm : public Comm {
   std::unique_ptr<CommHandle> ireduce_scatter(const float*, float*, size_t) override { fail(); }
   std::unique_ptr<CommHandle> iall_gather(const float*, float*, size_t) override { fail(); }
   std::unique_ptr<CommHandle> ibroadcast(float*, size_t, int) override { fail(); }
+  std::unique_ptr<CommHandle> ireduce(float*, size_t, int) override { fail(); }
 
  private:
   [[noreturn]] static void fail() { throw Error("iris-convert: the offline layout communicator cannot communicate"); }

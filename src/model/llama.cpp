@@ -224,7 +224,7 @@ void LlamaStage::layer_backward(LayerActivations& a, float* dresid, const float*
 }
 
 void LlamaStage::backward(StageActivations& acts, const float* params, float* grads, const MicroBatch& batch,
-                          const float* dout, float* dinput) const {
+                          const float* dout, float* dinput, const GradsReady& ready) const {
   const int N = B_ * T_;
   const size_t NC = static_cast<size_t>(N) * C_;
   // The residual gradient runs backwards through the layers in place, in a buffer of its own.
@@ -240,12 +240,14 @@ void LlamaStage::backward(StageActivations& acts, const float* params, float* gr
     copy_to_tp_region_backward(tp_, dln_, NC);
     cpu::rmsnorm_backward(dresid, grads + offsets_.norm, dln_, acts.resid.back(), params + offsets_.norm, acts.rstdf, N,
                           C_);
+    if (ready) ready(offsets_.norm);
   } else {
     std::copy(dout, dout + NC, dresid);
   }
   for (size_t l = offsets_.layers.size(); l-- > 0;) {
     recompute_layer(l, acts, params, batch);
     layer_backward(acts.layers[l], dresid, acts.resid[l], params, grads, offsets_.layers[l], acts, batch);
+    if (ready) ready(offsets_.layers[l].ln1);
   }
   if (topo_.is_first_stage()) {
     cpu::embedding_backward(grads + offsets_.embed, dresid, batch.tokens, N, C_, static_cast<int>(offsets_.vocab_start),

@@ -9,6 +9,7 @@
 // mode gives bit-identical losses and gradients.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,15 @@ void carve_layer(LayerActs& a, const RecomputedBuffers& dropped, bool shared_set
   one(a.h, dropped.h, N * F);
 }
 
+// Told by a stage's backward, with a flat offset into the gradient buffer, that gradients from there to
+// the end of the buffer are final for this backward: after the LM head and final norm (offset of the
+// norm), then after each layer l (offset of its first tensor), in decreasing order. The embedding, first
+// in the flat layout, is never reported (its backward is the last thing the first stage does). A
+// device stage calls it once the layer's work is queued on its stream (not done): what the caller
+// issues must be ordered after that stream. The overlapped ZeRO-1 reduction (src/train/grad_reduce.h)
+// listens to it during a step's last micro-batch.
+using GradsReady = std::function<void(size_t offset)>;
+
 // Everything one micro-batch saves between its forward and its backward on this stage.
 struct StageActivations {
   explicit StageActivations(size_t floats) : arena(floats) {}
@@ -126,8 +136,10 @@ class LlamaStage {
   double forward(StageActivations& acts, const float* params, const MicroBatch& batch, const float* input) const;
   // dout (N, C): gradient of this stage's output (ignored on the last stage, which starts from the
   // loss). dinput (N, C) receives the gradient of the stage input (not on the first stage).
+  // ready (optional) is told the stage's progress: grads[offset, end) will not change any more in this
+  // backward (after the LM head and final norm, then after each layer; see GradsReady).
   void backward(StageActivations& acts, const float* params, float* grads, const MicroBatch& batch,
-                const float* dout, float* dinput) const;
+                const float* dout, float* dinput, const GradsReady& ready = nullptr) const;
 
   const float* output(const StageActivations& acts) const { return acts.resid.back(); }
   int rows() const { return B_ * T_; }

@@ -83,6 +83,10 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("parallel.pp", &c.parallel.pp, "pipeline-parallel size"),
       key("parallel.stage_layers", &c.parallel.stage_layers, "layers per pipeline stage, e.g. \"3,5\" (default: even)"),
       key("parallel.bucket_mb", &c.parallel.bucket_mb, "ZeRO-1 gradient reduce-scatter bucket, MiB per shard"),
+      key("parallel.overlap_grad_reduce", &c.parallel.overlap_grad_reduce,
+          "send each ZeRO-1 gradient bucket to its owner as soon as the last micro-batch's backward has finished "
+          "it, overlapping the DP reduction with the rest of the backward (false: one bucketed reduce-scatter "
+          "after the backward)"),
       key("parallel.timeout_s", &c.parallel.timeout_s,
           "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
       key("parallel.comm", &c.parallel.comm,

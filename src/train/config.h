@@ -60,6 +60,7 @@ struct RunConfig {
     int pp = 1;
     std::string stage_layers;   // explicit layers per pipeline stage, e.g. "3,5"; "" = even split
     double bucket_mb = 16;      // ZeRO-1 reduce-scatter bucket size (MiB of fp32 gradients per shard)
+    bool overlap_grad_reduce = true;  // reduce gradient buckets during the last micro-batch's backward
     double timeout_s = 1800;    // a collective or send/recv not done in this long aborts the job (0: never)
     std::string comm = "mpi";   // communicator for GPU buffers: nccl | mpi (host-staged, GPUs may be shared)
   } parallel;

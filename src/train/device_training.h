@@ -36,13 +36,16 @@ class DeviceTraining {
   virtual PipelineRun forward_backward(const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) = 0;
   // PipelineExecutor::forward_only on the device weights.
   virtual PipelineRun forward_only(int count, const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) = 0;
-  // The tied-embedding all-reduce and the ZeRO-1 reduce-scatter; returns this rank's Σ g² over the
+  // The tied-embedding all-reduce and the rest of the ZeRO-1 gradient reduction (the part not already
+  // overlapped with the backward); returns this rank's Σ g² over the
   // grad_norm_ranges (to be summed over the world like the CPU path's).
   virtual double reduce_grads_sum_squares() = 0;
   // AdamW on this rank's shard with gradients × grad_scale (clipping), then the all-gather of the bf16
   // weights over DP. step is 1-based (skipped steps not counted).
   virtual void update(double lr, int step, float grad_scale) = 0;
 
+  // Buckets of the overlapped gradient reduction issued so far this step (0 without overlap).
+  virtual size_t grad_buckets_issued() const = 0;
   virtual int activation_sets() const = 0;
   virtual std::string device_name() const = 0;
   // Device memory in use now (cudaMemGetInfo: total − free, so the whole GPU: the CUDA context and any

@@ -7,7 +7,8 @@
 
 namespace iris {
 
-DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements)
+DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements,
+                                           bool overlap)
     : dp_(dp) {
   dp_size_ = dp ? dp->size() : 1;
   dp_rank_ = dp ? dp->rank() : 0;
@@ -22,7 +23,31 @@ DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig 
   if (dp_size_ > 1) {
     send_.resize(bucket_ * dp_size_);
     recv_.resize(bucket_);
+    if (overlap) overlap_ = std::make_unique<OverlappedGradReduce>(dp, padded_, bucket_);
   }
+}
+
+void DistributedOptimizer::begin_grad_reduce(float* grads) {
+  if (overlap_) overlap_->begin(grads);
+}
+
+GradsReady DistributedOptimizer::grads_ready() {
+  if (!overlap_) return nullptr;
+  return [this](size_t offset) { overlap_->ready_from(offset); };
+}
+
+size_t DistributedOptimizer::grad_reduce_calls() const {
+  if (dp_size_ == 1) return 0;
+  if (overlap_) return overlap_->buckets().size();
+  const size_t shard = padded_ / dp_size_;
+  return (shard + bucket_ - 1) / bucket_;
+}
+
+void DistributedOptimizer::finish_grad_reduce(float* grads) {
+  if (overlap_)
+    overlap_->finish();
+  else
+    reduce_scatter_grads(grads);
 }
 
 void DistributedOptimizer::reduce_scatter_grads(float* grads) {

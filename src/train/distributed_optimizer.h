@@ -13,14 +13,18 @@
 
 #include "parallel/comm.h"
 #include "parallel/topology.h"
+#include "src/model/llama.h"
+#include "src/train/grad_reduce.h"
 #include "src/train/optimizer.h"
 
 namespace iris {
 
 class DistributedOptimizer {
  public:
-  // dp may be null (dp = 1). bucket_elements: elements of each shard reduced per call.
-  DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements);
+  // dp may be null (dp = 1). bucket_elements: elements of each shard reduced per call. overlap: reduce
+  // the gradients during the backward (grad_reduce.h; parallel.overlap_grad_reduce), when dp > 1.
+  DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements,
+                       bool overlap = false);
 
   size_t padded_size() const { return padded_; }  // flat buffers must have this length
   size_t shard_begin() const { return shard_begin_; }
@@ -34,6 +38,19 @@ class DistributedOptimizer {
   // Sums the gradients over the DP group; afterwards grads[shard] holds the DP-summed shard
   // (the rest of the buffer is stale).
   void reduce_scatter_grads(float* grads);
+
+  // A step's gradient reduction in three calls around the pipeline run: begin_grad_reduce before it,
+  // grads_ready() given to it (null unless overlapping), finish_grad_reduce after it and after the
+  // tied-embedding all-reduce. The result is reduce_scatter_grads's (summed in another order when
+  // dp > 2). Without overlap, finish_grad_reduce is reduce_scatter_grads.
+  bool overlaps_grad_reduce() const { return overlap_ != nullptr; }
+  void begin_grad_reduce(float* grads);
+  GradsReady grads_ready();
+  void finish_grad_reduce(float* grads);
+  // Calls per step (buckets when overlapping, else reduce-scatter calls; 0 with dp = 1), and how many
+  // overlapped buckets have been issued so far this step.
+  size_t grad_reduce_calls() const;
+  size_t grad_buckets_issued() const { return overlap_ ? overlap_->issued() : 0; }
   // Adam update of this rank's shard, then all-gather of the updated weights over the DP group.
   void step(float* params, const float* grads, double lr, int step, float grad_scale);
   AdamW& adam() { return *adam_; }
@@ -45,6 +62,7 @@ class DistributedOptimizer {
   size_t padded_ = 0, shard_begin_ = 0, shard_end_ = 0, bucket_ = 0;
   std::unique_ptr<AdamW> adam_;
   std::vector<float> send_, recv_;  // staging: dp · bucket and bucket elements
+  std::unique_ptr<OverlappedGradReduce> overlap_;
 };
 
 // The flat ranges [b, f) inside [shard_begin, shard_end) whose gradients count in the global gradient

@@ -13,7 +13,7 @@ int backward_tag(int mb) { return 2 * mb + 1; }
 
 template <class Stage>
 PipelineExecutorT<Stage>::PipelineExecutorT(Stage& stage, const Topology& topo, Comm* pp, int micro_batches)
-    : stage_(stage), topo_(topo), pp_(pp) {
+    : stage_(stage), topo_(topo), pp_(pp), micro_batches_(micro_batches) {
   actions_ = with_agreement_points(one_f_one_b_schedule(topo.pp, topo.pp_rank, micro_batches));
   const int sets = max_in_flight(actions_);
   // Elements per transfer buffer: N·C, rounded up to whole floats of bytes.
@@ -32,7 +32,8 @@ PipelineExecutorT<Stage>::PipelineExecutorT(Stage& stage, const Topology& topo, 
 
 template <class Stage>
 PipelineRun PipelineExecutorT<Stage>::run(const Element* params, float* grads,
-                                          const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) {
+                                          const std::function<MicroBatch(int)>& batch, const StopAgreement& stop,
+                                          const GradsReady& ready) {
   const int sets = static_cast<int>(acts_.size());
   const size_t NC = transfer_floats<Element>(static_cast<size_t>(stage_.rows()) * stage_.hidden());  // floats sent
   const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;  // group ranks in the PP group = stage index
@@ -67,7 +68,8 @@ PipelineRun PipelineExecutorT<Stage>::run(const Element* params, float* grads,
       case ActionKind::Backward:
         wait_send(pending_sends_[2 * slot + 1]);
         stage_.backward(acts, params, grads, batch(a.micro_batch), topo_.is_last_stage() ? nullptr : doutput_.data(),
-                        topo_.is_first_stage() ? nullptr : dinput_[slot].data());
+                        topo_.is_first_stage() ? nullptr : dinput_[slot].data(),
+                        a.micro_batch == micro_batches_ - 1 ? ready : GradsReady{});
         result.micro_batches_done = a.micro_batch + 1;  // backwards run in micro-batch order
         break;
       case ActionKind::SendBackward:

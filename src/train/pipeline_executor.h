@@ -58,9 +58,10 @@ class PipelineExecutorT {
   // batch(i) gives micro-batch i. The loss is Σ of the stage's forward results (the weighted loss on
   // the last stage, 0 elsewhere). Parameter gradients accumulate into grads. Between micro-batches
   // every rank asks `stop` (when given, on every rank); on true, run() completes its pending sends
-  // and returns at once, stopped.
+  // and returns at once, stopped. `ready` (when given) hears the last micro-batch's backward progress
+  // (LlamaStage::backward): after the last agreement point, so a run that reports anything completes.
   PipelineRun run(const Element* params, float* grads, const std::function<MicroBatch(int)>& batch,
-                  const StopAgreement& stop = nullptr);
+                  const StopAgreement& stop = nullptr, const GradsReady& ready = nullptr);
 
   // Forward of micro-batches 0..count-1 only (evaluation): each stage receives, runs and passes on one
   // micro-batch at a time, in order, and asks `stop` after each but the last, like run().
@@ -78,6 +79,7 @@ class PipelineExecutorT {
   Stage& stage_;
   Topology topo_;
   Comm* pp_;
+  int micro_batches_;
   std::vector<PipelineAction> actions_;
   std::vector<std::unique_ptr<typename Traits::Activations>> acts_;  // slot = micro-batch % sets
   std::vector<Buffer> input_, dinput_;                     // per slot, (N, C)

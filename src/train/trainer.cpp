@@ -99,7 +99,8 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
   AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
-  optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket);
+  optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket,
+                                                      config_.parallel.overlap_grad_reduce);
   const bool cuda = config_.train.device == "cuda";
   params_.assign(optimizer_->padded_size(), 0.0f);
   if (!cuda) grads_.assign(optimizer_->padded_size(), 0.0f);
@@ -231,6 +232,15 @@ void Trainer::describe_startup() const {
                  table_.total_numel() * 4 / MiB, optimizer_->padded_size() * 4 / MiB, optimizer_->state_bytes() / MiB,
                  optimizer_->state_bytes());
   }
+  if (topo_.dp > 1) {
+    if (optimizer_->overlaps_grad_reduce())
+      spdlog::info("gradient reduction: overlapped with the last micro-batch's backward, {} buckets of up to {} "
+                   "elements per step, each reduced to the DP rank that owns it (rank 0)",
+                   optimizer_->grad_reduce_calls(), optimizer_->bucket());
+    else
+      spdlog::info("gradient reduction: bucketed reduce-scatter after the backward, {} calls of {} elements per "
+                   "shard per step (rank 0)", optimizer_->grad_reduce_calls(), optimizer_->bucket());
+  }
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
                device_ ? device_->activation_sets() : executor_->activation_sets());
   spdlog::info("{} data {}", config_.train.task, data_.train->describe());
@@ -319,13 +329,21 @@ std::optional<StepMetrics> Trainer::step(int step) {
     return micro_batch(batches_[m], loss_weights_[m]);
   };
   const auto stop = [&] { return agree_to_stop(true); };
+  if (!device_) optimizer_->begin_grad_reduce(grads_.data());
   const PipelineRun r = device_ ? device_->forward_backward(batch, stop)
-                                : executor_->run(params_.data(), grads_.data(), batch, stop);
+                                : executor_->run(params_.data(), grads_.data(), batch, stop, optimizer_->grads_ready());
   if (r.stopped) {  // nothing has changed yet: the step reruns from its start after a restart
     abandoned_ = fmt::format("step {} after {} of {} micro-batches", step, r.micro_batches_done, config_.train.grad_accum);
     return std::nullopt;
   }
   const double stage_loss = r.loss;
+  if (!reduce_overlap_logged_ && optimizer_->overlaps_grad_reduce()) {  // once: did the overlap happen?
+    reduce_overlap_logged_ = true;
+    const size_t issued = device_ ? device_->grad_buckets_issued() : optimizer_->grad_buckets_issued();
+    if (topo_.rank == 0)
+      spdlog::info("gradient reduction: {} of {} buckets issued during the backward of step {}", issued,
+                   optimizer_->grad_reduce_calls(), step);
+  }
 
   double grad_norm = 0;
   if (device_) {
@@ -336,7 +354,7 @@ std::optional<StepMetrics> Trainer::step(int step) {
       const ParamEntry& e = table_.at("model.embed_tokens.weight");
       comms_.embedding->all_reduce(grads_.data() + e.offset, e.numel, ReduceOp::Sum);
     }
-    optimizer_->reduce_scatter_grads(grads_.data());
+    optimizer_->finish_grad_reduce(grads_.data());
     grad_norm = global_grad_norm(local_grad_sum_squares());
   }
   // The loss lives on the last stage (identical on its TP ranks); sum the DP ranks' parts.

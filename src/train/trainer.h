@@ -103,6 +103,7 @@ class Trainer {
   double deadline_ = 0;               // seconds since the epoch by which to have stopped (0: none)
   double slowest_step_s_ = 0, last_save_s_ = 0;
   std::string stop_reason_;
+  bool reduce_overlap_logged_ = false;
   std::string abandoned_;             // what a stop between micro-batches dropped, e.g. "step 7 after 2 of 8 micro-batches"
   bool stopped_with_checkpoint_ = false;
 };

@@ -166,6 +166,10 @@ TEST_P(DeviceCommTest, EveryCollectiveOnDeviceBuffers) {
     EXPECT_EQ(bcast.download(), expected) << "broadcast";
     comm->ibroadcast(bcast.get(), n, 0)->wait();
     EXPECT_EQ(bcast.download(), expected) << "ibroadcast";
+
+    Device<float> reduced(with_guards(values));  // one rank: the sum is its own input, in place
+    comm->ireduce(reduced.get(), n, 0)->wait();
+    EXPECT_EQ(reduced.download(), expected) << "ireduce";
   }
   std::vector<unsigned char> bytes(13);
   std::iota(bytes.begin(), bytes.end(), 200);

@@ -13,6 +13,7 @@
 #      the layout tolerance (below).
 #   6. tp = 2 × dp = 2 likewise, within the cuda-vs-cpu tolerance (TP moves bf16 rounding points).
 #   7. --train.recompute full: identical to none.
+#   8. --parallel.overlap_grad_reduce false at pp = 2 × dp = 2: identical to 5 (which overlaps).
 # Tolerances. cuda vs cpu: relative 2e-2 on loss and validation loss, as tests/gpu/test_gpu_model.cpp
 # states for the stage alone (bf16 weights and activations round to 2^-8 relative, compounded over 4
 # layers; the tiny model's per-step loss drop is ~0.1-0.5, so a wrong gradient shows), 1e-1 on the grad
@@ -176,5 +177,15 @@ if run 1 recompute 1 --train.device cuda --train.recompute full; then
   check "recompute full identical to none on cuda" compare cuda recompute 0 0
 else
   echo "FAIL recompute full run"; tail -n 20 recompute.log; fail=1
+fi
+
+# 8. parallel.overlap_grad_reduce false (the bucketed reduce-scatter after the backward) vs run 5's default
+#    overlapped reduction: at dp = 2 each gradient is a sum of two, whatever the order, so bit-identical.
+if run 4 layout_after 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --parallel.overlap_grad_reduce false; then
+  check "pp=2 x dp=2: overlapped gradient reduction identical to the reduce-scatter after the backward" \
+    compare layout layout_after 0 0
+  grep -h "buckets issued during the backward" layout.log
+else
+  echo "FAIL pp=2 x dp=2 overlap_grad_reduce=false run"; tail -n 30 layout_after.log; fail=1
 fi
 exit $fail

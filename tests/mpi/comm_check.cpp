@@ -74,6 +74,34 @@ void check_group(iris::Comm& c, int world_rank) {
     expect(ok, g + "broadcast" + mode, world_rank);
   }
 
+  // Reduce in place to each root in turn: the root gets the sum, the others keep their input.
+  for (int root = 0; root < n; ++root) {
+    std::vector<float> x(count);
+    for (size_t i = 0; i < count; ++i) x[i] = value(me, i);
+    c.ireduce(x.data(), count, root)->wait();
+    bool ok = true;
+    for (size_t i = 0; i < count; ++i)
+      ok &= x[i] == (me == root ? sum_of_ranks + n * static_cast<float>(i % 997) : value(me, i));
+    expect(ok, g + "reduce to root " + std::to_string(root), world_rank);
+  }
+  // Several reduces in flight at once, to different roots, waited in reverse order.
+  {
+    std::vector<std::vector<float>> xs(n, std::vector<float>(count));
+    std::vector<std::unique_ptr<iris::CommHandle>> handles;
+    for (int root = 0; root < n; ++root) {
+      for (size_t i = 0; i < count; ++i) xs[root][i] = value(me, i + root);
+      handles.push_back(c.ireduce(xs[root].data(), count, root));
+    }
+    for (size_t h = handles.size(); h-- > 0;) handles[h]->wait();
+    bool ok = true;
+    for (size_t i = 0; i < count; ++i) {
+      float want = 0;
+      for (int r = 0; r < n; ++r) want += value(r, i + me);
+      ok &= xs[me][i] == want;
+    }
+    expect(ok, g + "reduces in flight together", world_rank);
+  }
+
   double m = me;
   c.all_reduce(&m, 1, iris::ReduceOp::Max);
   expect(m == n - 1, g + "all_reduce max (double)", world_rank);

@@ -279,7 +279,7 @@ void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, co
 }
 
 void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, float* grads, const MicroBatch& batch,
-                              const bf16* dout, bf16* dinput) {
+                              const bf16* dout, bf16* dinput, const GradsReady& ready) {
   (void)batch;  // forward's device copies of it live in acts
   const int N = B_ * T_;
   const size_t NC = static_cast<size_t>(N) * C_;
@@ -293,12 +293,14 @@ void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, fl
     tp_all_reduce(dln_, NC);  // the LM head is vocab (column) parallel
     cuda::rmsnorm_backward(dresid_, grads + offsets_.norm, dln_, acts.resid.back(), params + offsets_.norm, acts.rstdf,
                            N, C_, /*accumulate_dinp=*/false, stream_);
+    if (ready) ready(offsets_.norm);
   } else {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(dresid_, dout, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
   }
   for (size_t l = offsets_.layers.size(); l-- > 0;) {
     recompute_layer(l, acts, params);
     layer_backward(acts.layers[l], acts.resid[l], params, grads, offsets_.layers[l], acts);
+    if (ready) ready(offsets_.layers[l].ln1);
   }
   if (topo_.is_first_stage()) {
     cuda::embedding_backward(grads + offsets_.embed, dresid_, acts.tokens, N, C_, static_cast<int>(offsets_.vocab_start),

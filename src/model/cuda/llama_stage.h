@@ -106,9 +106,10 @@ class CudaLlamaStage {
   // grads (total_numel,) device fp32, +=. dout (N, C) device bf16: gradient of this stage's output
   // (ignored on the last stage, which starts from the loss). dinput (N, C) device bf16 receives the
   // gradient of the stage input (not on the first stage). The micro-batch is the one given to forward;
-  // its device copies in acts are what backward reads. Queued on the stream; does not wait.
+  // its device copies in acts are what backward reads. Queued on the stream; does not wait. ready: as
+  // LlamaStage::backward's, called once the work it reports is queued.
   void backward(CudaStageActivations& acts, const bf16* params, float* grads, const MicroBatch& batch,
-                const bf16* dout, bf16* dinput);
+                const bf16* dout, bf16* dinput, const GradsReady& ready = nullptr);
 
   const bf16* output(const CudaStageActivations& acts) const { return acts.resid.back(); }
   cudaStream_t stream() const { return stream_; }

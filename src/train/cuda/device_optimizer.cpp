@@ -29,9 +29,28 @@ DeviceZero1::DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_
   v_ = DeviceBuffer<float>(shard_);
   partials_ = DeviceBuffer<double>(cuda::kSumSquaresPartials);
   if (dp_size_ > 1) {
-    send_ = DeviceBuffer<float>(bucket_ * dp_size_);
+    if (host.overlaps_grad_reduce())
+      overlap_ = std::make_unique<OverlappedGradReduce>(dp, padded_, bucket_);  // in place: no staging
+    else
+      send_ = DeviceBuffer<float>(bucket_ * dp_size_);
     if (shard_ % 2 != 0) gather_ = DeviceBuffer<cuda::bf16>((shard_ + 1) * dp_size_);
   }
+}
+
+void DeviceZero1::begin_grad_reduce() {
+  if (overlap_) overlap_->begin(grads_.data());
+}
+
+GradsReady DeviceZero1::grads_ready() {
+  if (!overlap_) return nullptr;
+  return [this](size_t offset) { overlap_->ready_from(offset); };
+}
+
+void DeviceZero1::finish_grad_reduce() {
+  if (overlap_)
+    overlap_->finish();
+  else
+    reduce_scatter_grads();
 }
 
 size_t DeviceZero1::allocated_bytes() const {

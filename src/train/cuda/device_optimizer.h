@@ -1,7 +1,10 @@
 // ZeRO-1 on device buffers (the GPU counterpart of src/train/distributed_optimizer, whose shard geometry,
-// buckets and AdamW segments it reuses): fp32 gradients reduce-scattered over the DP DeviceComm in
-// buckets, each rank's fp32 master shard and Adam m, v updated on the device by cuda::adamw_update, which
-// also writes the bf16 shard of the weights the stage reads, then the bf16 weights all-gathered.
+// buckets and AdamW segments it reuses): fp32 gradients summed over the DP DeviceComm in buckets, each
+// rank's fp32 master shard and Adam m, v updated on the device by cuda::adamw_update, which also writes
+// the bf16 shard of the weights the stage reads, then the bf16 weights all-gathered.
+// The gradient sum is either overlapped with the backward (src/train/grad_reduce.h: each bucket reduced
+// in place to its owner on the DeviceComm's stream once the backward work before it is queued) or, with
+// parallel.overlap_grad_reduce = false, the bucketed reduce-scatter after the backward below.
 //
 // Bucket staging: MPI/NCCL reduce-scatter wants the bucket rank-major (the same slice of every shard one
 // after another); one cudaMemcpy2DAsync gathers dp rows of n elements at the shard pitch into it, and
@@ -11,6 +14,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -18,6 +22,7 @@
 #include "src/kernels/cuda/common.cuh"
 #include "src/train/cuda/device_buffer.h"
 #include "src/train/distributed_optimizer.h"
+#include "src/train/grad_reduce.h"
 
 namespace iris {
 
@@ -34,8 +39,14 @@ class DeviceZero1 {
   void download(float* params, AdamW& adam);
 
   void zero_grads();
-  // After it, grads()[shard] holds the DP-summed shard (the rest is stale).
-  void reduce_scatter_grads();
+  // The step's gradient reduction, as DistributedOptimizer's begin/grads_ready/finish_grad_reduce (the
+  // host optimizer's overlaps_grad_reduce() decides): finish_grad_reduce leaves the DP-summed shard in
+  // grads()[shard] (the rest is stale). The overlapped buckets run on the DP DeviceComm's stream after
+  // the backward work queued before each is issued.
+  void begin_grad_reduce();
+  GradsReady grads_ready();
+  void finish_grad_reduce();
+  size_t grad_buckets_issued() const { return overlap_ ? overlap_->issued() : 0; }
   // Σ g² over `ranges` (flat indices inside the shard), in double.
   double sum_squares(const std::vector<std::pair<size_t, size_t>>& ranges);
   // AdamW on the shard (grads × grad_scale), bf16 shard written, then the all-gather of the weights.
@@ -43,6 +54,7 @@ class DeviceZero1 {
 
  private:
   void all_gather_weights();
+  void reduce_scatter_grads();
 
   const DistributedOptimizer& host_;
   Comm* dp_;
@@ -56,6 +68,7 @@ class DeviceZero1 {
   DeviceBuffer<float> send_;              // (dp · bucket,) reduce-scatter staging (dp > 1)
   DeviceBuffer<cuda::bf16> gather_;       // (dp · even shard,) all-gather staging (dp > 1, odd shard only)
   DeviceBuffer<double> sums_, partials_;  // sum_squares output per range and its scratch
+  std::unique_ptr<OverlappedGradReduce> overlap_;  // parallel.overlap_grad_reduce with dp > 1
 };
 
 }  // namespace iris

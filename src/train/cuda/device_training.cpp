@@ -44,7 +44,8 @@ class CudaTraining final : public DeviceTraining {
 
   PipelineRun forward_backward(const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) override {
     optimizer_->zero_grads();
-    return executor_->run(optimizer_->weights(), optimizer_->grads(), batch, stop);
+    optimizer_->begin_grad_reduce();
+    return executor_->run(optimizer_->weights(), optimizer_->grads(), batch, stop, optimizer_->grads_ready());
   }
   PipelineRun forward_only(int count, const std::function<MicroBatch(int)>& batch, const StopAgreement& stop) override {
     const PipelineRun r = executor_->forward_only(optimizer_->weights(), count, batch, stop);
@@ -54,7 +55,7 @@ class CudaTraining final : public DeviceTraining {
   double reduce_grads_sum_squares() override {
     // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
     if (embedding_) comms_.embedding->all_reduce(optimizer_->grads() + embedding_->offset, embedding_->numel, ReduceOp::Sum);
-    optimizer_->reduce_scatter_grads();
+    optimizer_->finish_grad_reduce();
     return optimizer_->sum_squares(norm_ranges_);
   }
   void update(double lr, int step, float grad_scale) override {
@@ -62,6 +63,7 @@ class CudaTraining final : public DeviceTraining {
     IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // step time covers the update; errors surface here
   }
 
+  size_t grad_buckets_issued() const override { return optimizer_->grad_buckets_issued(); }
   int activation_sets() const override { return executor_->activation_sets(); }
   std::string device_name() const override { return device_name_; }
   double used_memory_mib() const override {
