@@ -9,6 +9,7 @@
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "parallel/offline_comm.h"
 #include "src/core/check.h"
 #include "src/core/dtype.h"
 #include "src/core/log.h"
@@ -30,35 +31,6 @@ const char* kUsage =
     "  reshard    --checkpoint DIR --out DIR --tp T --pp P --dp D\n"
     "  verify     --checkpoint DIR      (exit status 0: complete and intact)\n"
     "  inspect    --checkpoint DIR\n";
-
-// Stands in for a DP group of `size` ranks when laying out a target rank's ZeRO-1 shard offline;
-// the optimizer only asks it for rank and size there. Any communication is a bug.
-class LayoutOnlyComm : public Comm {
- public:
-  LayoutOnlyComm(int rank, int size) : rank_(rank), size_(size) {}
-  int rank() const override { return rank_; }
-  int size() const override { return size_; }
-  const std::string& name() const override { return name_; }
-  void all_reduce(float*, size_t, ReduceOp) override { fail(); }
-  void all_reduce(double*, size_t, ReduceOp) override { fail(); }
-  void reduce_scatter(const float*, float*, size_t) override { fail(); }
-  void all_gather(const float*, float*, size_t) override { fail(); }
-  void broadcast(float*, size_t, int) override { fail(); }
-  void broadcast_bytes(void*, size_t, int) override { fail(); }
-  void barrier() override { fail(); }
-  std::unique_ptr<CommHandle> isend(const float*, size_t, int, int) override { fail(); }
-  std::unique_ptr<CommHandle> irecv(float*, size_t, int, int) override { fail(); }
-  std::unique_ptr<CommHandle> iall_reduce(float*, size_t, ReduceOp) override { fail(); }
-  std::unique_ptr<CommHandle> ireduce_scatter(const float*, float*, size_t) override { fail(); }
-  std::unique_ptr<CommHandle> iall_gather(const float*, float*, size_t) override { fail(); }
-  std::unique_ptr<CommHandle> ibroadcast(float*, size_t, int) override { fail(); }
-  std::unique_ptr<CommHandle> ireduce(float*, size_t, int) override { fail(); }
-
- private:
-  [[noreturn]] static void fail() { throw Error("iris-convert: the offline layout communicator cannot communicate"); }
-  int rank_, size_;
-  std::string name_ = "dp (offline)";
-};
 
 struct Options {
   std::string hf, out, checkpoint, dtype;
@@ -244,7 +216,9 @@ int reshard(const Options& o) {
   for (int rank = 0; rank < world; ++rank) {
     const Topology topo = Topology::make(world, rank, o.tp, o.pp);
     const ParamTable table = ParamTable::build(config, topo, layers_of(config, topo));
-    LayoutOnlyComm dp(topo.dp_rank, topo.dp);
+    // Stands in for the target's DP group when laying out its ZeRO-1 shard: the optimizer only asks it
+    // for rank and size there.
+    OfflineComm dp(topo.dp_rank, topo.dp, "dp (offline)");
     DistributedOptimizer optimizer(table, AdamWConfig{}, &dp, 1 << 20);
     std::vector<float> params(optimizer.padded_size(), 0.0f);
     AdamW* adam = src.has_optimizer_state ? &optimizer.adam() : nullptr;

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <stdexcept>
 
+#include "parallel/offline_comm.h"
 #include "src/train/grad_reduce.h"
 #include "tests/unit/stage_test_util.h"
 
@@ -38,8 +38,8 @@ TEST(OverlapBuckets, CoverEveryElementOnceInsideOneShardInDescendingOrder) {
   }
 }
 
-// Records each reduce (offset into the buffer, count, root) and each wait; communicates nothing.
-class RecordingComm : public Comm {
+// Records each reduce (offset into the buffer, count, root) and each wait; anything else throws.
+class RecordingComm : public OfflineComm {
  public:
   struct Reduce {
     const float* data;
@@ -49,26 +49,11 @@ class RecordingComm : public Comm {
   };
   std::vector<Reduce> reduces;
 
-  int rank() const override { return 0; }
-  int size() const override { return 4; }
-  const std::string& name() const override { return name_; }
+  RecordingComm() : OfflineComm(0, 4, "dp (recording)") {}
   std::unique_ptr<CommHandle> ireduce(float* data, size_t count, int root) override {
     reduces.push_back({data, count, root});
     return std::make_unique<Handle>(this, reduces.size() - 1);
   }
-  void all_reduce(float*, size_t, ReduceOp) override { fail(); }
-  void all_reduce(double*, size_t, ReduceOp) override { fail(); }
-  void reduce_scatter(const float*, float*, size_t) override { fail(); }
-  void all_gather(const float*, float*, size_t) override { fail(); }
-  void broadcast(float*, size_t, int) override { fail(); }
-  void broadcast_bytes(void*, size_t, int) override { fail(); }
-  void barrier() override { fail(); }
-  std::unique_ptr<CommHandle> isend(const float*, size_t, int, int) override { fail(); }
-  std::unique_ptr<CommHandle> irecv(float*, size_t, int, int) override { fail(); }
-  std::unique_ptr<CommHandle> iall_reduce(float*, size_t, ReduceOp) override { fail(); }
-  std::unique_ptr<CommHandle> ireduce_scatter(const float*, float*, size_t) override { fail(); }
-  std::unique_ptr<CommHandle> iall_gather(const float*, float*, size_t) override { fail(); }
-  std::unique_ptr<CommHandle> ibroadcast(float*, size_t, int) override { fail(); }
 
  private:
   struct Handle : CommHandle {
@@ -77,8 +62,6 @@ class RecordingComm : public Comm {
     RecordingComm* comm;
     size_t index;
   };
-  [[noreturn]] static void fail() { throw std::logic_error("only ireduce is expected"); }
-  std::string name_ = "dp (recording)";
 };
 
 TEST(OverlappedGradReduce, IssuesExactlyTheBucketsReportedReadyThenTheRest) {
