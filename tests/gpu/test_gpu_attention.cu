@@ -89,9 +89,15 @@ void run_forward(Impl impl, bf16* out, float* lse, const bf16* q, const bf16* k,
 
 void run_backward(Impl impl, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                   const bf16* v, const bf16* out, const float* lse, const int32_t* doc, const AttentionCase& c) {
-  if (impl == Impl::kTensorCores)
-    iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
-  else
+  if (impl == Impl::kTensorCores) {
+    // Filled with NaN (all bits set) first: a row statistic the dk/dv kernel read without the dq kernel
+    // having written it would poison dk and dv.
+    DeviceBuffer<float> delta(static_cast<size_t>(c.B) * c.NH * c.T);
+    IRIS_CUDA_CHECK(cudaMemset(delta.get(), 0xff, static_cast<size_t>(c.B) * c.NH * c.T * sizeof(float)));
+    iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, delta.get(), doc, c.B, c.T, c.NH, c.NKV,
+                                   c.HS, nullptr);
+    IRIS_CUDA_CHECK(cudaDeviceSynchronize());  // before delta is freed
+  } else
     iris::cuda::detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, c.B, c.T, c.NH, c.NKV,
                                                 c.HS, nullptr);
   IRIS_CUDA_CHECK(cudaDeviceSynchronize());
@@ -205,7 +211,7 @@ TEST(GpuAttention, RejectsUnsupportedShapes) {
                                              nullptr),
                std::invalid_argument);
   EXPECT_THROW(iris::cuda::attention_backward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                              nullptr, nullptr, 1, 8, 6, 4, 64, nullptr),
+                                              nullptr, nullptr, nullptr, 1, 8, 6, 4, 64, nullptr),
                std::invalid_argument);
 }
 

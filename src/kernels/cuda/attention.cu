@@ -274,7 +274,7 @@ template <int HS>
 __global__ void __launch_bounds__(kThreads) attention_backward_dq_kernel(
     bf16* __restrict__ dq, const bf16* __restrict__ dout, const bf16* __restrict__ q, const bf16* __restrict__ k,
     const bf16* __restrict__ v, const bf16* __restrict__ out, const float* __restrict__ lse,
-    const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
+    float* __restrict__ delta, const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
   using L = Tiles<HS>;
   using S = BackwardQuerySmem<HS>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -306,6 +306,11 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dq_kernel(
   load_doc(sDocQ, D, i0, T);
   load_row_stats<HS>(sD, sLse, dout + q_base, out + q_base, q_stride, lse + (static_cast<size_t>(b) * NH + h) * T,
                      i0, T);
+  __syncthreads();
+  // D of these rows for the dk/dv kernel (next on the stream), which would otherwise recompute it for
+  // every key tile at or before this query tile.
+  if (threadIdx.x < kTile && i0 + static_cast<int>(threadIdx.x) < T)
+    delta[(static_cast<size_t>(b) * NH + h) * T + i0 + threadIdx.x] = sD[threadIdx.x];
 
   FragC acc[HS / 16];  // dq rows of this warp
 #pragma unroll
@@ -361,8 +366,8 @@ struct BackwardKeySmem {
 template <int HS>
 __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_kernel(
     bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ dout, const bf16* __restrict__ q,
-    const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ out,
-    const float* __restrict__ lse, const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
+    const bf16* __restrict__ k, const bf16* __restrict__ v, const float* __restrict__ lse,
+    const float* __restrict__ delta, const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
   using L = Tiles<HS>;
   using S = BackwardKeySmem<HS>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -407,8 +412,15 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_kernel(
       load_tile<HS>(sQ, q + q_base, q_stride, i0, T);
       load_tile<HS>(sdO, dout + q_base, q_stride, i0, T);
       load_doc(sDocQ, D, i0, T);
-      load_row_stats<HS>(sD, sLse, dout + q_base, out + q_base, q_stride,
-                         lse + (static_cast<size_t>(b) * NH + h) * T, i0, T);
+      static_assert(kThreads >= 2 * kTile, "a thread per query row for D and another for lse");
+      {  // D (the dq kernel's) and lse of the tile's 64 query rows: one coalesced read each, 0 past T
+        const size_t row_base = (static_cast<size_t>(b) * NH + h) * T;
+        const int r = threadIdx.x % kTile, i = i0 + r;
+        if (threadIdx.x < kTile)
+          sD[r] = i < T ? delta[row_base + i] : 0.0f;
+        else if (threadIdx.x < 2 * kTile)
+          sLse[r] = i < T ? lse[row_base + i] : 0.0f;
+      }
       __syncthreads();
 
       warp_gemm_abt<HS>(sS + row_begin * kLdS, kLdS, sK + row_begin * L::kLdH, L::kLdH, sQ, L::kLdH);
@@ -475,8 +487,8 @@ void forward_tensor_cores(bf16* out, float* lse, const bf16* q, const bf16* k, c
 
 template <int HS>
 void backward_tensor_cores(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                           const bf16* v, const bf16* out, const float* lse, const int32_t* doc, int B, int T,
-                           int NH, int NKV, cudaStream_t stream) {
+                           const bf16* v, const bf16* out, const float* lse, float* delta, const int32_t* doc,
+                           int B, int T, int NH, int NKV, cudaStream_t stream) {
   const int tiles = (T + kTile - 1) / kTile;
   constexpr size_t dq_bytes = BackwardQuerySmem<HS>::bytes, dkdv_bytes = BackwardKeySmem<HS>::bytes;
   IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dq_kernel<HS>,
@@ -484,10 +496,10 @@ void backward_tensor_cores(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const
   IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dkdv_kernel<HS>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dkdv_bytes)));
   attention_backward_dq_kernel<HS><<<dim3(tiles, NH, B), kThreads, dq_bytes, stream>>>(
-      dq, dout, q, k, v, out, lse, doc, T, NH, NKV, detail::attention_softmax_scale(HS));
+      dq, dout, q, k, v, out, lse, delta, doc, T, NH, NKV, detail::attention_softmax_scale(HS));
   IRIS_CUDA_CHECK(cudaGetLastError());
   attention_backward_dkdv_kernel<HS><<<dim3(tiles, NKV, B), kThreads, dkdv_bytes, stream>>>(
-      dk, dv, dout, q, k, v, out, lse, doc, T, NH, NKV, detail::attention_softmax_scale(HS));
+      dk, dv, dout, q, k, v, lse, delta, doc, T, NH, NKV, detail::attention_softmax_scale(HS));
   IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -505,15 +517,16 @@ void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, cons
 }
 
 void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                        const bf16* v, const bf16* out, const float* lse, const int32_t* doc, int B, int T, int NH,
-                        int NKV, int HS, cudaStream_t stream) {
+                        const bf16* v, const bf16* out, const float* lse, float* delta, const int32_t* doc, int B,
+                        int T, int NH, int NKV, int HS, cudaStream_t stream) {
   detail::check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
   if (!aligned16({dq, dk, dv, dout, q, k, v, out}))
     return detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, HS, stream);
-  if (HS == 64) return backward_tensor_cores<64>(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, stream);
+  if (HS == 64)
+    return backward_tensor_cores<64>(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, stream);
   if (HS == 128)
-    return backward_tensor_cores<128>(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, stream);
+    return backward_tensor_cores<128>(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, stream);
   detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, HS, stream);
 }
 

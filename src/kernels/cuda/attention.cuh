@@ -19,10 +19,11 @@ void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* q, c
 
 // dq (B, T, NH, HS), dk, dv (B, T, NKV, HS) written (bf16), from dout, q, out (B, T, NH, HS), k, v
 // (B, T, NKV, HS) and the forward's lse (B, NH, T). dk/dv add their query heads in a fixed order, so two
-// runs give bit-identical results.
+// runs give bit-identical results. delta: scratch of B·NH·T floats (overwritten): the dq kernel leaves
+// D_i = dout_i · out_i there for the dk/dv kernel.
 void attention_backward(__nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfloat16* dout,
                         const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
-                        const __nv_bfloat16* out, const float* lse, const int32_t* doc, int B, int T, int NH,
-                        int NKV, int HS, cudaStream_t stream);
+                        const __nv_bfloat16* out, const float* lse, float* delta, const int32_t* doc, int B, int T,
+                        int NH, int NKV, int HS, cudaStream_t stream);
 
 }  // namespace iris::cuda

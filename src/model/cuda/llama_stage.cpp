@@ -66,6 +66,7 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
     datt_ = scratch_.take<bf16>(N * QW);
     dk_ = scratch_.take<bf16>(N * KW);
     dv_ = scratch_.take<bf16>(N * KW);
+    delta_ = scratch_.take<float>(lse);
     dgate_ = scratch_.take<bf16>(N * F);
     dup_ = scratch_.take<bf16>(N * F);
     dh_ = scratch_.take<bf16>(N * F);
@@ -266,7 +267,7 @@ void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, co
 
   // Attention block: resid_mid = inp + o_proj(attention(rope(q), rope(k), v)).
   mm.backward(datt_, grads + w.o, dresid_, a.att, params + w.o, N, QW, C_, false, stream_);
-  cuda::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, doc, B_, T_, NH_local_, NKV_local_, HS_,
+  cuda::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, delta_, doc, B_, T_, NH_local_, NKV_local_, HS_,
                            stream_);
   cuda::rope_backward(dq_, acts.rope_cos, acts.rope_sin, N, NH_local_, HS_, stream_);
   cuda::rope_backward(dk_, acts.rope_cos, acts.rope_sin, N, NKV_local_, HS_, stream_);

@@ -153,6 +153,7 @@ class CudaLlamaStage {
   bf16* proj_ = nullptr;       // (N, C)   o_proj / down_proj output before the residual add
   bf16* dresid_ = nullptr;     // (N, C)   the residual stream's gradient, running backwards in place
   bf16 *dln_ = nullptr, *dq_ = nullptr, *datt_ = nullptr, *dk_ = nullptr, *dv_ = nullptr;
+  float* delta_ = nullptr;     // (B, NH_local, T) the attention backward's row statistics
   bf16 *dgate_ = nullptr, *dup_ = nullptr, *dh_ = nullptr;
   float* tp_staging_ = nullptr;  // (N, C) fp32: the TP all-reduces of bf16 activations (tp > 1 only)
   CudaLayerActivations shared_{};  // the recompute set: the buffers recompute_ drops, for every layer
