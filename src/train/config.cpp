@@ -84,9 +84,10 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("parallel.stage_layers", &c.parallel.stage_layers, "layers per pipeline stage, e.g. \"3,5\" (default: even)"),
       key("parallel.bucket_mb", &c.parallel.bucket_mb, "ZeRO-1 gradient reduce-scatter bucket, MiB per shard"),
       key("parallel.overlap_grad_reduce", &c.parallel.overlap_grad_reduce,
-          "send each ZeRO-1 gradient bucket to its owner as soon as the last micro-batch's backward has finished "
-          "it, overlapping the DP reduction with the rest of the backward (false: one bucketed reduce-scatter "
-          "after the backward)"),
+          "true: send each ZeRO-1 gradient bucket to its owner as soon as the last micro-batch's backward has "
+          "finished it, overlapping the DP reduction with the rest of the backward; false: one bucketed "
+          "reduce-scatter after the backward; auto: true with train.device=cuda and parallel.comm=nccl, else "
+          "false (MPI progresses non-blocking collectives only inside MPI calls)"),
       key("parallel.timeout_s", &c.parallel.timeout_s,
           "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
       key("parallel.comm", &c.parallel.comm,
@@ -181,6 +182,9 @@ void RunConfig::validate() const {
   positive(parallel.tp, "parallel.tp");
   positive(parallel.pp, "parallel.pp");
   IRIS_USER_CHECK(parallel.bucket_mb > 0, "parallel.bucket_mb must be positive, got {}", parallel.bucket_mb);
+  IRIS_USER_CHECK(parallel.overlap_grad_reduce == "auto" || parallel.overlap_grad_reduce == "true" ||
+                      parallel.overlap_grad_reduce == "false",
+                  "parallel.overlap_grad_reduce must be auto, true or false, got \"{}\"", parallel.overlap_grad_reduce);
   IRIS_USER_CHECK(optim.lr > 0, "optim.lr must be positive, got {}", optim.lr);
   IRIS_USER_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr, "optim.min_lr must be in [0, optim.lr], got {}",
                   optim.min_lr);
@@ -274,6 +278,11 @@ std::string RunConfig::to_ini() const {
     s << k.name.substr(dot + 1) << " = " << k.print() << "\n";
   }
   return s.str();
+}
+
+bool RunConfig::overlaps_grad_reduce() const {
+  if (parallel.overlap_grad_reduce == "auto") return train.device == "cuda" && parallel.comm == "nccl";
+  return parallel.overlap_grad_reduce == "true";
 }
 
 }  // namespace iris

@@ -60,7 +60,9 @@ struct RunConfig {
     int pp = 1;
     std::string stage_layers;   // explicit layers per pipeline stage, e.g. "3,5"; "" = even split
     double bucket_mb = 16;      // ZeRO-1 reduce-scatter bucket size (MiB of fp32 gradients per shard)
-    bool overlap_grad_reduce = true;  // reduce gradient buckets during the last micro-batch's backward
+    // Reduce gradient buckets during the last micro-batch's backward: true | false | auto (true with
+    // train.device=cuda and parallel.comm=nccl, else false; see overlaps_grad_reduce()).
+    std::string overlap_grad_reduce = "auto";
     double timeout_s = 1800;    // a collective or send/recv not done in this long aborts the job (0: never)
     std::string comm = "mpi";   // communicator for GPU buffers: nccl | mpi (host-staged, GPUs may be shared)
   } parallel;
@@ -79,6 +81,12 @@ struct RunConfig {
   // and the key on unknown keys, malformed values or a missing file. Returns false for --help
   // (the help text is written to `help`).
   static bool parse(int argc, const char* const* argv, RunConfig& out, std::string* help = nullptr);
+
+  // parallel.overlap_grad_reduce resolved. auto overlaps only on NCCL: MPI moves a non-blocking
+  // collective only while the rank is inside an MPI call (Open MPI's reduce of >= 64 KiB over 2 ranks
+  // goes 8 KiB per call), so with the MPI communicators nothing progresses during the backward and the
+  // waits' polling sets the pace (dp 2, 16 MiB buckets: several times slower than the reduce-scatter).
+  bool overlaps_grad_reduce() const;
   // Validates values that do not depend on other files (ranges); says which key to change.
   void validate() const;
   // train.time_limit in seconds (0 when unset). Throws UserError naming the key on a malformed value.

@@ -25,6 +25,12 @@ OverlappedGradReduce::OverlappedGradReduce(Comm* dp, size_t padded, size_t bucke
   IRIS_CHECK(dp != nullptr && dp->size() > 1, "the overlapped gradient reduction needs a DP group of 2 or more ranks");
 }
 
+OverlappedGradReduce::~OverlappedGradReduce() {
+  // Only an exception leaves reductions in flight, and the job is ending then: freeing an active
+  // collective request is erroneous in MPI and waiting could hang, so they are left to the exit.
+  for (auto& h : in_flight_) (void)h.release();
+}
+
 void OverlappedGradReduce::begin(float* grads) {
   IRIS_CHECK(in_flight_.empty(), "a gradient reduction is still in flight on group {}", dp_->name());
   grads_ = grads;

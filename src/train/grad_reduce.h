@@ -38,6 +38,9 @@ class OverlappedGradReduce {
  public:
   // dp: the DP group, of size > 1. padded and bucket as in overlap_buckets.
   OverlappedGradReduce(Comm* dp, size_t padded, size_t bucket);
+  ~OverlappedGradReduce();
+  OverlappedGradReduce(const OverlappedGradReduce&) = delete;
+  OverlappedGradReduce& operator=(const OverlappedGradReduce&) = delete;
 
   // A new step's reduction of `grads` (padded,): nothing is issued yet.
   void begin(float* grads);

@@ -100,7 +100,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
   AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
   optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket,
-                                                      config_.parallel.overlap_grad_reduce);
+                                                      config_.overlaps_grad_reduce());
   const bool cuda = config_.train.device == "cuda";
   params_.assign(optimizer_->padded_size(), 0.0f);
   if (!cuda) grads_.assign(optimizer_->padded_size(), 0.0f);

@@ -310,5 +310,39 @@ TEST(GpuModel, RecomputeModesAreBitIdenticalToNone) {
   }
 }
 
+// The overlapped ZeRO-1 reduction's promise (GradsReady, src/model/llama.h): once the stage reports an
+// offset, the gradients from there to the end never change in that backward, and the reports go norm,
+// then each layer's first tensor, downwards. Each report waits for the stream and snapshots what the
+// stage had queued so far; the second micro-batch accumulates onto the first's gradients.
+TEST(GpuModel, GradientsReportedReadyAreFinal) {
+  IRIS_REQUIRE_GPU();
+  const Model model;
+  const Batch batch = make_batch(model.config.vocab_size, true);
+  GpuRun gpu(model);
+  gpu.forward_backward(batch);
+  const size_t n = model.init.size();
+  std::vector<size_t> offsets;
+  std::vector<std::vector<float>> snapshots;
+  const MicroBatch mb = batch.view();
+  gpu.stage.forward(*gpu.acts, gpu.weights.get(), mb, nullptr);
+  gpu.stage.backward(*gpu.acts, gpu.weights.get(), gpu.grads.get(), mb, nullptr, nullptr, [&](size_t offset) {
+    IRIS_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<float> now = gpu.grads.download();
+    offsets.push_back(offset);
+    snapshots.emplace_back(now.begin() + offset, now.end());
+  });
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<float> final_grads = gpu.grads.download();
+  const StageOffsets o = stage_offsets(model.config, model.topo, model.table, model.layers);
+  std::vector<size_t> want = {o.norm};
+  for (size_t l = o.layers.size(); l-- > 0;) want.push_back(o.layers[l].ln1);
+  EXPECT_EQ(offsets, want);
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    const std::vector<float> tail(final_grads.begin() + offsets[i], final_grads.begin() + n);
+    EXPECT_TRUE(all_close("gradients from " + std::to_string(offsets[i]) + " after their report", tail, snapshots[i],
+                          0.0, 0.0));
+  }
+}
+
 }  // namespace
 }  // namespace iris::test

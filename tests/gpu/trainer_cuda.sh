@@ -13,7 +13,8 @@
 #      the layout tolerance (below).
 #   6. tp = 2 × dp = 2 likewise, within the cuda-vs-cpu tolerance (TP moves bf16 rounding points).
 #   7. --train.recompute full: identical to none.
-#   8. --parallel.overlap_grad_reduce false at pp = 2 × dp = 2: identical to 5 (which overlaps).
+#   8. --parallel.overlap_grad_reduce true at pp = 2 × dp = 2: identical to 5 (which does not), with
+#      buckets issued during the backward.
 # Tolerances. cuda vs cpu: relative 2e-2 on loss and validation loss, as tests/gpu/test_gpu_model.cpp
 # states for the stage alone (bf16 weights and activations round to 2^-8 relative, compounded over 4
 # layers; the tiny model's per-step loss drop is ~0.1-0.5, so a wrong gradient shows), 1e-1 on the grad
@@ -179,13 +180,19 @@ else
   echo "FAIL recompute full run"; tail -n 20 recompute.log; fail=1
 fi
 
-# 8. parallel.overlap_grad_reduce false (the bucketed reduce-scatter after the backward) vs run 5's default
-#    overlapped reduction: at dp = 2 each gradient is a sum of two, whatever the order, so bit-identical.
-if run 4 layout_after 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --parallel.overlap_grad_reduce false; then
+# 8. parallel.overlap_grad_reduce true (forced: auto is off with parallel.comm mpi) vs run 5's reduce-scatter
+#    after the backward: at dp = 2 each gradient is a sum of two, whatever the order, so bit-identical; and
+#    the CUDA stage must have reported layers during the backward (buckets issued before it ended).
+issued_in_backward() {  # log: the count of buckets rank 0 issued during the first step's backward
+  sed -n 's/.*gradient reduction: \([0-9]*\) of [0-9]* buckets issued during the backward.*/\1/p' "$1" | head -n1
+}
+if run 4 layout_overlap 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --parallel.overlap_grad_reduce true; then
   check "pp=2 x dp=2: overlapped gradient reduction identical to the reduce-scatter after the backward" \
-    compare layout layout_after 0 0
-  grep -h "buckets issued during the backward" layout.log
+    compare layout layout_overlap 0 0
+  grep -h "buckets issued during the backward" layout_overlap.log
+  n=$(issued_in_backward layout_overlap.log)
+  check "pp=2 x dp=2: buckets issued during the backward (${n:-none})" test "${n:-0}" -gt 0
 else
-  echo "FAIL pp=2 x dp=2 overlap_grad_reduce=false run"; tail -n 30 layout_after.log; fail=1
+  echo "FAIL pp=2 x dp=2 overlap_grad_reduce=true run"; tail -n 30 layout_overlap.log; fail=1
 fi
 exit $fail

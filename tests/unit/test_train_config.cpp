@@ -156,6 +156,32 @@ TEST(RunConfig, ParallelCommIsValidatedAgainstTheBuild) {
   }
 }
 
+// parallel.overlap_grad_reduce: auto overlaps only with train.device=cuda and parallel.comm=nccl (MPI does
+// not progress a non-blocking reduce during compute); true/false force it; anything else is refused.
+TEST(RunConfig, OverlapGradReduceResolves) {
+  auto config = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--model.config=m.json", "--data.path=d"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse(args);
+  };
+  EXPECT_EQ(config({}).parallel.overlap_grad_reduce, "auto");
+  EXPECT_FALSE(config({}).overlaps_grad_reduce()) << "cpu";
+  EXPECT_FALSE(config({"--train.device=cuda"}).overlaps_grad_reduce()) << "cuda with parallel.comm=mpi";
+  EXPECT_TRUE(config({"--train.device=cuda", "--parallel.comm=nccl"}).overlaps_grad_reduce());
+  EXPECT_FALSE(config({"--train.device=cuda", "--parallel.comm=nccl", "--parallel.overlap_grad_reduce=false"})
+                   .overlaps_grad_reduce());
+  EXPECT_TRUE(config({"--parallel.overlap_grad_reduce=true"}).overlaps_grad_reduce()) << "forced on the cpu";
+  EXPECT_NO_THROW(config({"--parallel.overlap_grad_reduce=true"}).validate());
+  try {
+    config({"--parallel.overlap_grad_reduce=yes"}).validate();
+    ADD_FAILURE() << "parallel.overlap_grad_reduce=yes was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("parallel.overlap_grad_reduce must be auto, true or false, got \"yes\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 // train.device: cpu (the default) everywhere; cuda only in a CUDA build (refused otherwise with how to
 // rebuild); anything else refused naming the key.
 TEST(RunConfig, TrainDeviceIsValidatedAgainstTheBuild) {
