@@ -351,20 +351,26 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dq_kernel(
 }
 
 // ---- backward: dk, dv --------------------------------------------------------------------------------------
+// P^T has no region of its own: each warp writes its bf16 P rows over its own fp32 S^T rows (same row pitch
+// in bytes: kLdS floats = kLdPInS bf16), which keeps the block at 112 KiB, small enough for two blocks per
+// SM on sm_90 (228 KiB) so one block's tile loads overlap the other's math.
+constexpr int kLdPInS = 2 * kLdS;
 template <int HS>
 struct BackwardKeySmem {
   using L = Tiles<HS>;
   static constexpr size_t k = 0, v = k + L::kHead, q = v + L::kHead, dout = q + L::kHead, s = dout + L::kHead,
-                          dp = s + L::kScore, p = dp + L::kScore, ds = p + L::kProb, lse = ds + L::kProb,
+                          dp = s + L::kScore, ds = dp + L::kScore, lse = ds + L::kProb,
                           delta = lse + L::kRow, doc_q = delta + L::kRow, doc_k = doc_q + L::kRow,
                           bytes = doc_k + L::kRow;
 };
+// Two blocks per SM on sm_90: 228 KiB per SM, 1 KiB of it reserved per block.
+static_assert(2 * (BackwardKeySmem<128>::bytes + 1024) <= 228 * 1024, "dk/dv: two blocks per SM on sm_90");
 
 // grid (key tiles, NKV, B). Works on transposed tiles (keys as rows): S^T = k·q^T, dP^T = v·dout^T, then
 // dv += P^T·dout and dk += dS^T·q, over the query heads h of this KV head in increasing order and, for each,
 // the query tiles at or after this key tile. Fixed order, no atomics: bit-identical across runs.
 template <int HS>
-__global__ void __launch_bounds__(kThreads) attention_backward_dkdv_kernel(
+__global__ void __launch_bounds__(kThreads, 2) attention_backward_dkdv_kernel(
     bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ dout, const bf16* __restrict__ q,
     const bf16* __restrict__ k, const bf16* __restrict__ v, const float* __restrict__ lse,
     const float* __restrict__ delta, const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
@@ -376,8 +382,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_kernel(
   bf16* sQ = reinterpret_cast<bf16*>(smem + S::q);         // (64, kLdH), followed by sdO
   bf16* sdO = reinterpret_cast<bf16*>(smem + S::dout);     // (64, kLdH)
   float* sS = reinterpret_cast<float*>(smem + S::s);       // (64, kLdS) S^T: rows keys, columns queries
+  bf16* sP = reinterpret_cast<bf16*>(smem + S::s);         // (64, kLdPInS) P^T, row r over S^T's row r
   float* sdP = reinterpret_cast<float*>(smem + S::dp);     // (64, kLdS) dP^T
-  bf16* sP = reinterpret_cast<bf16*>(smem + S::p);         // (64, kLdP) P^T
   bf16* sdS = reinterpret_cast<bf16*>(smem + S::ds);       // (64, kLdP) dS^T
   float* sLse = reinterpret_cast<float*>(smem + S::lse);   // (64,) per query column
   float* sD = reinterpret_cast<float*>(smem + S::delta);   // (64,) per query column
@@ -428,17 +434,20 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_kernel(
       __syncwarp();
       for (int r = row_begin; r < row_begin + kWarpRows; ++r) {
         const int j = j0 + r;
+        float p[2];
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
           const int c = lane + 32 * half, i = i0 + c;
           const bool seen = j <= i && i < T && j < T && (D == nullptr || sDocQ[c] == sDocK[r]);
-          const float p = seen ? __expf(sS[r * kLdS + c] * scale - sLse[c]) : 0.0f;
-          sP[r * kLdP + c] = __float2bfloat16(p);
-          sdS[r * kLdP + c] = __float2bfloat16(p * (sdP[r * kLdS + c] - sD[c]) * scale);
+          p[half] = seen ? __expf(sS[r * kLdS + c] * scale - sLse[c]) : 0.0f;
+          sdS[r * kLdP + c] = __float2bfloat16(p[half] * (sdP[r * kLdS + c] - sD[c]) * scale);
         }
+        __syncwarp();  // the whole S^T row is read before P overwrites its first half
+#pragma unroll
+        for (int half = 0; half < 2; ++half) sP[r * kLdPInS + lane + 32 * half] = __float2bfloat16(p[half]);
       }
       __syncwarp();
-      warp_gemm_ab_acc<HS>(dv_acc, sP + row_begin * kLdP, kLdP, sdO, L::kLdH);
+      warp_gemm_ab_acc<HS>(dv_acc, sP + row_begin * kLdPInS, kLdPInS, sdO, L::kLdH);
       warp_gemm_ab_acc<HS>(dk_acc, sdS + row_begin * kLdP, kLdP, sQ, L::kLdH);
     }
   }
@@ -473,12 +482,20 @@ bool aligned16(std::initializer_list<const void*> pointers) {
 }
 
 
+// Lets `kernel` use `bytes` of dynamic shared memory and asks for the largest shared-memory carve-out of
+// the SM's L1, so as many blocks fit per SM as their shared memory allows (2 of each kernel on sm_90).
+template <typename Kernel>
+void set_shared_memory(Kernel* kernel, size_t bytes) {
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                       cudaSharedmemCarveoutMaxShared));
+}
+
 template <int HS>
 void forward_tensor_cores(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,
                           int B, int T, int NH, int NKV, cudaStream_t stream) {
   constexpr size_t bytes = ForwardSmem<HS>::bytes;
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_forward_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(bytes)));
+  set_shared_memory(attention_forward_kernel<HS>, bytes);
   const dim3 grid((T + kTile - 1) / kTile, NH, B);
   attention_forward_kernel<HS><<<grid, kThreads, bytes, stream>>>(out, lse, q, k, v, doc, T, NH, NKV,
                                                                    detail::attention_softmax_scale(HS));
@@ -491,10 +508,8 @@ void backward_tensor_cores(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const
                            int B, int T, int NH, int NKV, cudaStream_t stream) {
   const int tiles = (T + kTile - 1) / kTile;
   constexpr size_t dq_bytes = BackwardQuerySmem<HS>::bytes, dkdv_bytes = BackwardKeySmem<HS>::bytes;
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dq_kernel<HS>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dq_bytes)));
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dkdv_kernel<HS>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dkdv_bytes)));
+  set_shared_memory(attention_backward_dq_kernel<HS>, dq_bytes);
+  set_shared_memory(attention_backward_dkdv_kernel<HS>, dkdv_bytes);
   attention_backward_dq_kernel<HS><<<dim3(tiles, NH, B), kThreads, dq_bytes, stream>>>(
       dq, dout, q, k, v, out, lse, delta, doc, T, NH, NKV, detail::attention_softmax_scale(HS));
   IRIS_CUDA_CHECK(cudaGetLastError());
