@@ -146,6 +146,13 @@ TEST(GpuElementwise, AddBf16RoundsTheFp32SumOnce) {
     want = round_bf16(want);
     EXPECT_TRUE(all_close("add_bf16 n=" + std::to_string(n), download_as_float(d_out), want, 0.0, 0.0));
     EXPECT_TRUE(all_close("add_bf16 in place n=" + std::to_string(n), download_as_float(d_a), want, 0.0, 0.0));
+    if (n < 2) continue;
+    // One element in: not 16-byte aligned, so the one-element-per-thread path (the rest above ran 8 at a time).
+    DeviceBuffer<bf16> d_x(to_bf16(a)), d_y(to_bf16(b)), d_z(to_bf16(std::vector<float>(n, 0.0f)));
+    cuda::add_bf16(d_z.get() + 1, d_x.get() + 1, d_y.get() + 1, n - 1, nullptr);
+    std::vector<float> shifted = want;
+    shifted[0] = 0.0f;
+    EXPECT_TRUE(all_close("add_bf16 unaligned n=" + std::to_string(n), download_as_float(d_z), shifted, 0.0, 0.0));
   }
 }
 

@@ -474,12 +474,8 @@ static_assert(ForwardSmem<128>::bytes <= kMaxSmemSm80 && BackwardQuerySmem<128>:
               "attention tiles must fit an A100's shared memory");
 
 // ---- launchers -------------------------------------------------------------------------------------------
-// The tile loads read 16 bytes at a time; buffers from cudaMalloc (and whole-row offsets into them) qualify.
-bool aligned16(std::initializer_list<const void*> pointers) {
-  for (const void* p : pointers)
-    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return true;
-}
+// The tile loads read 16 bytes at a time (aligned16, common.cuh); buffers from cudaMalloc (and whole-row
+// offsets into them) qualify.
 
 
 // Lets `kernel` use `bytes` of dynamic shared memory and asks for the largest shared-memory carve-out of

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 namespace iris::cuda {
 
@@ -98,5 +99,18 @@ inline unsigned elementwise_blocks(size_t n, unsigned threads) {
   const size_t blocks = (n + threads - 1) / threads;
   return static_cast<unsigned>(blocks < 65536 ? (blocks == 0 ? 1 : blocks) : 65536);
 }
+
+// Whether every pointer allows 16-byte vector loads (cudaMalloc'd buffers and arena carvings do).
+inline bool aligned16(std::initializer_list<const void*> pointers) {
+  for (const void* p : pointers)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// Eight bf16, one 16-byte load or store: bandwidth-bound kernels move these where aligned16 allows, and
+// the last n % 8 elements (or all, when not aligned) one at a time.
+struct alignas(16) Bf16x8 {
+  __nv_bfloat16 v[8];
+};
 
 }  // namespace iris::cuda
