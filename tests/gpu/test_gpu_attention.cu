@@ -76,12 +76,14 @@ uint32_t seed_of(const AttentionCase& c) {
   return static_cast<uint32_t>(1000003u * c.B + 10007u * c.T + 101u * c.NH + 31u * c.HS + 7u * c.NKV + c.doc);
 }
 
-enum class Impl { kTensorCores, kSimt };
+enum class Impl { kTensorCores, kSimt, kMma };
 
 void run_forward(Impl impl, bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,
                  const AttentionCase& c) {
   if (impl == Impl::kTensorCores)
     iris::cuda::attention_forward(out, lse, q, k, v, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
+  else if (impl == Impl::kMma)
+    iris::cuda::detail::attention_forward_mma(out, lse, q, k, v, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
   else
     iris::cuda::detail::attention_forward_simt(out, lse, q, k, v, doc, c.B, c.T, c.NH, c.NKV, c.HS, nullptr);
   IRIS_CUDA_CHECK(cudaDeviceSynchronize());
@@ -159,6 +161,18 @@ TEST(GpuAttention, ForwardMatchesCpu) {
 TEST(GpuAttention, BackwardMatchesCpu) {
   IRIS_REQUIRE_GPU();
   for (const AttentionCase& c : sweep()) check_backward(Impl::kTensorCores, c);
+}
+
+// The register-resident mma.sync forward (opt-in, IRIS_ATTENTION_FORWARD=mma), same sweep and tolerances,
+// plus 16 tiles with documents; and its output feeds the backward (its lse is what the backward reads).
+TEST(GpuAttention, MmaForwardMatchesCpu) {
+  IRIS_REQUIRE_GPU();
+  for (const AttentionCase& c : sweep()) check_forward(Impl::kMma, c);
+  for (int HS : {64, 128}) check_forward(Impl::kMma, {1, 1000, 8, 1, HS, true});
+  EXPECT_THROW(iris::cuda::detail::attention_forward_mma(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, 8,
+                                                         4, 2, 96, nullptr),
+               std::invalid_argument)
+      << "head size 96 has no mma kernel";
 }
 
 // The SIMT kernels: the fallback for other head sizes, and a second GPU opinion when a tensor-core case fails.

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -520,6 +521,13 @@ void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, cons
                        int B, int T, int NH, int NKV, int HS, cudaStream_t stream) {
   detail::check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
+  // The register-resident forward, opt-in until a GPU run has proven it (docs/gpu-validation.md).
+  static const bool use_mma = [] {
+    const char* choice = std::getenv("IRIS_ATTENTION_FORWARD");
+    return choice != nullptr && std::string(choice) == "mma";
+  }();
+  if (use_mma && detail::attention_forward_mma_supports(HS, {out, q, k, v}))
+    return detail::attention_forward_mma(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
   if (!aligned16({out, q, k, v}))
     return detail::attention_forward_simt(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
   if (HS == 64) return forward_tensor_cores<64>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
