@@ -62,7 +62,7 @@ static __global__ void embedding_backward_kernel(float* dwte, const bf16* dout, 
   }
 }
 
-// keys[n] = the token's row in this shard, or V_local (sorts last, skipped) outside it; rows[n] = n.
+// keys[n] = the token's row in this shard, or V_local (sorts last, skipped) outside it; token_index[n] = n.
 static __global__ void embedding_sort_keys_kernel(uint32_t* keys, int32_t* token_index, const int32_t* tokens, int N,
                                                   int vocab_start, int V_local) {
   const int n = blockIdx.x * blockDim.x + threadIdx.x;
