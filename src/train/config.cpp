@@ -90,7 +90,7 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("parallel.overlap_grad_reduce", &c.parallel.overlap_grad_reduce,
           "send each ZeRO-1 gradient bucket to its owner as soon as the last micro-batch's backward has finished "
           "it, overlapping the DP reduction with the rest of the backward (false: one bucketed reduce-scatter "
-          "after the backward)"),
+          "after the backward; train.grad_dtype=bf16 always uses that)"),
       key("parallel.timeout_s", &c.parallel.timeout_s,
           "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
       key("parallel.comm", &c.parallel.comm,
