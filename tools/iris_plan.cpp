@@ -1,6 +1,7 @@
 // iris-plan: will this layout fit, how fast will it run, which layout is best (docs/planning.md).
 //   iris-plan --model configs/models/llama2-13b.json --gpus 16 --gpu a100-80gb --gpus-per-node 8 --seq 4096
 //             --global-batch 1024 [--micro-batch 1] [--recompute none|selective|full] [--layout TP,PP]
+//             [--grad-dtype fp32|bf16]
 //   iris-plan --backend cpu --model M.json --ranks 4 --layout 2,2 --micro-batch 2 --grad-accum 4 --seq 16
 //             (peak RSS of rank 0 of today's CPU trainer, in MiB, to set beside metrics.jsonl)
 // Without --layout every layout is ranked by predicted tokens/s. Exit status: 0 done (a layout that
@@ -53,7 +54,7 @@ std::pair<int, int> parse_layout(const std::string& text) {
   return {tp, pp};
 }
 
-void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu) {
+void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu, bool bf16_grads) {
   const MemoryBreakdown& w = p.worst;
   fmt::print("layout tp={} pp={} dp={}: {} micro-batches of the global batch per DP replica\n", p.tp, p.pp, p.dp,
              p.time.micro_batches);
@@ -63,7 +64,11 @@ void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu) {
     fmt::print("  {:<22} {:>9.2f} GiB   {}\n", what, bytes / kGiB, how);
   };
   row("weights", w.weights, "bf16, 2 B/param");
-  row("gradients", w.gradients, "fp32 main grads, 4 B/param");
+  if (bf16_grads)
+    row("gradients", w.gradients, p.dp > 1 ? "bf16 grads, 2 B/param + fp32 DP-summed shard, 4 B/param / dp"
+                                           : "bf16 grads, 2 B/param");
+  else
+    row("gradients", w.gradients, "fp32 main grads, 4 B/param");
   row("optimizer (ZeRO-1)", w.optimizer, "fp32 master + Adam m, v: 12 B/param / dp");
   row("activations", w.activations, "Korthikanti et al. 2022, per layer x layers x sets");
   row("logits/loss", w.logits, "last stage: bf16 logits + fp32 cross-entropy");
@@ -130,6 +135,9 @@ int run(int argc, char** argv) {
       ("recompute", po::value<std::string>()->default_value("none"), "activation recomputation: none|selective|full")
       ("layout", po::value<std::string>(), "TP,PP to plan one layout; without it every layout is ranked")
       ("no-flash-attention", po::bool_switch(), "store the (s x s) attention matrix (no FlashAttention)")
+      ("grad-dtype", po::value<std::string>()->default_value("fp32"),
+       "gradient buffer, as iris-train's train.grad_dtype: fp32 (4 B/param) or bf16 (2 B/param + the fp32 "
+       "DP-summed shard, 4 B/param / dp, when dp > 1)")
       ("hardware", po::value<std::string>(), "GPU table (default configs/hardware/gpus.json)")
       ("backend", po::value<std::string>()->default_value("cuda"), "cuda (plan a GPU job) or cpu (predict the "
                                                                    "CPU trainer's rank-0 peak RSS)")
@@ -172,6 +180,10 @@ int run(int argc, char** argv) {
   job.micro_batch = vm["micro-batch"].as<int>();
   job.recompute = parse_recompute(vm["recompute"].as<std::string>(), "--recompute");
   job.flash_attention = !vm["no-flash-attention"].as<bool>();
+  const std::string grad_dtype = vm["grad-dtype"].as<std::string>();
+  IRIS_USER_CHECK(grad_dtype == "fp32" || grad_dtype == "bf16", "--grad-dtype must be fp32 or bf16, got \"{}\"",
+                  grad_dtype);
+  job.bf16_grads = grad_dtype == "bf16";
   IRIS_USER_CHECK(job.gpus >= 1 && job.gpus_per_node >= 1 && job.seq >= 1 && job.global_batch >= 1 &&
                       job.micro_batch >= 1,
                   "--gpus, --gpus-per-node, --seq, --global-batch and --micro-batch must be positive");
@@ -180,15 +192,16 @@ int run(int argc, char** argv) {
   fmt::print("FLOPs per token (6 x {} matmul parameters + 12 x L x C x T): {:.4g}\n",
              group_digits(matmul_parameters(config)), flops_per_token(config, job.seq));
   fmt::print("job: {} x {} ({:.0f} TFLOP/s bf16, {:.1f} GiB), {} per node, seq {}, global batch {}, micro-batch {}, "
-             "recompute {}{}\n",
+             "recompute {}{}{}\n",
              job.gpus, gpu.name, gpu.peak_bf16_tflops, gpu.memory_gib, job.gpus_per_node, job.seq, job.global_batch,
-             job.micro_batch, to_string(job.recompute), job.flash_attention ? ", FlashAttention" : ", no FlashAttention");
+             job.micro_batch, to_string(job.recompute), job.flash_attention ? ", FlashAttention" : ", no FlashAttention",
+             job.bf16_grads ? ", bf16 gradients" : "");
 
   if (vm.count("layout")) {
     auto [tp, pp] = parse_layout(vm["layout"].as<std::string>());
     const LayoutPlan p = plan_layout(config, gpu, job, tp, pp);
     IRIS_USER_CHECK(p.refusal.empty(), "layout tp={} pp={} is impossible: {}", tp, pp, p.refusal);
-    print_breakdown(p, gpu);
+    print_breakdown(p, gpu, job.bf16_grads);
     return 0;
   }
   const auto plans = plan_all(config, gpu, job);
@@ -211,7 +224,7 @@ int run(int argc, char** argv) {
   if (rank > 0 && plans.front().fits) {
     const auto& best = plans.front();
     fmt::print("\nbest layout: --layout {},{}\n\n", best.tp, best.pp);
-    print_breakdown(best, gpu);
+    print_breakdown(best, gpu, job.bf16_grads);
   } else {
     fmt::print("\nno layout fits; try --recompute selective|full, a smaller --micro-batch or more GPUs\n");
   }

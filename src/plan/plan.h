@@ -22,6 +22,7 @@ struct Job {
   int micro_batch = 1;      // b
   Recompute recompute = Recompute::None;
   bool flash_attention = true;  // no (s × s) attention matrix is stored
+  bool bf16_grads = false;      // train.grad_dtype = bf16: bf16 gradient buffer + the fp32 DP-summed shard
 };
 
 // Model FLOPs per token, the trainer's MFU formula (PaLM, Chowdhery et al. 2022, app. B):
@@ -39,7 +40,7 @@ struct MemoryBreakdown {
   int64_t local_parameters = 0; // elements on one GPU of that stage (tp_rank 0: holds the padded vocab rows)
   int activation_sets = 0;      // micro-batches alive at once under 1F1B: min(pp − stage, m)
   double weights = 0;           // bf16
-  double gradients = 0;         // fp32 main gradients
+  double gradients = 0;         // fp32 main gradients, or bf16 ones plus the fp32 shard (Job::bf16_grads)
   double optimizer = 0;         // ZeRO-1 shard: fp32 master + Adam m, v = 12 bytes × ceil(local / dp)
   double activations = 0;
   double logits = 0;            // last stage: bf16 logits + fp32 cross-entropy buffer

@@ -61,6 +61,10 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("train.device", &c.train.device,
           "cpu (fp32 reference backend) or cuda (bf16 weights and activations, fp32 gradients and master weights, "
           "one GPU per rank with parallel.comm=nccl, or shared with mpi)"),
+      key("train.grad_dtype", &c.train.grad_dtype,
+          "fp32 | bf16: the parameter gradients of train.device=cuda (bf16: accumulated over the micro-batches in "
+          "a bf16 buffer, 2 instead of 4 bytes per parameter, each kernel still summing in fp32; the DP reduction, "
+          "gradient norm and AdamW stay fp32; no overlapped gradient reduction). train.device=cpu is fp32 only"),
       key("train.exit_margin_s", &c.train.exit_margin_s,
           "stop at least this long before the time limit (more when steps or saves take longer)"),
       key("train.recompute", &c.train.recompute,
@@ -87,7 +91,8 @@ std::vector<Key> keys_of(RunConfig& c) {
           "true: send each ZeRO-1 gradient bucket to its owner as soon as the last micro-batch's backward has "
           "finished it, overlapping the DP reduction with the rest of the backward; false: one bucketed "
           "reduce-scatter after the backward; auto: true with train.device=cuda and parallel.comm=nccl, else "
-          "false (MPI progresses non-blocking collectives only inside MPI calls)"),
+          "false (MPI progresses non-blocking collectives only inside MPI calls); train.grad_dtype=bf16 always uses "
+          "the reduce-scatter"),
       key("parallel.timeout_s", &c.parallel.timeout_s,
           "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
       key("parallel.comm", &c.parallel.comm,
@@ -216,9 +221,19 @@ void RunConfig::validate() const {
                     "or use train.device=cpu",
                     unavailable);
   }
+  const DType grads = grad_dtype();  // throws naming the key
+  IRIS_USER_CHECK(grads == DType::F32 || train.device == "cuda",
+                  "train.grad_dtype=bf16 needs train.device=cuda (the CPU backend keeps fp32 gradients); use "
+                  "train.grad_dtype=fp32 or train.device=cuda");
   IRIS_USER_CHECK(train.peak_tflops >= 0, "train.peak_tflops must not be negative (0: unknown), got {}", train.peak_tflops);
   IRIS_USER_CHECK(train.exit_margin_s >= 0, "train.exit_margin_s must not be negative, got {}", train.exit_margin_s);
   time_limit_seconds();  // throws on a malformed value
+}
+
+DType RunConfig::grad_dtype() const {
+  if (train.grad_dtype == "fp32") return DType::F32;
+  if (train.grad_dtype == "bf16") return DType::BF16;
+  throw UserError(fmt::format("train.grad_dtype must be fp32 or bf16, got \"{}\"", train.grad_dtype));
 }
 
 double RunConfig::time_limit_seconds() const {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "src/core/dtype.h"
+
 namespace iris {
 
 struct RunConfig {
@@ -36,6 +38,7 @@ struct RunConfig {
     double peak_tflops = 0;     // one rank's peak FLOP/s in TFLOP/s, for MFU (0: the device table on cuda, else unknown)
     std::string device = "cpu"; // cpu (fp32 reference backend) | cuda (bf16 weights and activations, one GPU per rank
                                 // or shared with parallel.comm=mpi)
+    std::string grad_dtype = "fp32";  // fp32 | bf16: the flat gradient buffer of train.device=cuda (bf16 halves it)
   } train;
   struct {
     bool packing = true;        // several samples per row (positions restart, attention per sample); off pads
@@ -89,6 +92,8 @@ struct RunConfig {
   bool overlaps_grad_reduce() const;
   // Validates values that do not depend on other files (ranges); says which key to change.
   void validate() const;
+  // train.grad_dtype as a DType (F32 or BF16). Throws UserError naming the key on another value.
+  DType grad_dtype() const;
   // train.time_limit in seconds (0 when unset). Throws UserError naming the key on a malformed value.
   double time_limit_seconds() const;
   // The resolved configuration as INI text (every key, including defaults).

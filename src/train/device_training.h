@@ -1,5 +1,5 @@
 // The trainer's GPU half (--train.device cuda): the CUDA model stage, its pipeline executor and the
-// ZeRO-1 optimizer on device buffers (bf16 weights, fp32 gradients, fp32 master + Adam m, v shard),
+// ZeRO-1 optimizer on device buffers (bf16 weights, fp32 or bf16 gradients, fp32 master + Adam m, v shard),
 // communicating through DeviceComms (--parallel.comm nccl | mpi). The Trainer keeps its host fp32
 // weights and host AdamW as the checkpoint mirror: upload() after initialising or loading them,
 // download() before saving. Host-clean (no CUDA headers): CPU-only builds compile the trainer against it,
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "parallel/topology.h"
+#include "src/core/dtype.h"
 #include "src/model/llama.h"
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
@@ -51,7 +52,8 @@ class DeviceTraining {
   // Device memory in use now (cudaMemGetInfo: total − free, so the whole GPU: the CUDA context and any
   // other process on it included), MiB.
   virtual double used_memory_mib() const = 0;
-  // Bytes of the flat device buffers: bf16 weights, fp32 gradients, fp32 master + Adam shard, ZeRO staging
+  // Bytes of the flat device buffers: bf16 weights, fp32 or bf16 gradients (+ the fp32 DP-summed shard of
+  // bf16 ones at dp > 1), fp32 master + Adam shard, ZeRO staging
   // (not the activations, the stage's scratch or cuBLASLt's workspace).
   virtual size_t allocated_bytes() const = 0;
 };
@@ -67,6 +69,7 @@ struct DeviceTrainingSetup {
   std::string comm;                            // parallel.comm
   double timeout_s = 0;                        // parallel.timeout_s
   Recompute recompute = Recompute::None;       // train.recompute
+  DType grad_dtype = DType::F32;               // train.grad_dtype (BF16: host_optimizer must not overlap)
 };
 
 // Throws the UserError make_device_training would (no CUDA backend in this build, no visible device),

@@ -31,7 +31,7 @@ PipelineExecutorT<Stage>::PipelineExecutorT(Stage& stage, const Topology& topo, 
 }
 
 template <class Stage>
-PipelineRun PipelineExecutorT<Stage>::run(const Element* params, float* grads,
+PipelineRun PipelineExecutorT<Stage>::run(const Element* params, Grad* grads,
                                           const std::function<MicroBatch(int)>& batch, const StopAgreement& stop,
                                           const GradsReady& ready) {
   const int sets = static_cast<int>(acts_.size());

@@ -32,6 +32,7 @@ using StopAgreement = std::function<bool()>;
 
 // What the executor needs to know of a stage type besides its methods (forward, backward, output,
 // make_activations, rows, hidden). The CUDA stage's traits live in src/train/cuda/cuda_stage_traits.h.
+// Grad: what the stage's backward takes as its flat gradient buffer, passed through untouched.
 template <class Stage>
 struct StageTraits;
 template <>
@@ -39,6 +40,7 @@ struct StageTraits<LlamaStage> {
   using Activations = StageActivations;
   using Element = float;                // weights and activations
   using Buffer = std::vector<float>;    // an (N, C) transfer buffer, constructed from its element count
+  using Grad = float;                   // fp32 gradients
 };
 
 // Floats a Comm moves for n elements of E (rounded up: the buffers hold that many bytes).
@@ -50,6 +52,7 @@ class PipelineExecutorT {
  public:
   using Traits = StageTraits<Stage>;
   using Element = typename Traits::Element;
+  using Grad = typename Traits::Grad;
 
   // pp may be null (pp = 1); for a device stage it is a DeviceComm. micro_batches: per optimizer step
   // on this DP rank.
@@ -60,7 +63,7 @@ class PipelineExecutorT {
   // every rank asks `stop` (when given, on every rank); on true, run() completes its pending sends
   // and returns at once, stopped. `ready` (when given) hears the last micro-batch's backward progress
   // (LlamaStage::backward): after the last agreement point, so a run that reports anything completes.
-  PipelineRun run(const Element* params, float* grads, const std::function<MicroBatch(int)>& batch,
+  PipelineRun run(const Element* params, Grad* grads, const std::function<MicroBatch(int)>& batch,
                   const StopAgreement& stop = nullptr, const GradsReady& ready = nullptr);
 
   // Forward of micro-batches 0..count-1 only (evaluation): each stage receives, runs and passes on one

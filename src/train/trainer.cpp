@@ -99,8 +99,10 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
   AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
+  // bf16 gradients are reduced by the bucketed reduce-scatter (src/train/cuda/device_optimizer.h says why).
+  const bool bf16_grads = config_.grad_dtype() == DType::BF16;
   optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket,
-                                                      config_.overlaps_grad_reduce());
+                                                      config_.overlaps_grad_reduce() && !bf16_grads);
   const bool cuda = config_.train.device == "cuda";
   params_.assign(optimizer_->padded_size(), 0.0f);
   if (!cuda) grads_.assign(optimizer_->padded_size(), 0.0f);
@@ -124,7 +126,8 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     device_ = make_device_training(DeviceTrainingSetup{model_config_, topo_, table_, layers_, config_.train.micro_batch,
                                                        config_.train.seq_len, config_.train.grad_accum, *optimizer_,
                                                        norm_ranges, config_.parallel.comm, config_.parallel.timeout_s,
-                                                       parse_recompute(config_.train.recompute)});
+                                                       parse_recompute(config_.train.recompute),
+                                                       config_.grad_dtype()});
   } else {
     norm_weight_.assign(optimizer_->shard_end() - optimizer_->shard_begin(), 0.0f);
     for (const auto& [b, f] : norm_ranges)
@@ -220,11 +223,16 @@ void Trainer::describe_startup() const {
   spdlog::info("layout {}: rank 0 holds layers [{}, {}) and {} parameters", topo_.describe(), layers_.first, layers_.last,
                table_.total_numel());
   if (device_) {
-    spdlog::info("device {} (train.device=cuda, parallel.comm={}): rank 0 holds {:.2f} MiB of bf16 weights, fp32 "
+    const bool bf16_grads = config_.grad_dtype() == DType::BF16;
+    spdlog::info("device {} (train.device=cuda, parallel.comm={}): rank 0 holds {:.2f} MiB of bf16 weights, {} "
                  "gradients and optimizer shard (fp32 master + Adam m, v) on the GPU, and its host fp32 copy as the "
                  "checkpoint mirror; GPU memory in use after start-up {:.0f} MiB (cudaMemGetInfo, max over ranks; "
                  "counts the whole GPU)",
-                 device_->device_name(), config_.parallel.comm, device_->allocated_bytes() / MiB, device_mib);
+                 device_->device_name(), config_.parallel.comm, device_->allocated_bytes() / MiB,
+                 bf16_grads ? (topo_.dp > 1 ? "bf16 (train.grad_dtype=bf16; the DP-summed shard in fp32)"
+                                            : "bf16 (train.grad_dtype=bf16)")
+                            : "fp32",
+                 device_mib);
     if (!peak_tflops_) spdlog::warn("MFU unknown for device {} (set train.peak_tflops)", device_->device_name());
   } else {
     spdlog::info("rank 0 memory: weights {:.2f} MiB, gradients {:.2f} MiB, optimizer state (ZeRO-1 shard: fp32 master + "
@@ -239,7 +247,12 @@ void Trainer::describe_startup() const {
                    optimizer_->grad_reduce_calls(), optimizer_->bucket());
     else
       spdlog::info("gradient reduction: bucketed reduce-scatter after the backward, {} calls of {} elements per "
-                   "shard per step (rank 0)", optimizer_->grad_reduce_calls(), optimizer_->bucket());
+                   "shard per step (rank 0){}", optimizer_->grad_reduce_calls(), optimizer_->bucket(),
+                   config_.grad_dtype() == DType::BF16 && config_.overlaps_grad_reduce()
+                       ? "; parallel.overlap_grad_reduce does not apply to train.grad_dtype=bf16 (the overlapped "
+                         "reduction sums fp32 buffers in place), so the bf16 gradients are widened to fp32 bucket "
+                         "by bucket and reduce-scattered into an fp32 shard"
+                       : "");
   }
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
                device_ ? device_->activation_sets() : executor_->activation_sets());

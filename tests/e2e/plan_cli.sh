@@ -28,6 +28,19 @@ grep -q '^best layout: --layout' rank.txt || fail "no best layout"
 for term in weights gradients 'optimizer (ZeRO-1)' activations logits/loss workspace total 'step time' MFU; do
   grep -q "$term" one.txt || fail "breakdown lacks '$term'"
 done
+grep -q 'fp32 main grads, 4 B/param' one.txt || fail "the default gradient row is not fp32"
+
+# --grad-dtype bf16 (train.grad_dtype): bf16 gradients plus the fp32 DP-summed shard, 2 + 4/dp B/param
+# instead of 4: a smaller total at dp = 4 (tp 2 × pp 2 on 16 GPUs; at dp = 2 the two are equal).
+"$plan" --model "$src/configs/models/llama2-13b.json" --gpus 16 --gpu a100-80gb --seq 4096 --global-batch 1024 \
+  --layout 2,2 > fp32_dp4.txt
+"$plan" --model "$src/configs/models/llama2-13b.json" --gpus 16 --gpu a100-80gb --seq 4096 --global-batch 1024 \
+  --layout 2,2 --grad-dtype bf16 > bf16.txt
+grep -q 'bf16 grads, 2 B/param + fp32 DP-summed shard' bf16.txt || fail "--grad-dtype bf16: no bf16 gradient row"
+grep -q ', bf16 gradients$' bf16.txt || fail "--grad-dtype bf16: the job line does not say so"
+total_of() { sed -nE 's/^  total +([0-9.]+) GiB.*/\1/p' "$1"; }
+awk -v a="$(total_of bf16.txt)" -v b="$(total_of fp32_dp4.txt)" 'BEGIN { exit !(a < b) }' ||
+  fail "--grad-dtype bf16 total $(total_of bf16.txt) GiB is not below fp32's $(total_of fp32_dp4.txt) GiB"
 
 # Impossible layouts are refused with the reason and exit status 2.
 refuse() {  # expected message, args...
@@ -40,6 +53,7 @@ refuse 'must divide num_attention_heads = 40' --model "$src/configs/models/llama
 refuse 'exceeds num_hidden_layers = 32' --model "$src/configs/models/llama2-7b.json" --gpus 64 --gpu h100-80gb --global-batch 64 --layout 1,64
 refuse 'does not divide the 16 GPUs' --model "$src/configs/models/llama2-7b.json" --gpus 16 --gpu h100-80gb --global-batch 64 --layout 3,2
 refuse 'unknown GPU "z100"' --model "$src/configs/models/llama2-7b.json" --gpus 8 --gpu z100 --global-batch 64
+refuse '--grad-dtype must be fp32 or bf16, got "fp16"' --model "$src/configs/models/llama2-7b.json" --gpus 8 --gpu a100-80gb --global-batch 64 --grad-dtype fp16
 refuse '--recompute must be none, selective or full' --model "$src/configs/models/llama2-7b.json" --gpus 8 --gpu a100-80gb --global-batch 64 --recompute some
 # iris-slurm --layout auto takes the planner's best layout, for several models and cluster shapes.
 : > data.bin; : > data.idx

@@ -2,6 +2,8 @@
 // over a sweep of shapes, odd sizes included. bf16 inputs are rounded first so both sides see the same
 // numbers. Tolerances: bf16 outputs kBf16Out (atol 1e-2, rtol 1.6e-2); fp32 outputs kFp32Out
 // (atol 1e-5, rtol 1e-5), or kSumFp32 where a long fp32 sum is reordered (N rows of O(1) terms).
+// bf16 parameter gradients (train.grad_dtype = bf16): kBf16Grad, the fp32 sum's kSumFp32 plus the one
+// rounding of the accumulated gradient to bf16 (half an ulp: 2^-9 relative; rtol 2^-8 leaves a factor 2).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,6 +22,7 @@ namespace {
 using iris::cuda::bf16;
 constexpr Tolerance kSumFp32{1e-4, 1e-4};
 constexpr Tolerance kRstd{1e-6, 3e-5};  // Σx² over C ≤ 5120 in another order: ~sqrt(C)·2^-24 relative
+constexpr Tolerance kBf16Grad{1e-4, 1.0 / 256};
 
 std::string dims(const char* what, std::initializer_list<int> values) {
   std::string s = what;
@@ -82,6 +85,63 @@ TEST(GpuEmbedding, BackwardIsBitIdenticalAcrossRuns) {
   EXPECT_GT(norm, 0.0);  // the kernel wrote something
 }
 
+// The bf16-gradient backward: each row's tokens summed in fp32 in token order, added to the row once.
+// Against the fp32 CPU op within kBf16Grad; and bit for bit against that arithmetic done on the host
+// (fp32 adds in the same order, one rounding), which a kernel rounding per token would miss.
+TEST(GpuEmbedding, Bf16GradientBackwardMatchesCpu) {
+  IRIS_REQUIRE_GPU();
+  uint64_t seed = 100;
+  for (const auto& s : kEmbeddingShapes) {
+    const auto tokens = random_ints(s.N, seed++, 0, s.V_total - 1);                 // (N,) some outside the shard
+    const auto dout = round_bf16(random_floats(size_t(s.N) * s.C, seed++));         // (N, C)
+    const auto dwte0 = round_bf16(random_floats(size_t(s.V_local) * s.C, seed++));  // (V_local, C)
+    std::vector<float> ref_dwte = dwte0;
+    cpu::embedding_backward(ref_dwte.data(), dout.data(), tokens.data(), s.N, s.C, s.vocab_start, s.V_local);
+    std::vector<float> sums(size_t(s.V_local) * s.C, 0.0f);  // the kernel's fp32 row sums, token order
+    for (int n = 0; n < s.N; ++n) {
+      const int row = tokens[n] - s.vocab_start;
+      if (row < 0 || row >= s.V_local) continue;
+      for (int c = 0; c < s.C; ++c) sums[size_t(row) * s.C + c] += dout[size_t(n) * s.C + c];
+    }
+    std::vector<float> emulated(sums.size());
+    for (size_t i = 0; i < sums.size(); ++i) emulated[i] = dwte0[i] + sums[i];
+    emulated = round_bf16(emulated);
+
+    const size_t workspace_bytes = cuda::embedding_backward_workspace_bytes(s.N, s.V_local);
+    DeviceBuffer<int32_t> d_tokens(tokens);
+    DeviceBuffer<bf16> d_dout(to_bf16(dout)), d_dwte(to_bf16(dwte0));
+    DeviceBuffer<unsigned char> d_workspace(workspace_bytes);
+    cuda::embedding_backward(d_dwte.get(), d_dout.get(), d_tokens.get(), s.N, s.C, s.vocab_start, s.V_local,
+                             d_workspace.get(), workspace_bytes, nullptr);
+    const auto label = dims("N C start V_local", {s.N, s.C, s.vocab_start, s.V_local});
+    const auto got = download_as_float(d_dwte);
+    EXPECT_TRUE(all_close("bf16 embedding backward " + label, got, ref_dwte, kBf16Grad.atol, kBf16Grad.rtol));
+    EXPECT_TRUE(all_close("bf16 embedding backward, one rounding " + label, got, emulated, 0.0, 0.0));
+  }
+}
+
+TEST(GpuEmbedding, Bf16GradientBackwardIsBitIdenticalAcrossRuns) {
+  IRIS_REQUIRE_GPU();
+  const int N = 8192, C = 1000, V_local = 37;  // few rows, so every row is hit by hundreds of tokens
+  const auto tokens = random_ints(N, 13, 0, V_local - 1);
+  const auto dout = random_floats(size_t(N) * C, 14);
+  const size_t workspace_bytes = cuda::embedding_backward_workspace_bytes(N, V_local);
+  DeviceBuffer<int32_t> d_tokens(tokens);
+  DeviceBuffer<bf16> d_dout(to_bf16(dout));
+  DeviceBuffer<unsigned char> d_workspace(workspace_bytes);
+  std::vector<std::vector<float>> runs;
+  for (int run = 0; run < 2; ++run) {
+    DeviceBuffer<bf16> d_dwte(to_bf16(std::vector<float>(size_t(V_local) * C, 0.0f)));
+    cuda::embedding_backward(d_dwte.get(), d_dout.get(), d_tokens.get(), N, C, 0, V_local, d_workspace.get(),
+                             workspace_bytes, nullptr);
+    runs.push_back(download_as_float(d_dwte));
+  }
+  EXPECT_EQ(0, std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)));
+  double norm = 0.0;
+  for (float x : runs[0]) norm += double(x) * x;
+  EXPECT_GT(norm, 0.0);  // the kernel wrote something
+}
+
 // ---- RMSNorm -------------------------------------------------------------------------------------
 const std::pair<int, int> kNormShapes[] = {{1, 1}, {3, 7}, {17, 100}, {64, 257}, {128, 1024}, {33, 4096}, {5, 5120}};
 
@@ -133,6 +193,36 @@ TEST(GpuRmsnorm, ForwardBackwardAndFusedResidualMatchCpu) {
                           kBf16Out.rtol));
     EXPECT_TRUE(all_close("dweight += " + label, download_as_float(d_dweight), ref_dweight, kSumFp32.atol,
                           kSumFp32.rtol));
+  }
+}
+
+// bf16 weight gradient: the same fp32 row sum as the fp32 kernel, added to the bf16 gradient once.
+TEST(GpuRmsnorm, Bf16WeightGradientMatchesCpu) {
+  IRIS_REQUIRE_GPU();
+  const float eps = 1e-5f;
+  uint64_t seed = 350;
+  for (const auto& [N, C] : kNormShapes) {
+    const size_t NC = size_t(N) * C;
+    const auto x = round_bf16(random_floats(NC, seed++));                        // (N, C)
+    const auto weight = round_bf16(random_floats(C, seed++, 0.5f, 1.5f));         // (C,)
+    const auto dout = round_bf16(random_floats(NC, seed++));                     // (N, C)
+    const auto dweight0 = round_bf16(random_floats(C, seed++));                  // (C,)
+    std::vector<float> ref_out(NC), ref_rstd(N), ref_dinp(NC), ref_dweight = dweight0;
+    cpu::rmsnorm_forward(ref_out.data(), ref_rstd.data(), x.data(), weight.data(), N, C, eps);
+    cpu::rmsnorm_backward(ref_dinp.data(), ref_dweight.data(), dout.data(), x.data(), weight.data(), ref_rstd.data(),
+                          N, C);
+
+    DeviceBuffer<bf16> d_x(to_bf16(x)), d_weight(to_bf16(weight)), d_out(NC), d_dout(to_bf16(dout)), d_dinp(NC);
+    DeviceBuffer<bf16> d_dweight(to_bf16(dweight0));
+    DeviceBuffer<float> d_rstd(N);
+    cuda::rmsnorm_forward(d_out.get(), d_rstd.get(), d_x.get(), d_weight.get(), N, C, eps, nullptr);
+    cuda::rmsnorm_backward(d_dinp.get(), d_dweight.get(), d_dout.get(), d_x.get(), d_weight.get(), d_rstd.get(), N, C,
+                           false, nullptr);
+    const auto label = dims("N C", {N, C});
+    EXPECT_TRUE(all_close("dinp (bf16 dweight) " + label, download_as_float(d_dinp), ref_dinp, kBf16Out.atol,
+                          kBf16Out.rtol));
+    EXPECT_TRUE(all_close("bf16 dweight += " + label, download_as_float(d_dweight), ref_dweight, kBf16Grad.atol,
+                          kBf16Grad.rtol));
   }
 }
 

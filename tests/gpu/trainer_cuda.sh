@@ -15,6 +15,10 @@
 #   7. --train.recompute full: identical to none.
 #   8. --parallel.overlap_grad_reduce true at pp = 2 × dp = 2: identical to 5 (which does not), with
 #      buckets issued during the backward.
+#   9. --train.grad_dtype bf16 vs the fp32-gradient cuda run (1): within the cuda-vs-cpu tolerance, it
+#      learns, its loss drop within 25% of the fp32 run's, and its flat device buffers are smaller.
+#  10. bf16 gradients at pp = 2 × dp = 2 (mpi; the tied embedding's gradient is all-reduced between the
+#      stages through fp32) vs the single-rank bf16 run (9), within the cuda-vs-cpu tolerance.
 # Tolerances. cuda vs cpu: relative 2e-2 on loss and validation loss, as tests/gpu/test_gpu_model.cpp
 # states for the stage alone (bf16 weights and activations round to 2^-8 relative, compounded over 4
 # layers; the tiny model's per-step loss drop is ~0.1-0.5, so a wrong gradient shows), 1e-1 on the grad
@@ -22,6 +26,11 @@
 # relative 1e-2: each micro-batch runs the same bf16 math at both layouts, only the fp32 gradient
 # summation order differs (DP partial sums, reduce-scatter), which re-rounding the weights to bf16 can
 # turn into single-ulp flips, far below 1e-2; a lost or garbled activation or gradient shard is above it.
+# bf16 gradients: each tensor's gradient is rounded to bf16 (2^-8 relative) once per micro-batch and kernel
+# instead of staying fp32; that is the size of the bf16-weights error already in cuda vs cpu, so the same
+# 2e-2 / 1e-1 apply (against the fp32-gradient cuda run, and across layouts, where the rounding points move:
+# at dp = 2 each rank rounds 2 micro-batches' sum instead of 4, and the tied embedding's two stage sums are
+# rounded once more after their all-reduce); a gradient lost or double-counted moves them by more.
 # Usage (CTest's and tools/gpu-check.sh's interface): bash trainer_cuda.sh SRC BUILD, from a scratch
 # directory. Needs BUILD/bin/iris-train, BUILD/data/sample_text.{bin,idx} (tools/prepare-sample.sh),
 # SRC/tests/mpi/common.bash, mpirun on PATH (4 ranks on one GPU) and python3 ($IRIS_PYTHON when set;
@@ -194,5 +203,32 @@ if run 4 layout_overlap 2 --train.device cuda --parallel.comm mpi --parallel.pp 
   check "pp=2 x dp=2: buckets issued during the backward (${n:-none})" test "${n:-0}" -gt 0
 else
   echo "FAIL pp=2 x dp=2 overlap_grad_reduce=true run"; tail -n 30 layout_overlap.log; fail=1
+fi
+
+# 9. bf16 gradient accumulation (train.grad_dtype bf16) vs run 1's fp32 gradients on cuda.
+device_mib() { grep -o "rank 0 holds [0-9.]* MiB" "$1" | head -n1 | grep -o "[0-9.]*"; }
+if run 1 bf16 1 --train.device cuda --train.grad_dtype bf16; then
+  check "bf16 gradients vs fp32 gradients on cuda (loss/val_loss rel 2e-2, grad_norm rel 1e-1)" compare cuda bf16 2e-2 1e-1
+  check "bf16 gradients learn" learns bf16
+  check "bf16 gradients: loss drop within 25% of fp32 gradients'" same_drop cuda bf16 0.25
+  check "bf16 gradients: the start-up line names them" grep -q "bf16 (train.grad_dtype=bf16)" bf16.log
+  check "bf16 gradients: smaller flat device buffers ($(device_mib bf16.log) MiB vs $(device_mib cuda.log) MiB)" \
+    "$python" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" \
+    "$(device_mib bf16.log)" "$(device_mib cuda.log)"
+else
+  echo "FAIL bf16 gradient run"; tail -n 20 bf16.log; fail=1
+fi
+
+# 10. bf16 gradients at pp = 2 × dp = 2 (the reduce-scatter through fp32, the tied embedding's all-reduce
+#     through fp32; overlap_grad_reduce asked for, and reported as not applying).
+if run 4 bf16_layout 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --train.grad_dtype bf16 \
+     --parallel.overlap_grad_reduce true; then
+  check "bf16 gradients, pp=2 x dp=2 (mpi, one GPU) vs one rank (loss rel 2e-2, grad_norm rel 1e-1)" \
+    compare bf16 bf16_layout 2e-2 1e-1
+  check "bf16 gradients, pp=2 x dp=2: loss drop within 25% of one rank's" same_drop bf16 bf16_layout 0.25
+  check "bf16 gradients, pp=2 x dp=2: the start-up log says the overlap does not apply" \
+    grep -q "overlap_grad_reduce does not apply to train.grad_dtype=bf16" bf16_layout.log
+else
+  echo "FAIL bf16 gradients pp=2 x dp=2 run"; tail -n 30 bf16_layout.log; fail=1
 fi
 exit $fail

@@ -51,6 +51,21 @@ TEST(PlanMemory, ZeroOneLlama2_7bAtDp8) {
   EXPECT_DOUBLE_EQ(m.gradients, 26953662464.0);  // fp32
 }
 
+TEST(PlanMemory, Bf16GradientsAreTheBf16BufferPlusTheFp32Shard) {
+  // train.grad_dtype = bf16: 2 B/param of bf16 gradients, plus at dp > 1 the fp32 shard the reduce-scatter
+  // sums into: 2 × 6,738,415,616 + 4 × 842,301,952 = 16,846,039,040 bytes at dp = 8; 2 B/param at dp = 1.
+  Job job;
+  job.gpus = 8;
+  job.global_batch = 8;
+  job.bf16_grads = true;
+  const MemoryBreakdown m = stage_memory(model("llama2-7b"), job, 1, 1, 0);
+  EXPECT_DOUBLE_EQ(m.gradients, 16846039040.0);
+  EXPECT_DOUBLE_EQ(m.optimizer, 10107623424.0);  // unchanged: fp32 master + Adam m, v
+  job.gpus = 1;
+  job.global_batch = 1;
+  EXPECT_DOUBLE_EQ(stage_memory(model("llama2-7b"), job, 1, 1, 0).gradients, 13476831232.0);
+}
+
 TEST(PlanMemory, ZeroOneLlama2_13bTp2Pp2On16Gpus) {
   // Stage 0, TP rank 0: 20 layers × (attention 4·5120²/2 + MLP 3·5120·13824/2 + norms 2·5120)
   // = 20 × 158,607,360 = 3,172,147,200, plus embedding rows 32000/2 × 5120 = 81,920,000:

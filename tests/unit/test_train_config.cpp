@@ -213,5 +213,46 @@ TEST(RunConfig, TrainDeviceIsValidatedAgainstTheBuild) {
 #endif
 }
 
+// train.grad_dtype: fp32 (the default) | bf16; bf16 only with train.device=cuda; anything else refused naming
+// the key.
+TEST(RunConfig, GradDtypeIsValidated) {
+  const std::vector<std::string> base = {"--model.config=m.json", "--data.path=d"};
+  const RunConfig defaults = parse(base);
+  EXPECT_EQ(defaults.train.grad_dtype, "fp32");
+  EXPECT_EQ(defaults.grad_dtype(), DType::F32);
+  EXPECT_NE(defaults.to_ini().find("grad_dtype = fp32\n"), std::string::npos) << defaults.to_ini();
+  EXPECT_NO_THROW(defaults.validate());
+
+  const auto validate_error = [](const RunConfig& c) -> std::string {
+    try {
+      c.validate();
+    } catch (const UserError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  std::vector<std::string> args = base;
+  args.push_back("--train.grad_dtype=fp16");
+  EXPECT_NE(validate_error(parse(args)).find("train.grad_dtype must be fp32 or bf16, got \"fp16\""), std::string::npos)
+      << validate_error(parse(args));
+  args.back() = "--train.grad_dtype=BF16";  // the spelling is exact, like the other keys' values
+  EXPECT_NE(validate_error(parse(args)).find("train.grad_dtype must be fp32 or bf16"), std::string::npos);
+
+  args.back() = "--train.grad_dtype=bf16";
+  const RunConfig cpu_bf16 = parse(args);
+  EXPECT_EQ(cpu_bf16.grad_dtype(), DType::BF16);
+  const std::string cpu_error = validate_error(cpu_bf16);
+  EXPECT_NE(cpu_error.find("train.grad_dtype=bf16 needs train.device=cuda"), std::string::npos) << cpu_error;
+
+  args.push_back("--train.device=cuda");
+  const RunConfig cuda_bf16 = parse(args);
+  EXPECT_NE(cuda_bf16.to_ini().find("grad_dtype = bf16\n"), std::string::npos) << cuda_bf16.to_ini();
+#if IRIS_WITH_CUDA
+  EXPECT_NO_THROW(cuda_bf16.validate());
+#else
+  EXPECT_NE(validate_error(cuda_bf16).find("train.device=cuda needs a CUDA build"), std::string::npos);
+#endif
+}
+
 }  // namespace
 }  // namespace iris

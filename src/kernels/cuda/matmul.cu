@@ -108,6 +108,14 @@ void Matmul::gemm(void* d, bool out_f32, const bf16* a, bool transa, const bf16*
                                                            &align_d, sizeof align_d));
     IRIS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                                            &align_d, sizeof align_d));
+    if (!out_f32 && accumulate) {
+      // Adding into a bf16 output (a bf16 gradient, train.grad_dtype = bf16): split-K's in-place reduction
+      // adds the partial products in the output type, rounding to bf16 once per split; the other schemes
+      // reduce in fp32 and round once, as the callers promise.
+      const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_MASK & ~static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_INPLACE);
+      IRIS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                             &schemes, sizeof schemes));
+    }
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle_, plan->op, plan->a, plan->b, plan->d,

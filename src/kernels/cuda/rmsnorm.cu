@@ -1,7 +1,8 @@
 // RMSNorm kernels. Forward and the input gradient: one block per row, fp32 sums. With g = dout·w:
 // dx = rstd·g − rstd³·(Σ_c g·x)/C · x (the derivative of x·rstd(x), as in cpu/rmsnorm.cpp).
 // Weight gradient: dw = Σ_n dout·x·rstd, one block per 32 columns; each of its warps sums a fixed
-// stride of rows and the warps' sums are added in warp order, so the result never varies.
+// stride of rows and the warps' sums are added in warp order, so the result never varies. The fp32
+// total is added to the gradient once, so a bf16 gradient is rounded once per call, not once per row.
 #include "src/kernels/cuda/rmsnorm.cuh"
 
 namespace iris::cuda {
@@ -56,8 +57,12 @@ static __global__ void rmsnorm_backward_input_kernel(bf16* dinp, const bf16* dou
   }
 }
 
+__device__ inline void add_to_grad(float* g, float x) { *g += x; }
+__device__ inline void add_to_grad(bf16* g, float x) { *g = __float2bfloat16_rn(__bfloat162float(*g) + x); }
+
 // blockDim (32, kDweightWarps): threadIdx.x = column within the block's 32, threadIdx.y = warp.
-static __global__ void rmsnorm_backward_weight_kernel(float* dweight, const bf16* dout, const bf16* inp,
+template <typename GradT>
+static __global__ void rmsnorm_backward_weight_kernel(GradT* dweight, const bf16* dout, const bf16* inp,
                                                       const float* rstd, int N, int C) {
   __shared__ float partial[kDweightWarps][32];
   const int c = blockIdx.x * 32 + threadIdx.x;
@@ -73,7 +78,7 @@ static __global__ void rmsnorm_backward_weight_kernel(float* dweight, const bf16
   if (threadIdx.y == 0 && c < C) {
     float total = 0.0f;
     for (int w = 0; w < kDweightWarps; ++w) total += partial[w][threadIdx.x];
-    dweight[c] += total;
+    add_to_grad(dweight + c, total);
   }
 }
 
@@ -93,14 +98,27 @@ void residual_rmsnorm_forward(bf16* residual_out, bf16* out, float* rstd, const 
   IRIS_CUDA_CHECK_LAUNCH();
 }
 
-void rmsnorm_backward(bf16* dinp, float* dweight, const bf16* dout, const bf16* inp, const bf16* weight,
-                      const float* rstd, int N, int C, bool accumulate_dinp, cudaStream_t stream) {
+namespace {
+template <typename GradT>
+void launch_rmsnorm_backward(bf16* dinp, GradT* dweight, const bf16* dout, const bf16* inp, const bf16* weight,
+                             const float* rstd, int N, int C, bool accumulate_dinp, cudaStream_t stream) {
   if (N == 0) return;
   rmsnorm_backward_input_kernel<<<N, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, rstd, C, accumulate_dinp);
   IRIS_CUDA_CHECK_LAUNCH();
   rmsnorm_backward_weight_kernel<<<ceil_div(C, 32), dim3(32, kDweightWarps), 0, stream>>>(dweight, dout, inp, rstd,
                                                                                           N, C);
   IRIS_CUDA_CHECK_LAUNCH();
+}
+}  // namespace
+
+void rmsnorm_backward(bf16* dinp, float* dweight, const bf16* dout, const bf16* inp, const bf16* weight,
+                      const float* rstd, int N, int C, bool accumulate_dinp, cudaStream_t stream) {
+  launch_rmsnorm_backward(dinp, dweight, dout, inp, weight, rstd, N, C, accumulate_dinp, stream);
+}
+
+void rmsnorm_backward(bf16* dinp, bf16* dweight, const bf16* dout, const bf16* inp, const bf16* weight,
+                      const float* rstd, int N, int C, bool accumulate_dinp, cudaStream_t stream) {
+  launch_rmsnorm_backward(dinp, dweight, dout, inp, weight, rstd, N, C, accumulate_dinp, stream);
 }
 
 }  // namespace iris::cuda

@@ -32,8 +32,12 @@ auto arena_take(DeviceArena& arena) {
 }  // namespace
 
 CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table,
-                               StageLayers layers, int B, int T, Comm* tp, cudaStream_t stream, Recompute recompute)
-    : config_(config), topo_(topo), tp_(tp), stream_(stream), recompute_(recompute), B_(B), T_(T) {
+                               StageLayers layers, int B, int T, Comm* tp, cudaStream_t stream, Recompute recompute,
+                               DType grad_dtype)
+    : config_(config), topo_(topo), tp_(tp), stream_(stream), recompute_(recompute), grad_dtype_(grad_dtype), B_(B),
+      T_(T) {
+  IRIS_CHECK(grad_dtype == DType::F32 || grad_dtype == DType::BF16, "the GPU model stage's gradients are fp32 or "
+             "bf16, not {}", dtype_name(grad_dtype));
   IRIS_CHECK(topo.tp == 1 || tp != nullptr, "the GPU model stage at tp = {} needs its tp communicator", topo.tp);
   IRIS_CHECK(tp == nullptr || tp->size() == topo.tp, "tp communicator size {} != tp {}", tp ? tp->size() : 1,
              topo.tp);
@@ -57,6 +61,8 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
   const size_t QW = static_cast<size_t>(NH_local_) * HS_, KW = static_cast<size_t>(NKV_local_) * HS_;
   const size_t F = F_local_, lse = static_cast<size_t>(B) * NH_local_ * T;
   const RecomputedBuffers dropped = RecomputedBuffers::of(recompute);
+  if (grad_dtype == DType::BF16 && topo.is_first_stage())
+    embed_workspace_bytes_ = cuda::embedding_backward_workspace_bytes(static_cast<int>(N), static_cast<int>(offsets_.V_local));
   auto carve_scratch = [&] {
     inv_freq_ = scratch_.take<float>(HS_ / 2);
     proj_ = scratch_.take<bf16>(N * C_);
@@ -71,6 +77,7 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
     dup_ = scratch_.take<bf16>(N * F);
     dh_ = scratch_.take<bf16>(N * F);
     if (tp_active()) tp_staging_ = scratch_.take<float>(N * C_);
+    if (embed_workspace_bytes_ > 0) embed_workspace_ = scratch_.take<unsigned char>(embed_workspace_bytes_);
     carve_layer(shared_, dropped, /*shared_set=*/true, arena_take(scratch_), N, C_, QW, KW, lse, F);
   };
   carve_scratch();  // sizes
@@ -248,7 +255,8 @@ double CudaLlamaStage::forward(CudaStageActivations& acts, const bf16* params, c
   return loss;
 }
 
-void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, const bf16* params, float* grads,
+template <typename GradT>
+void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, const bf16* params, GradT* grads,
                                     const LayerWeights& w, const CudaStageActivations& acts) {
   const int N = B_ * T_, QW = NH_local_ * HS_, KW = NKV_local_ * HS_;
   const size_t NC = static_cast<size_t>(N) * C_;
@@ -279,9 +287,29 @@ void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, co
   // dresid_ is now d(inp)
 }
 
-void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, float* grads, const MicroBatch& batch,
+void CudaLlamaStage::embedding_backward(float* grads, const CudaStageActivations& acts) {
+  cuda::embedding_backward(grads + offsets_.embed, dresid_, acts.tokens, B_ * T_, C_,
+                           static_cast<int>(offsets_.vocab_start), static_cast<int>(offsets_.V_local), stream_);
+}
+
+void CudaLlamaStage::embedding_backward(bf16* grads, const CudaStageActivations& acts) {
+  cuda::embedding_backward(grads + offsets_.embed, dresid_, acts.tokens, B_ * T_, C_,
+                           static_cast<int>(offsets_.vocab_start), static_cast<int>(offsets_.V_local),
+                           embed_workspace_, embed_workspace_bytes_, stream_);
+}
+
+void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, void* grads, const MicroBatch& batch,
                               const bf16* dout, bf16* dinput, const GradsReady& ready) {
   (void)batch;  // forward's device copies of it live in acts
+  if (grad_dtype_ == DType::BF16)
+    backward_into(acts, params, static_cast<bf16*>(grads), dout, dinput, ready);
+  else
+    backward_into(acts, params, static_cast<float*>(grads), dout, dinput, ready);
+}
+
+template <typename GradT>
+void CudaLlamaStage::backward_into(CudaStageActivations& acts, const bf16* params, GradT* grads, const bf16* dout,
+                                   bf16* dinput, const GradsReady& ready) {
   const int N = B_ * T_;
   const size_t NC = static_cast<size_t>(N) * C_;
   if (topo_.is_last_stage()) {
@@ -304,8 +332,7 @@ void CudaLlamaStage::backward(CudaStageActivations& acts, const bf16* params, fl
     if (ready) ready(offsets_.layers[l].ln1);
   }
   if (topo_.is_first_stage()) {
-    cuda::embedding_backward(grads + offsets_.embed, dresid_, acts.tokens, N, C_, static_cast<int>(offsets_.vocab_start),
-                             static_cast<int>(offsets_.V_local), stream_);
+    embedding_backward(grads, acts);
   } else {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(dinput, dresid_, NC * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
   }

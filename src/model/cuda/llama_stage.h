@@ -1,8 +1,10 @@
 // Forward and backward of one pipeline stage of a Llama model on one GPU: the math of LlamaStage
 // (src/model/llama.h, the fp32 reference) in mixed precision. Weights are a bf16 copy of the flat fp32
 // master buffer, laid out by the same ParamTable (AdamW's bf16 output refreshes it); activations bf16;
-// every kernel accumulates in fp32; parameter gradients fp32 and ACCUMULATED (+=) into the flat gradient
-// buffer at the ParamTable's offsets; activation gradients WRITTEN (=); the loss fp32 (summed in double).
+// every kernel accumulates in fp32; parameter gradients ACCUMULATED (+=) into the flat gradient buffer at
+// the ParamTable's offsets, fp32 or bf16 (train.grad_dtype, fixed at construction: each kernel sums its
+// contribution in fp32 and rounds once when it adds it to a bf16 gradient); activation gradients WRITTEN
+// (=); the loss fp32 (summed in double).
 // Tensor parallelism is LlamaStage's Megatron TP (column-parallel q/k/v and gate/up, row-parallel o_proj and
 // down_proj, vocab-parallel embedding and cross-entropy) with the all-reduces on device buffers through a
 // DeviceComm (NcclComm or StagedComm) ordered after the stage's stream. The Comm interface is fp32, and the
@@ -25,6 +27,7 @@
 #include <memory>
 #include <vector>
 
+#include "src/core/dtype.h"
 #include "src/kernels/cuda/matmul.cuh"
 #include "src/model/cuda/device_arena.h"
 #include "src/model/llama.h"
@@ -89,9 +92,11 @@ class CudaLlamaStage {
  public:
   // Same arguments as LlamaStage, plus the stream every kernel is queued on. tp: nullptr or of size 1 when
   // topo.tp == 1; otherwise a DeviceComm of size topo.tp (make_device_communicators) whose compute stream
-  // is `stream` (set_compute_stream) by the time forward/backward run.
+  // is `stream` (set_compute_stream) by the time forward/backward run. grad_dtype: F32 or BF16, the element
+  // type of the gradient buffer backward accumulates into.
   CudaLlamaStage(const LlamaConfig& config, const Topology& topo, const ParamTable& table, StageLayers layers, int B,
-                 int T, Comm* tp, cudaStream_t stream = nullptr, Recompute recompute = Recompute::None);
+                 int T, Comm* tp, cudaStream_t stream = nullptr, Recompute recompute = Recompute::None,
+                 DType grad_dtype = DType::F32);
   ~CudaLlamaStage();
   CudaLlamaStage(const CudaLlamaStage&) = delete;
   CudaLlamaStage& operator=(const CudaLlamaStage&) = delete;
@@ -103,12 +108,12 @@ class CudaLlamaStage {
   // (ignored on the first stage, which embeds batch.tokens). Returns Σ loss_weight·loss over the
   // micro-batch on the last stage (waits for the stream), 0 elsewhere (does not wait).
   double forward(CudaStageActivations& acts, const bf16* params, const MicroBatch& batch, const bf16* input);
-  // grads (total_numel,) device fp32, +=. dout (N, C) device bf16: gradient of this stage's output
+  // grads (total_numel,) device, fp32 or bf16 as grad_dtype(), +=. dout (N, C) device bf16: gradient of this stage's output
   // (ignored on the last stage, which starts from the loss). dinput (N, C) device bf16 receives the
   // gradient of the stage input (not on the first stage). The micro-batch is the one given to forward;
   // its device copies in acts are what backward reads. Queued on the stream; does not wait. ready: as
   // LlamaStage::backward's, called once the work it reports is queued.
-  void backward(CudaStageActivations& acts, const bf16* params, float* grads, const MicroBatch& batch,
+  void backward(CudaStageActivations& acts, const bf16* params, void* grads, const MicroBatch& batch,
                 const bf16* dout, bf16* dinput, const GradsReady& ready = nullptr);
 
   const bf16* output(const CudaStageActivations& acts) const { return acts.resid.back(); }
@@ -118,7 +123,9 @@ class CudaLlamaStage {
   int64_t vocab_local() const { return offsets_.V_local; }
   int64_t vocab_start() const { return offsets_.vocab_start; }
   Recompute recompute() const { return recompute_; }
-  // Bytes of the stage's own device buffers: backward scratch, TP staging and the recompute set.
+  DType grad_dtype() const { return grad_dtype_; }
+  // Bytes of the stage's own device buffers: backward scratch, TP staging, the recompute set and the bf16
+  // embedding backward's sort workspace.
   size_t scratch_bytes() const { return scratch_.capacity_bytes(); }
 
  private:
@@ -136,14 +143,23 @@ class CudaLlamaStage {
   void tp_all_reduce(float* data, size_t count, ReduceOp op);
   void tp_all_reduce(bf16* data, size_t count);
   bool tp_active() const { return tp_ != nullptr && tp_->size() > 1; }
-  void layer_backward(CudaLayerActivations& a, const bf16* inp, const bf16* params, float* grads,
+  // GradT: float or bf16, the gradient buffer's element type (grad_dtype_).
+  template <typename GradT>
+  void backward_into(CudaStageActivations& acts, const bf16* params, GradT* grads, const bf16* dout, bf16* dinput,
+                     const GradsReady& ready);
+  template <typename GradT>
+  void layer_backward(CudaLayerActivations& a, const bf16* inp, const bf16* params, GradT* grads,
                       const LayerWeights& w, const CudaStageActivations& acts);
+  // dwte += the first stage's embedding gradient (fp32: token-order adds; bf16: through embed_workspace_).
+  void embedding_backward(float* grads, const CudaStageActivations& acts);
+  void embedding_backward(bf16* grads, const CudaStageActivations& acts);
 
   LlamaConfig config_;
   Topology topo_;
   Comm* tp_;
   cudaStream_t stream_;
   Recompute recompute_;
+  DType grad_dtype_;
   int B_, T_, C_, HS_, NH_local_, NKV_local_, F_local_;
   StageOffsets offsets_;  // where this stage's tensors are in the flat buffers (ParamTable)
   std::unique_ptr<cuda::Matmul> matmul_;  // one per stream: handle, workspace, plan cache
@@ -156,6 +172,8 @@ class CudaLlamaStage {
   float* delta_ = nullptr;     // (B, NH_local, T) the attention backward's row statistics
   bf16 *dgate_ = nullptr, *dup_ = nullptr, *dh_ = nullptr;
   float* tp_staging_ = nullptr;  // (N, C) fp32: the TP all-reduces of bf16 activations (tp > 1 only)
+  void* embed_workspace_ = nullptr;  // the bf16-gradient embedding backward's sort (first stage, bf16 only)
+  size_t embed_workspace_bytes_ = 0;
   CudaLayerActivations shared_{};  // the recompute set: the buffers recompute_ drops, for every layer
 };
 

@@ -12,10 +12,16 @@ namespace {
 float* as_floats(cuda::bf16* p) { return reinterpret_cast<float*>(p); }
 }  // namespace
 
-DeviceZero1::DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_t stream)
-    : host_(host), dp_(dp), stream_(stream) {
+DeviceZero1::DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_t stream, DType grad_dtype,
+                         size_t all_reduce_max)
+    : host_(host), dp_(dp), stream_(stream), grad_dtype_(grad_dtype) {
   dp_size_ = host.dp_size();
   IRIS_CHECK(dp_size_ == 1 || (dp != nullptr && dp->size() == dp_size_), "device DP group does not match the optimizer's");
+  IRIS_CHECK(grad_dtype == DType::F32 || grad_dtype == DType::BF16, "device gradients are fp32 or bf16, not {}",
+             dtype_name(grad_dtype));
+  IRIS_CHECK(!(bf16_grads() && dp_size_ > 1 && host.overlaps_grad_reduce()),
+             "bf16 gradients are reduced by the bucketed reduce-scatter; build the host optimizer without "
+             "overlapped gradient reduction");
   padded_ = host.padded_size();
   shard_begin_ = host.shard_begin();
   shard_ = host.shard_end() - host.shard_begin();
@@ -23,18 +29,32 @@ DeviceZero1::DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_
   adam_begin_ = host.adam().begin();
   adam_end_ = host.adam().end();
   weights_ = DeviceBuffer<cuda::bf16>(padded_ + 1);
-  grads_ = DeviceBuffer<float>(padded_);
+  if (bf16_grads()) {
+    grads_bf16_ = DeviceBuffer<cuda::bf16>(padded_);
+    if (dp_size_ > 1) shard_grads_ = DeviceBuffer<float>(shard_);
+  } else {
+    grads_ = DeviceBuffer<float>(padded_);
+  }
   master_ = DeviceBuffer<float>(shard_);
   m_ = DeviceBuffer<float>(shard_);
   v_ = DeviceBuffer<float>(shard_);
   partials_ = DeviceBuffer<double>(cuda::kSumSquaresPartials);
+  size_t send = 0;
   if (dp_size_ > 1) {
     if (host.overlaps_grad_reduce())
       overlap_ = std::make_unique<OverlappedGradReduce>(dp, padded_, bucket_);  // in place: no staging
     else
-      send_ = DeviceBuffer<float>(bucket_ * dp_size_);
+      send = bucket_ * dp_size_;
     if (shard_ % 2 != 0) gather_ = DeviceBuffer<cuda::bf16>((shard_ + 1) * dp_size_);
   }
+  // all_reduce_grads on bf16 goes through send_ in chunks of at most its size (a bucket at least).
+  if (bf16_grads() && all_reduce_max > 0) send = std::max(send, std::min(all_reduce_max, bucket_));
+  if (send > 0) send_ = DeviceBuffer<float>(send);
+}
+
+void* DeviceZero1::grads() {
+  if (bf16_grads()) return grads_bf16_.data();
+  return grads_.data();
 }
 
 void DeviceZero1::begin_grad_reduce() {
@@ -54,8 +74,8 @@ void DeviceZero1::finish_grad_reduce() {
 }
 
 size_t DeviceZero1::allocated_bytes() const {
-  return (weights_.size() + gather_.size()) * sizeof(cuda::bf16) +
-         (grads_.size() + master_.size() + m_.size() + v_.size() + send_.size()) * sizeof(float) +
+  return (weights_.size() + gather_.size() + grads_bf16_.size()) * sizeof(cuda::bf16) +
+         (grads_.size() + shard_grads_.size() + master_.size() + m_.size() + v_.size() + send_.size()) * sizeof(float) +
          (sums_.size() + partials_.size()) * sizeof(double);
 }
 
@@ -94,11 +114,39 @@ void DeviceZero1::download(float* params, AdamW& adam) {
 }
 
 void DeviceZero1::zero_grads() {
-  IRIS_CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0, padded_ * sizeof(float), stream_));
+  IRIS_CUDA_CHECK(cudaMemsetAsync(grads(), 0, padded_ * dtype_size(grad_dtype_), stream_));
+}
+
+void DeviceZero1::all_reduce_grads(Comm& comm, size_t offset, size_t count) {
+  if (!bf16_grads()) {
+    comm.all_reduce(grads_.data() + offset, count, ReduceOp::Sum);
+    return;
+  }
+  IRIS_CHECK(count == 0 || send_.size() > 0, "all_reduce_grads of {} bf16 gradients: no fp32 staging (the "
+             "optimizer was built with all_reduce_max = 0)", count);
+  // Widening is exact; the sum is rounded to bf16 once, as a bf16 gradient accumulation would round it.
+  for (size_t done = 0; done < count; done += send_.size()) {
+    const size_t n = std::min(send_.size(), count - done);
+    cuda::bf16* region = grads_bf16_.data() + offset + done;
+    cuda::cast_bf16_to_f32(send_.data(), region, n, stream_);
+    comm.all_reduce(send_.data(), n, ReduceOp::Sum);
+    cuda::cast_f32_to_bf16(region, send_.data(), n, stream_);
+  }
 }
 
 void DeviceZero1::reduce_scatter_grads() {
-  if (dp_size_ == 1) return;
+  if (dp_size_ == 1) return;  // bf16 included: sum_squares and step read the bf16 shard as it is
+  if (bf16_grads()) {
+    for (size_t off = 0; off < shard_; off += bucket_) {
+      const size_t n = std::min(bucket_, shard_ - off);
+      // send_ row r (n elements) = fp32(grads[r·shard + off, r·shard + off + n)): one cast per row gathers
+      // and widens at once, so no bf16 staging is needed.
+      for (int r = 0; r < dp_size_; ++r)
+        cuda::cast_bf16_to_f32(send_.data() + r * n, grads_bf16_.data() + r * shard_ + off, n, stream_);
+      dp_->reduce_scatter(send_.data(), shard_grads_.data() + off, n);
+    }
+    return;
+  }
   for (size_t off = 0; off < shard_; off += bucket_) {
     const size_t n = std::min(bucket_, shard_ - off);
     // send_ row r (n elements) = grads[r·shard + off, r·shard + off + n)
@@ -111,9 +159,16 @@ void DeviceZero1::reduce_scatter_grads() {
 double DeviceZero1::sum_squares(const std::vector<std::pair<size_t, size_t>>& ranges) {
   if (ranges.empty()) return 0.0;
   if (sums_.size() < ranges.size()) sums_ = DeviceBuffer<double>(ranges.size());
-  for (size_t i = 0; i < ranges.size(); ++i)
-    cuda::sum_squares(sums_.data() + i, partials_.data(), grads_.data() + ranges[i].first,
-                      ranges[i].second - ranges[i].first, stream_);
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const auto [first, last] = ranges[i];
+    if (!bf16_grads())
+      cuda::sum_squares(sums_.data() + i, partials_.data(), grads_.data() + first, last - first, stream_);
+    else if (dp_size_ == 1)
+      cuda::sum_squares(sums_.data() + i, partials_.data(), grads_bf16_.data() + first, last - first, stream_);
+    else
+      cuda::sum_squares(sums_.data() + i, partials_.data(), shard_grads_.data() + (first - shard_begin_),
+                        last - first, stream_);
+  }
   std::vector<double> sums(ranges.size());
   IRIS_CUDA_CHECK(cudaMemcpyAsync(sums.data(), sums_.data(), sums.size() * sizeof(double), cudaMemcpyDeviceToHost, stream_));
   IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -126,10 +181,18 @@ void DeviceZero1::step(double lr, int step, float grad_scale) {
   const AdamWConfig& c = host_.adam().config();
   for (const AdamW::Segment& s : host_.adam().segments()) {
     const size_t local = s.begin - shard_begin_;
-    cuda::adamw_update(master_.data() + local, weights_.data() + s.begin, m_.data() + local, v_.data() + local,
-                       grads_.data() + s.begin, s.end - s.begin, static_cast<float>(lr), static_cast<float>(c.beta1),
-                       static_cast<float>(c.beta2), static_cast<float>(c.eps),
-                       s.decay ? static_cast<float>(c.weight_decay) : 0.0f, step, grad_scale, stream_);
+    const auto update = [&](const auto* segment_grads) {
+      cuda::adamw_update(master_.data() + local, weights_.data() + s.begin, m_.data() + local, v_.data() + local,
+                         segment_grads, s.end - s.begin, static_cast<float>(lr), static_cast<float>(c.beta1),
+                         static_cast<float>(c.beta2), static_cast<float>(c.eps),
+                         s.decay ? static_cast<float>(c.weight_decay) : 0.0f, step, grad_scale, stream_);
+    };
+    if (!bf16_grads())
+      update(grads_.data() + s.begin);
+    else if (dp_size_ == 1)
+      update(grads_bf16_.data() + s.begin);
+    else
+      update(shard_grads_.data() + local);
   }
   all_gather_weights();
 }

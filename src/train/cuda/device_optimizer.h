@@ -9,6 +9,13 @@
 // Bucket staging: MPI/NCCL reduce-scatter wants the bucket rank-major (the same slice of every shard one
 // after another); one cudaMemcpy2DAsync gathers dp rows of n elements at the shard pitch into it, and
 // the reduced block is received straight into the gradient buffer.
+// bf16 gradients (train.grad_dtype = bf16): the flat gradient buffer is bf16 (2 B/param instead of 4); the
+// DP sum stays fp32: each bucket's dp rows are cast to fp32 into the reduce-scatter staging and reduced into
+// an fp32 buffer of this rank's shard only (4/dp B/param; so 2 + 4/dp in all, which saves nothing at
+// dp = 2), which the norm and AdamW read. With dp = 1 there
+// is nothing to sum, and they read the bf16 gradients directly (their kernels widen bf16 exactly), so no
+// fp32 copy is made. The overlapped reduction is fp32 only: it reduces the flat buffer in place, and for
+// bf16 it would need an fp32 copy of every bucket in flight, which is the whole buffer again.
 // bf16 all-gather: Comm counts floats, so each rank's shard of S bf16 weights travels as S/2 floats. When
 // S is odd, the shards are staged into a buffer of even pitch and unpacked with a 2-D copy.
 #pragma once
@@ -19,6 +26,7 @@
 #include <vector>
 
 #include "parallel/comm.h"
+#include "src/core/dtype.h"
 #include "src/kernels/cuda/common.cuh"
 #include "src/train/cuda/device_buffer.h"
 #include "src/train/distributed_optimizer.h"
@@ -28,20 +36,27 @@ namespace iris {
 
 class DeviceZero1 {
  public:
-  // dp: the DP DeviceComm (null when dp = 1). Work is queued on `stream`.
-  DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_t stream);
+  // dp: the DP DeviceComm (null when dp = 1). Work is queued on `stream`. grad_dtype: F32 or BF16 (BF16
+  // needs a host optimizer without overlapped reduction). all_reduce_max: the most elements one
+  // all_reduce_grads call will sum (the tied embedding; 0: none), which sizes its bf16 staging.
+  DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_t stream, DType grad_dtype = DType::F32,
+              size_t all_reduce_max = 0);
 
   cuda::bf16* weights() { return weights_.data(); }  // (padded,) bf16, the stage's parameters
-  float* grads() { return grads_.data(); }           // (padded,) fp32, the stage's gradients (+=)
+  void* grads();                                     // (padded,) fp32 or bf16, the stage's gradients (+=)
+  DType grad_dtype() const { return grad_dtype_; }
   size_t allocated_bytes() const;
 
   void upload(const float* params, const AdamW& adam);
   void download(float* params, AdamW& adam);
 
   void zero_grads();
+  // grads()[offset, offset + count) summed over `comm` (the tied embedding's first and last stage), in fp32:
+  // bf16 gradients go through an fp32 staging buffer in chunks and are rounded back to bf16 once.
+  void all_reduce_grads(Comm& comm, size_t offset, size_t count);
   // The step's gradient reduction, as DistributedOptimizer's begin/grads_ready/finish_grad_reduce (the
   // host optimizer's overlaps_grad_reduce() decides): finish_grad_reduce leaves the DP-summed shard in
-  // grads()[shard] (the rest is stale). The overlapped buckets run on the DP DeviceComm's stream after
+  // grads()[shard] (the rest is stale), or for bf16 gradients at dp > 1 in the fp32 shard buffer. The overlapped buckets run on the DP DeviceComm's stream after
   // the backward work queued before each is issued.
   void begin_grad_reduce();
   GradsReady grads_ready();
@@ -55,17 +70,22 @@ class DeviceZero1 {
  private:
   void all_gather_weights();
   void reduce_scatter_grads();
+  bool bf16_grads() const { return grad_dtype_ == DType::BF16; }
 
   const DistributedOptimizer& host_;
   Comm* dp_;
   cudaStream_t stream_;
+  DType grad_dtype_;
   int dp_size_ = 1;
   size_t padded_ = 0, shard_begin_ = 0, shard_ = 0, bucket_ = 0;
   size_t adam_begin_ = 0, adam_end_ = 0;  // the real parameters of the shard (AdamW's range)
   DeviceBuffer<cuda::bf16> weights_;      // (padded + 1,): +1 so an odd total still gathers as whole floats
-  DeviceBuffer<float> grads_;             // (padded,)
+  DeviceBuffer<float> grads_;             // (padded,) fp32 gradients (grad_dtype F32)
+  DeviceBuffer<cuda::bf16> grads_bf16_;   // (padded,) bf16 gradients (grad_dtype BF16)
+  DeviceBuffer<float> shard_grads_;       // (shard,) the DP-summed fp32 shard (BF16 with dp > 1)
   DeviceBuffer<float> master_, m_, v_;    // (shard,) each; element i is flat element shard_begin + i
-  DeviceBuffer<float> send_;              // (dp · bucket,) reduce-scatter staging (dp > 1)
+  DeviceBuffer<float> send_;              // (dp · bucket,) reduce-scatter staging (dp > 1, not overlapped);
+                                          // also the fp32 staging of all_reduce_grads on bf16 gradients
   DeviceBuffer<cuda::bf16> gather_;       // (dp · even shard,) all-gather staging (dp > 1, odd shard only)
   DeviceBuffer<double> sums_, partials_;  // sum_squares output per range and its scratch
   std::unique_ptr<OverlappedGradReduce> overlap_;  // parallel.overlap_grad_reduce with dp > 1

@@ -19,10 +19,11 @@ class CudaTraining final : public DeviceTraining {
     IRIS_CUDA_CHECK(cudaStreamCreate(&stream_));
     set_compute_stream(comms_, stream_);
     stage_ = std::make_unique<CudaLlamaStage>(s.model, s.topo, s.table, s.layers, s.micro_batch, s.seq_len,
-                                              comms_.tp.get(), stream_, s.recompute);
-    optimizer_ = std::make_unique<DeviceZero1>(s.host_optimizer, comms_.dp.get(), stream_);
-    executor_ = std::make_unique<CudaPipelineExecutor>(*stage_, s.topo, comms_.pp.get(), s.grad_accum);
+                                              comms_.tp.get(), stream_, s.recompute, s.grad_dtype);
     if (comms_.embedding) embedding_ = &s.table.at("model.embed_tokens.weight");
+    optimizer_ = std::make_unique<DeviceZero1>(s.host_optimizer, comms_.dp.get(), stream_, s.grad_dtype,
+                                               embedding_ ? embedding_->numel : 0);
+    executor_ = std::make_unique<CudaPipelineExecutor>(*stage_, s.topo, comms_.pp.get(), s.grad_accum);
     int device = 0;
     IRIS_CUDA_CHECK(cudaGetDevice(&device));
     cudaDeviceProp prop{};
@@ -54,7 +55,7 @@ class CudaTraining final : public DeviceTraining {
   }
   double reduce_grads_sum_squares() override {
     // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
-    if (embedding_) comms_.embedding->all_reduce(optimizer_->grads() + embedding_->offset, embedding_->numel, ReduceOp::Sum);
+    if (embedding_) optimizer_->all_reduce_grads(*comms_.embedding, embedding_->offset, embedding_->numel);
     optimizer_->finish_grad_reduce();
     return optimizer_->sum_squares(norm_ranges_);
   }
