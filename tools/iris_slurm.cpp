@@ -6,7 +6,8 @@
 //   --sweep 1,2,4 [--sweep-layouts "TP,PP ..."]   a job array over node counts x layouts
 //   --cpu-ranks N                                  a CPU-backend job (N ranks, no GPUs) for testing
 // GPU jobs run iris-train with --train.device cuda, --parallel.comm nccl (--comm mpi: host-staged) and
-// --train.recompute as given (--recompute, default none), which the planner's fit check also assumes.
+// --train.recompute as given (--recompute, default none) and --train.grad_dtype (--grad-dtype, default
+// fp32), which the planner's fit check also assumes.
 // Refuses (exit 2, nothing written) when the layout cannot be cut from the GPUs, the planner says the
 // model does not fit, or a data file is missing. Paths starting with '$' are left to the shell and
 // checked by the script when it runs. Exit status: 0 written, 2 bad input, 1 internal failure.
@@ -114,7 +115,7 @@ std::string fill_template(const fs::path& path, const std::map<std::string, std:
 
 struct Options {
   std::string task, gpu, partition, account, time, data, tokenizer, init_from, run_config, run_dir, name;
-  std::string recompute = "none", comm = "nccl";
+  std::string recompute = "none", comm = "nccl", grad_dtype = "fp32";
   Recompute recompute_mode = Recompute::None;  // parsed from recompute
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
   int signal_lead = 300;  // seconds before the time limit Slurm sends USR1 (0: no signal)
@@ -134,6 +135,7 @@ int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const 
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
   job.recompute = o.recompute_mode;
+  job.bf16_grads = o.grad_dtype == "bf16";
   const int dp = gpus / (l.tp * l.pp);
   job.global_batch = o.global_batch > 0 ? o.global_batch : dp * o.micro_batch;
   IRIS_USER_CHECK(job.global_batch % (dp * o.micro_batch) == 0, "--global-batch {} is not a multiple of dp x "
@@ -156,6 +158,7 @@ Layout auto_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Op
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
   job.recompute = o.recompute_mode;
+  job.bf16_grads = o.grad_dtype == "bf16";
   job.global_batch = o.global_batch > 0 ? o.global_batch : job.gpus * o.micro_batch;
   for (const plan::LayoutPlan& p : plan::plan_all(config, gpu, job))
     if (p.refusal.empty() && p.fits && p.tp <= o.gpus_per_node) return {nodes, p.tp, p.pp};
@@ -211,6 +214,8 @@ int run(int argc, char** argv) {
                                                                       "sets train.grad_accum")
       ("recompute", po::value(&o.recompute)->default_value("none"), "activation recomputation none | selective | "
                                                                     "full (train.recompute; the planner assumes it)")
+      ("grad-dtype", po::value(&o.grad_dtype)->default_value("fp32"), "gradient buffer of a GPU job: fp32 | bf16 "
+                                                                      "(train.grad_dtype; the planner assumes it)")
       ("comm", po::value(&o.comm)->default_value("nccl"), "communicator of a GPU job: nccl | mpi (parallel.comm; mpi "
                                                           "stages through host memory)")
       ("partition", po::value(&o.partition), "Slurm partition")
@@ -259,6 +264,11 @@ int run(int argc, char** argv) {
   const LlamaConfig config = LlamaConfig::load(model_arg);
   o.recompute_mode = parse_recompute(o.recompute, "--recompute");
   IRIS_USER_CHECK(o.comm == "nccl" || o.comm == "mpi", "--comm must be nccl or mpi, got \"{}\"", o.comm);
+  IRIS_USER_CHECK(o.grad_dtype == "fp32" || o.grad_dtype == "bf16", "--grad-dtype must be fp32 or bf16, got \"{}\"",
+                  o.grad_dtype);
+  IRIS_USER_CHECK(o.grad_dtype == "fp32" || o.cpu_ranks == 0,
+                  "--grad-dtype bf16 is for GPU jobs (train.grad_dtype=bf16 needs train.device=cuda); drop it with "
+                  "--cpu-ranks");
   check_data(o);
   check_file(o.tokenizer, "--tokenizer");
   check_file(o.run_config, "--run-config");
@@ -329,6 +339,8 @@ int run(int argc, char** argv) {
     for (const std::string& a : {"--train.device", "cuda", "--parallel.comm", o.comm.c_str()}) train_args.push_back(a);
   if (o.recompute != "none")
     for (const std::string& a : {"--train.recompute", o.recompute.c_str()}) train_args.push_back(a);
+  if (o.grad_dtype != "fp32")
+    for (const std::string& a : {"--train.grad_dtype", o.grad_dtype.c_str()}) train_args.push_back(a);
   std::string sweep_block, array_line, srun_extra, mpirun_extra;
   int max_nodes = 0;
   for (const Layout& l : layouts) max_nodes = std::max(max_nodes, l.nodes);

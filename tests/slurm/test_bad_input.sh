@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iris-slurm refuses, with a clear message and without writing a script, a node/GPU count that cannot
 # hold the layout, a model that does not fit (planner; unless --recompute makes it fit), a missing data
-# path, bad --recompute/--comm values, and CPU ranks that cannot hold the layout. A valid request next to each refusal shows the refusal is about the input.
+# path, bad --recompute/--comm/--grad-dtype values (bf16 gradients on a CPU job), and CPU ranks that cannot hold the layout. A valid request next to each refusal shows the refusal is about the input.
 set -uo pipefail
 src=$1 build=$2
 slurm=$build/bin/iris-slurm
@@ -44,6 +44,16 @@ else
 fi
 refuses '--recompute must be none, selective or full, got "some"' "${big[@]}" --recompute some
 refuses '--comm must be nccl or mpi, got "gloo"' "${big[@]}" --comm gloo
+# bf16 gradients: passed to iris-train (the planner counts them too); refused for CPU jobs and bad values.
+accepts "${big[@]}" --recompute full --grad-dtype bf16
+if grep -qF '"--train.recompute" "full" "--train.grad_dtype" "bf16"' job.sbatch; then
+  echo "ok: --grad-dtype bf16 reaches iris-train"
+else
+  echo "FAIL: --grad-dtype bf16 flags: $(grep TRAIN_ARGS= job.sbatch)"; fail=1
+fi
+refuses '--grad-dtype must be fp32 or bf16, got "fp16"' "${big[@]}" --recompute full --grad-dtype fp16
+refuses '--grad-dtype bf16 is for GPU jobs' --model "$src/configs/models/tiny.json" --cpu-ranks 4 --layout 2,2 \
+  --data data --grad-dtype bf16
 accepts  --model "$src/configs/models/tiny.json" --cpu-ranks 4 --layout 2,2 --data data
 refuses "cannot hold layout tp=2 pp=2" --model "$src/configs/models/tiny.json" --cpu-ranks 6 --layout 2,2 --data data
 exit $fail
