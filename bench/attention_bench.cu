@@ -1,7 +1,7 @@
 // iris-attention-bench: times the GPU attention kernels at one shape (default llama2-7b's: B 1, T 4096,
 // 32 query and 32 KV heads of 128) with CUDA events and prints ms and TFLOP/s per kernel side by side:
-// the forward (wmma: attention.cu; mma: attention_mma.cu, the opt-in register-resident kernel; simt)
-// and the backward (dq + dk/dv). FLOPs: causal, 4·B·NH·HS·T(T+1)/2 forward (two matmuls of the visible
+// the forward (wmma: attention.cu; mma: attention_mma.cu, the opt-in register-resident kernels; simt)
+// and the backward (dq + dk/dv; wmma and mma). FLOPs: causal, 4·B·NH·HS·T(T+1)/2 forward (two matmuls of the visible
 // half), 2.5× that backward (five). Random bf16 inputs; nothing is checked here (test_gpu_attention does).
 //   iris-attention-bench [B T NH NKV HS [REPEATS]]
 #include <cuda_bf16.h>
@@ -84,16 +84,18 @@ int main(int argc, char** argv) {
   auto report = [&](const char* what, double ms, double flop) {
     std::printf("  %-34s %9.3f ms  %7.1f TFLOP/s\n", what, ms, flop / (ms * 1e-3) / 1e12);
   };
+  // attention_forward/backward are the wmma kernels unless IRIS_ATTENTION=mma is set: run this without it.
   const double wmma = time_ms(repeats, [&] {
-    iris::cuda::attention_forward(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);  // without the env: wmma
+    iris::cuda::attention_forward(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
   });
   report("forward, wmma (default)", wmma, fwd_flop);
-  if (iris::cuda::detail::attention_forward_mma_supports(HS, {out, q, k, v})) {
-    const double mma = time_ms(repeats, [&] {
+  const bool mma = iris::cuda::detail::attention_mma_supports(HS, {out, q, k, v});
+  if (mma) {
+    const double ms = time_ms(repeats, [&] {
       iris::cuda::detail::attention_forward_mma(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
     });
-    report("forward, mma (IRIS_ATTENTION_FORWARD=mma)", mma, fwd_flop);
-    std::printf("  mma / wmma forward time: %.3f\n", mma / wmma);
+    report("forward, mma (IRIS_ATTENTION=mma)", ms, fwd_flop);
+    std::printf("  mma / wmma forward time: %.3f\n", ms / wmma);
   }
   const double simt = time_ms(std::max(1, repeats / 5), [&] {
     iris::cuda::detail::attention_forward_simt(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
@@ -104,7 +106,15 @@ int main(int argc, char** argv) {
   const double bwd = time_ms(repeats, [&] {
     iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, delta, nullptr, B, T, NH, NKV, HS, nullptr);
   });
-  report("backward (dq + dk/dv)", bwd, 2.5 * fwd_flop);
+  report("backward (dq + dk/dv), wmma (default)", bwd, 2.5 * fwd_flop);
+  if (mma) {
+    const double ms = time_ms(repeats, [&] {
+      iris::cuda::detail::attention_backward_mma(dq, dk, dv, dout, q, k, v, out, lse, delta, nullptr, B, T, NH, NKV,
+                                                 HS, nullptr);
+    });
+    report("backward, mma (IRIS_ATTENTION=mma)", ms, 2.5 * fwd_flop);
+    std::printf("  mma / wmma backward time: %.3f\n", ms / bwd);
+  }
   IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   return 0;
 }

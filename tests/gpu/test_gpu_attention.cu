@@ -91,13 +91,17 @@ void run_forward(Impl impl, bf16* out, float* lse, const bf16* q, const bf16* k,
 
 void run_backward(Impl impl, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                   const bf16* v, const bf16* out, const float* lse, const int32_t* doc, const AttentionCase& c) {
-  if (impl == Impl::kTensorCores) {
+  if (impl == Impl::kTensorCores || impl == Impl::kMma) {
     // Filled with NaN (all bits set) first: a row statistic the dk/dv kernel read without the dq kernel
     // having written it would poison dk and dv.
     DeviceBuffer<float> delta(static_cast<size_t>(c.B) * c.NH * c.T);
     IRIS_CUDA_CHECK(cudaMemset(delta.get(), 0xff, static_cast<size_t>(c.B) * c.NH * c.T * sizeof(float)));
-    iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, delta.get(), doc, c.B, c.T, c.NH, c.NKV,
-                                   c.HS, nullptr);
+    if (impl == Impl::kMma)
+      iris::cuda::detail::attention_backward_mma(dq, dk, dv, dout, q, k, v, out, lse, delta.get(), doc, c.B, c.T,
+                                                 c.NH, c.NKV, c.HS, nullptr);
+    else
+      iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, delta.get(), doc, c.B, c.T, c.NH, c.NKV,
+                                     c.HS, nullptr);
     IRIS_CUDA_CHECK(cudaDeviceSynchronize());  // before delta is freed
   } else
     iris::cuda::detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, c.B, c.T, c.NH, c.NKV,
@@ -163,8 +167,8 @@ TEST(GpuAttention, BackwardMatchesCpu) {
   for (const AttentionCase& c : sweep()) check_backward(Impl::kTensorCores, c);
 }
 
-// The register-resident mma.sync forward (opt-in, IRIS_ATTENTION_FORWARD=mma), same sweep and tolerances,
-// plus 16 tiles with documents; and its output feeds the backward (its lse is what the backward reads).
+// The register-resident mma.sync kernels (opt-in, IRIS_ATTENTION=mma), same sweep and tolerances, plus 16
+// tiles with documents. The backward reads the CPU forward's lse and out, as check_backward gives them.
 TEST(GpuAttention, MmaForwardMatchesCpu) {
   IRIS_REQUIRE_GPU();
   for (const AttentionCase& c : sweep()) check_forward(Impl::kMma, c);
@@ -173,6 +177,12 @@ TEST(GpuAttention, MmaForwardMatchesCpu) {
                                                          4, 2, 96, nullptr),
                std::invalid_argument)
       << "head size 96 has no mma kernel";
+}
+
+TEST(GpuAttention, MmaBackwardMatchesCpu) {
+  IRIS_REQUIRE_GPU();
+  for (const AttentionCase& c : sweep()) check_backward(Impl::kMma, c);
+  for (int HS : {64, 128}) check_backward(Impl::kMma, {1, 1000, 8, 1, HS, true});
 }
 
 // The SIMT kernels: the fallback for other head sizes, and a second GPU opinion when a tensor-core case fails.

@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -521,12 +520,8 @@ void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, cons
                        int B, int T, int NH, int NKV, int HS, cudaStream_t stream) {
   detail::check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
-  // The register-resident forward, opt-in until a GPU run has proven it (docs/gpu-validation.md).
-  static const bool use_mma = [] {
-    const char* choice = std::getenv("IRIS_ATTENTION_FORWARD");
-    return choice != nullptr && std::string(choice) == "mma";
-  }();
-  if (use_mma && detail::attention_forward_mma_supports(HS, {out, q, k, v}))
+  // The register-resident kernels, opt-in until a GPU run has proven them (docs/gpu-validation.md).
+  if (detail::attention_mma_selected() && detail::attention_mma_supports(HS, {out, q, k, v}))
     return detail::attention_forward_mma(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
   if (!aligned16({out, q, k, v}))
     return detail::attention_forward_simt(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
@@ -540,6 +535,8 @@ void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf
                         int T, int NH, int NKV, int HS, cudaStream_t stream) {
   detail::check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
+  if (detail::attention_mma_selected() && detail::attention_mma_supports(HS, {dq, dk, dv, dout, q, k, v, out}))
+    return detail::attention_backward_mma(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, HS, stream);
   if (!aligned16({dq, dk, dv, dout, q, k, v, out}))
     return detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, HS, stream);
   if (HS == 64)

@@ -12,9 +12,9 @@ namespace iris::cuda {
 // out (B, T, NH, HS) bf16, lse (B, NH, T) fp32 = log Σ_j exp(s_ij), q (B, T, NH, HS), k, v (B, T, NKV, HS),
 // doc (B, T) or nullptr. s_ij = q_i·k_j / sqrt(HS) over j ≤ i (and doc[j] == doc[i] when doc is given);
 // query head h reads KV head h / (NH / NKV). HS 64 and 128 run on tensor cores; other multiples of 32 up
-// to 256 (and buffers not 16-byte aligned) run a slower SIMT kernel. IRIS_ATTENTION_FORWARD=mma selects
-// the register-resident tensor-core forward (attention_mma.cu) for HS 64 and 128: written, not yet
-// proven on a GPU, hence opt-in.
+// to 256 (and buffers not 16-byte aligned) run a slower SIMT kernel. IRIS_ATTENTION=mma selects the
+// register-resident tensor-core kernels (attention_mma.cu) for HS 64 and 128, forward and backward:
+// written, not yet proven on a GPU, hence opt-in.
 void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* q, const __nv_bfloat16* k,
                        const __nv_bfloat16* v, const int32_t* doc, int B, int T, int NH, int NKV, int HS,
                        cudaStream_t stream);

@@ -19,12 +19,19 @@ void attention_backward_simt(__nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16
                              const __nv_bfloat16* v, const __nv_bfloat16* out, const float* lse,
                              const int32_t* doc, int B, int T, int NH, int NKV, int HS, cudaStream_t stream);
 
-// The register-resident forward (attention_mma.cu): head size 64 or 128 and 16-byte aligned buffers only
-// (throws std::invalid_argument otherwise). attention_forward takes it when IRIS_ATTENTION_FORWARD=mma.
-bool attention_forward_mma_supports(int HS, std::initializer_list<const void*> pointers);
+// The register-resident mma.sync kernels (attention_mma.cu): head size 64 or 128 and 16-byte aligned
+// buffers only (they throw std::invalid_argument otherwise). attention_forward/backward take them when
+// IRIS_ATTENTION=mma. delta: as attention_backward's.
+bool attention_mma_supports(int HS, std::initializer_list<const void*> pointers);
 void attention_forward_mma(__nv_bfloat16* out, float* lse, const __nv_bfloat16* q, const __nv_bfloat16* k,
                            const __nv_bfloat16* v, const int32_t* doc, int B, int T, int NH, int NKV, int HS,
                            cudaStream_t stream);
+void attention_backward_mma(__nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfloat16* dout,
+                            const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+                            const __nv_bfloat16* out, const float* lse, float* delta, const int32_t* doc, int B,
+                            int T, int NH, int NKV, int HS, cudaStream_t stream);
+// IRIS_ATTENTION=mma (read once): whether attention_forward/backward use the kernels above.
+bool attention_mma_selected();
 
 // Throws std::invalid_argument unless the shapes are usable (simt: by the SIMT kernels alone).
 void check_attention_shapes(int B, int T, int NH, int NKV, int HS, bool simt);

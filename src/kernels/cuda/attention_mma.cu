@@ -1,13 +1,14 @@
-// Causal grouped-query flash attention forward with the scores kept in registers (FlashAttention-2's
-// forward, Dao 2023, alg. 1) on raw mma.sync m16n8k16 bf16 tensor-core instructions, whose fragment
-// layouts the PTX ISA documents (unlike wmma's), so the online softmax can work on the accumulators
-// directly: S = Q·K^T stays in registers, is rescaled, exponentiated and re-packed as the A operand of
-// P·V without passing through shared memory, and O accumulates in registers for the whole key loop.
-// K and V tiles are double-buffered with cp.async so the next tile loads while this one is used.
+// Causal grouped-query flash attention with the score tiles kept in registers (FlashAttention-2, Dao
+// 2023, alg. 1 forward and the two-kernel deterministic form of alg. 2 backward) on raw mma.sync
+// m16n8k16 bf16 tensor-core instructions, whose fragment layouts the PTX ISA documents (unlike wmma's):
+// scores, probabilities and their gradients live in C fragments, are masked, exponentiated and
+// re-packed as A operands without passing through shared memory, and the outputs accumulate in
+// registers for a whole loop. The tiles each loop walks (K/V forward and for dq, Q/dO for dk/dv) are
+// double-buffered with cp.async, so the next tile loads while this one is used.
 //
-// Same contract and results (up to summation order) as attention.cu's forward; it is the fast path
-// being proven: attention_forward uses it only when IRIS_ATTENTION_FORWARD=mma (attention.cuh), until a
-// GPU run shows it matches the CPU reference (test_gpu_attention) and is faster.
+// Same contracts and results (up to summation order) as attention.cu's kernels; they are the fast path
+// being proven: attention_forward/backward use them only when IRIS_ATTENTION=mma (attention.cuh), until
+// a GPU run shows they match the CPU reference (test_gpu_attention) and are faster.
 //
 // Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k16", bf16), lane = 4·g + t:
 //   A (16×16, row-major): a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..)
@@ -20,8 +21,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <stdexcept>
+#include <string>
 
 #include "src/kernels/cuda/attention_detail.cuh"
 #include "src/kernels/cuda/common.cuh"
@@ -31,16 +34,17 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 
-constexpr int kTile = 64;  // query rows per block (16 per warp) = keys per key tile
+constexpr int kTile = 64;  // rows of a tile (16 per warp) = columns of a score tile
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
+constexpr int kN8 = kTile / 8;  // 8-column C fragments across a score tile
 
+// A (64, HS) bf16 tile in shared memory: 16-byte aligned rows, padded so ldmatrix's 8 row reads hit
+// distinct banks (pitch HS + 8 elements = 4 words more than a multiple of 32 words).
 template <int HS>
-struct MmaSmem {
-  static constexpr int kLd = HS + 8;  // bf16 row pitch: 16-byte aligned rows, ldmatrix without bank conflicts
-  static constexpr size_t kTileBytes = sizeof(bf16) * kTile * kLd;
-  static constexpr size_t q = 0, k = q + kTileBytes, v = k + 2 * kTileBytes, doc_q = v + 2 * kTileBytes,
-                          doc_k = doc_q + sizeof(int32_t) * kTile, bytes = doc_k + 2 * sizeof(int32_t) * kTile;
+struct TileShape {
+  static constexpr int kLd = HS + 8;
+  static constexpr size_t kBytes = sizeof(bf16) * kTile * kLd;
 };
 
 __device__ __forceinline__ unsigned smem_address(const void* p) {
@@ -90,6 +94,52 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// The A fragment of rows [row0, row0 + 16), columns [col0, col0 + 16) of a (64, kLd) tile.
+template <int HS>
+__device__ __forceinline__ void load_a(uint32_t (&a)[4], const bf16* tile, int row0, int col0) {
+  const int lane = threadIdx.x % 32, m = lane / 8;
+  ldmatrix_x4(a, tile + (row0 + (m % 2) * 8 + lane % 8) * TileShape<HS>::kLd + col0 + (m / 2) * 8);
+}
+
+// c (16×64) += A (16×HS) · B^T, B a (64, HS) tile (row-major: B^T column-major, ldmatrix as is). A comes
+// from a_tile's rows [a_row0, a_row0 + 16) (a (64, kLd) tile), 16 columns at a time.
+template <int HS>
+__device__ __forceinline__ void mma_abt(float (&c)[kN8][4], const bf16* a_tile, int a_row0, const bf16* b_tile) {
+  const int lane = threadIdx.x % 32, m = lane / 8;
+#pragma unroll
+  for (int kc = 0; kc < HS / 16; ++kc) {
+    uint32_t a[4];
+    load_a<HS>(a, a_tile, a_row0, kc * 16);
+#pragma unroll
+    for (int p = 0; p < kTile / 16; ++p) {  // B rows 16p..16p + 15: b0, b1 of blocks 2p and 2p + 1
+      uint32_t b[4];
+      ldmatrix_x4(b, b_tile + (p * 16 + (m / 2) * 8 + lane % 8) * TileShape<HS>::kLd + kc * 16 + (m % 2) * 8);
+      mma_bf16(c[2 * p], a, b[0], b[1]);
+      mma_bf16(c[2 * p + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// acc (16×HS) += P (16×64, as C fragments, rounded to bf16) · B, B a (64, HS) tile (row-major: k × n,
+// ldmatrix .trans). P's blocks 2kc and 2kc + 1 are the A fragment of B rows 16kc..16kc + 15.
+template <int HS>
+__device__ __forceinline__ void mma_pb(float (&acc)[HS / 8][4], const float (&p)[kN8][4], const bf16* b_tile) {
+  const int lane = threadIdx.x % 32, m = lane / 8;
+#pragma unroll
+  for (int kc = 0; kc < kTile / 16; ++kc) {
+    const uint32_t a[4] = {pack_bf16(p[2 * kc][0], p[2 * kc][1]), pack_bf16(p[2 * kc][2], p[2 * kc][3]),
+                           pack_bf16(p[2 * kc + 1][0], p[2 * kc + 1][1]),
+                           pack_bf16(p[2 * kc + 1][2], p[2 * kc + 1][3])};
+#pragma unroll
+    for (int d = 0; d < HS / 16; ++d) {  // B columns 16d..16d + 15: b0, b1 of blocks 2d and 2d + 1
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, b_tile + (kc * 16 + (m % 2) * 8 + lane % 8) * TileShape<HS>::kLd + d * 16 + (m / 2) * 8);
+      mma_bf16(acc[2 * d], a, b[0], b[1]);
+      mma_bf16(acc[2 * d + 1], a, b[2], b[3]);
+    }
+  }
+}
+
 // Rows [row0, row0 + 64) of a (T, stride) bf16 matrix, HS columns, into dst (64, kLd) by cp.async; rows
 // past T are zero.
 template <int HS>
@@ -98,14 +148,29 @@ __device__ void load_tile_async(bf16* dst, const bf16* src, size_t stride, int r
   for (int c = threadIdx.x; c < kTile * kChunks; c += kThreads) {
     const int r = c / kChunks, col = (c % kChunks) * 8;
     const bool valid = row0 + r < T;
-    cp_async16(dst + r * MmaSmem<HS>::kLd + col, valid ? src + static_cast<size_t>(row0 + r) * stride + col : src,
+    cp_async16(dst + r * TileShape<HS>::kLd + col, valid ? src + static_cast<size_t>(row0 + r) * stride + col : src,
                valid);
   }
 }
 
-__device__ void load_doc_ids(int32_t* dst, const int32_t* doc, int row0, int T) {
-  for (int r = threadIdx.x; r < kTile; r += kThreads) dst[r] = (doc != nullptr && row0 + r < T) ? doc[row0 + r] : 0;
+// doc ids (0 without them or past T) and, when given, per-row values of rows [row0, row0 + 64).
+__device__ void load_rows(int32_t* doc_dst, const int32_t* doc, float* a_dst, const float* a, float* b_dst,
+                          const float* b, int row0, int T) {
+  for (int r = threadIdx.x; r < kTile; r += kThreads) {
+    const bool in = row0 + r < T;
+    doc_dst[r] = (doc != nullptr && in) ? doc[row0 + r] : 0;
+    if (a_dst != nullptr) a_dst[r] = in ? a[row0 + r] : 0.0f;
+    if (b_dst != nullptr) b_dst[r] = in ? b[row0 + r] : 0.0f;
+  }
 }
+
+// ---- forward -------------------------------------------------------------------------------------------
+template <int HS>
+struct ForwardLayout {
+  static constexpr size_t kT = TileShape<HS>::kBytes;
+  static constexpr size_t q = 0, k = q + kT, v = k + 2 * kT, doc_q = v + 2 * kT, doc_k = doc_q + 4 * kTile,
+                          bytes = doc_k + 2 * 4 * kTile;
+};
 
 // grid (query tiles, NH, B), the longest query tiles first. Warp w owns query rows i0 + 16w .. + 15; lane
 // 4g + t holds rows g and g + 8 of them.
@@ -113,8 +178,8 @@ template <int HS>
 __global__ void __launch_bounds__(kThreads) attention_forward_mma_kernel(
     bf16* __restrict__ out, float* __restrict__ lse, const bf16* __restrict__ q, const bf16* __restrict__ k,
     const bf16* __restrict__ v, const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
-  using S = MmaSmem<HS>;
-  constexpr int kLd = S::kLd;
+  using S = ForwardLayout<HS>;
+  constexpr int kLd = TileShape<HS>::kLd;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* sQ = reinterpret_cast<bf16*>(smem + S::q);
   bf16* sK = reinterpret_cast<bf16*>(smem + S::k);  // two (64, kLd) buffers
@@ -137,18 +202,10 @@ __global__ void __launch_bounds__(kThreads) attention_forward_mma_kernel(
   load_tile_async<HS>(sK, Kg, kv_stride, 0, T);
   load_tile_async<HS>(sV, Vg, kv_stride, 0, T);
   cp_async_commit();
-  load_doc_ids(sDocQ, D, i0, T);
-  load_doc_ids(sDocK, D, 0, T);
+  load_rows(sDocQ, D, nullptr, nullptr, nullptr, nullptr, i0, T);
+  load_rows(sDocK, D, nullptr, nullptr, nullptr, nullptr, 0, T);
   cp_async_wait_all();
   __syncthreads();
-
-  // Q of this warp's rows as A fragments, one per 16 columns of the head.
-  uint32_t qa[HS / 16][4];
-#pragma unroll
-  for (int kc = 0; kc < HS / 16; ++kc) {
-    const int m = lane / 8;
-    ldmatrix_x4(qa[kc], sQ + (warp * 16 + (m % 2) * 8 + lane % 8) * kLd + kc * 16 + (m / 2) * 8);
-  }
 
   const int row[2] = {i0 + warp * 16 + g, i0 + warp * 16 + g + 8};  // this lane's two query rows
   const int doc_row[2] = {sDocQ[warp * 16 + g], sDocQ[warp * 16 + g + 8]};
@@ -167,33 +224,19 @@ __global__ void __launch_bounds__(kThreads) attention_forward_mma_kernel(
       load_tile_async<HS>(sK + nb * kTile * kLd, Kg, kv_stride, j0 + kTile, T);
       load_tile_async<HS>(sV + nb * kTile * kLd, Vg, kv_stride, j0 + kTile, T);
       cp_async_commit();
-      load_doc_ids(sDocK + nb * kTile, D, j0 + kTile, T);
+      load_rows(sDocK + nb * kTile, D, nullptr, nullptr, nullptr, nullptr, j0 + kTile, T);
     }
 
-    // S = Q·K^T: 8 C fragments of 16 rows × 8 keys. ldmatrix.x4 on K rows (non-transposed: K row-major is
-    // B = K^T column-major) gives b0, b1 of key block 2p and of key block 2p + 1.
-    float s[kTile / 8][4];
-#pragma unroll
-    for (int n = 0; n < kTile / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-    for (int kc = 0; kc < HS / 16; ++kc) {
-#pragma unroll
-      for (int p = 0; p < kTile / 16; ++p) {
-        const int m = lane / 8;
-        uint32_t kb[4];
-        ldmatrix_x4(kb, tK + (p * 16 + (m / 2) * 8 + lane % 8) * kLd + kc * 16 + (m % 2) * 8);
-        mma_bf16(s[2 * p], qa[kc], kb[0], kb[1]);
-        mma_bf16(s[2 * p + 1], qa[kc], kb[2], kb[3]);
-      }
-    }
+    float s[kN8][4] = {};  // S = Q·K^T, 16 rows × 64 keys
+    mma_abt<HS>(s, sQ, warp * 16, tK);
 
     // Online softmax on the registers: mask, scale, new running max, P = exp(s − m), rescale of O and l.
-    float m_new[2], alpha[2], m_use[2];
+    float m_use[2], alpha[2];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int n = 0; n < kTile / 8; ++n)
+      for (int n = 0; n < kN8; ++n)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const int c = n * 8 + 2 * t + e, j = j0 + c;
@@ -202,45 +245,27 @@ __global__ void __launch_bounds__(kThreads) attention_forward_mma_kernel(
           x = seen ? x * scale : -INFINITY;
           mx = fmaxf(mx, x);
         }
-      m_new[half] = fmaxf(m_run[half], quad_max(mx));
-      m_use[half] = m_new[half] == -INFINITY ? 0.0f : m_new[half];  // nothing visible yet: p = 0 below
+      const float m_new = fmaxf(m_run[half], quad_max(mx));
+      m_use[half] = m_new == -INFINITY ? 0.0f : m_new;  // nothing visible yet: every p below is 0
       alpha[half] = m_run[half] == -INFINITY ? 0.0f : __expf(m_run[half] - m_use[half]);
+      m_run[half] = m_new;
     }
     float row_sum[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int n = 0; n < kTile / 8; ++n)
+    for (int n = 0; n < kN8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         s[n][e] = __expf(s[n][e] - m_use[e / 2]);  // exp(−inf) = 0 for the masked
         row_sum[e / 2] += s[n][e];
       }
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      l_run[half] = l_run[half] * alpha[half] + quad_sum(row_sum[half]);
-      m_run[half] = m_new[half];
-    }
+    for (int half = 0; half < 2; ++half) l_run[half] = l_run[half] * alpha[half] + quad_sum(row_sum[half]);
 #pragma unroll
     for (int n = 0; n < HS / 8; ++n) {
       o[n][0] *= alpha[0], o[n][1] *= alpha[0];
       o[n][2] *= alpha[1], o[n][3] *= alpha[1];
     }
-
-    // O += P·V. P's C fragments of key blocks 2kc and 2kc + 1 are the A fragment of keys 16kc..16kc + 15;
-    // ldmatrix.x4.trans on V rows (keys) gives b0, b1 of head columns 16d..+7 and 16d + 8..+15.
-#pragma unroll
-    for (int kc = 0; kc < kTile / 16; ++kc) {
-      const uint32_t pa[4] = {pack_bf16(s[2 * kc][0], s[2 * kc][1]), pack_bf16(s[2 * kc][2], s[2 * kc][3]),
-                              pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]),
-                              pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3])};
-#pragma unroll
-      for (int d = 0; d < HS / 16; ++d) {
-        const int m = lane / 8;
-        uint32_t vb[4];
-        ldmatrix_x4_trans(vb, tV + (kc * 16 + (m % 2) * 8 + lane % 8) * kLd + d * 16 + (m / 2) * 8);
-        mma_bf16(o[2 * d], pa, vb[0], vb[1]);
-        mma_bf16(o[2 * d + 1], pa, vb[2], vb[3]);
-      }
-    }
+    mma_pb<HS>(o, s, tV);  // O += P·V
 
     cp_async_wait_all();  // the next tile has landed
     __syncthreads();      // ... for every warp, and every warp is done with this tile's buffer
@@ -262,34 +287,304 @@ __global__ void __launch_bounds__(kThreads) attention_forward_mma_kernel(
   }
 }
 
+// Stores a warp's (16, HS) fp32 accumulator rows [row0, row0 + 16) as bf16 to dst rows < T.
 template <int HS>
-void launch_forward_mma(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,
-                        int B, int T, int NH, int NKV, cudaStream_t stream) {
-  constexpr size_t bytes = MmaSmem<HS>::bytes;
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_forward_mma_kernel<HS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(bytes)));
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(attention_forward_mma_kernel<HS>, cudaFuncAttributePreferredSharedMemoryCarveout,
+__device__ void store_rows(bf16* dst, size_t stride, const float (&acc)[HS / 8][4], int row0, int T) {
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int r = row0 + g + 8 * half;
+    if (r >= T) continue;
+#pragma unroll
+    for (int n = 0; n < HS / 8; ++n)
+      *reinterpret_cast<__nv_bfloat162*>(dst + static_cast<size_t>(r) * stride + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(acc[n][2 * half], acc[n][2 * half + 1]);
+  }
+}
+
+// ---- backward: dq (and D) ----------------------------------------------------------------------------
+template <int HS>
+struct DqLayout {
+  static constexpr size_t kT = TileShape<HS>::kBytes;
+  static constexpr size_t q = 0, dout = q + kT, k = dout + kT, v = k + 2 * kT, doc_q = v + 2 * kT,
+                          doc_k = doc_q + 4 * kTile, bytes = doc_k + 2 * 4 * kTile;
+};
+
+// grid (query tiles, NH, B). D_i = dout_i · out_i for the tile's rows (written to delta for dk/dv), then
+// over the key tiles at or before it: S = q·k^T, dP = dout·v^T (registers), dS = P ⊙ (dP − D) · scale with
+// P = exp(S·scale − lse), dq += dS·k.
+template <int HS>
+__global__ void __launch_bounds__(kThreads) attention_backward_dq_mma_kernel(
+    bf16* __restrict__ dq, float* __restrict__ delta, const bf16* __restrict__ dout, const bf16* __restrict__ q,
+    const bf16* __restrict__ k, const bf16* __restrict__ v, const bf16* __restrict__ out,
+    const float* __restrict__ lse, const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
+  using S = DqLayout<HS>;
+  constexpr int kLd = TileShape<HS>::kLd;
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* sQ = reinterpret_cast<bf16*>(smem + S::q);
+  bf16* sdO = reinterpret_cast<bf16*>(smem + S::dout);
+  bf16* sK = reinterpret_cast<bf16*>(smem + S::k);  // two buffers
+  bf16* sV = reinterpret_cast<bf16*>(smem + S::v);  // two buffers
+  int32_t* sDocQ = reinterpret_cast<int32_t*>(smem + S::doc_q);
+  int32_t* sDocK = reinterpret_cast<int32_t*>(smem + S::doc_k);  // two buffers
+
+  const int n_tiles = (T + kTile - 1) / kTile;
+  const int qt = n_tiles - 1 - static_cast<int>(blockIdx.x);
+  const int h = blockIdx.y, b = blockIdx.z, kvh = h / (NH / NKV);
+  const int i0 = qt * kTile;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const size_t q_stride = static_cast<size_t>(NH) * HS, kv_stride = static_cast<size_t>(NKV) * HS;
+  const size_t q_base = static_cast<size_t>(b) * T * q_stride + h * HS;
+  const bf16* Kg = k + static_cast<size_t>(b) * T * kv_stride + kvh * HS;
+  const bf16* Vg = v + static_cast<size_t>(b) * T * kv_stride + kvh * HS;
+  const int32_t* D = doc != nullptr ? doc + static_cast<size_t>(b) * T : nullptr;
+  const size_t row_base = (static_cast<size_t>(b) * NH + h) * T;
+
+  load_tile_async<HS>(sQ, q + q_base, q_stride, i0, T);
+  load_tile_async<HS>(sdO, dout + q_base, q_stride, i0, T);
+  load_tile_async<HS>(sK, Kg, kv_stride, 0, T);
+  load_tile_async<HS>(sV, Vg, kv_stride, 0, T);
+  cp_async_commit();
+  load_rows(sDocQ, D, nullptr, nullptr, nullptr, nullptr, i0, T);
+  load_rows(sDocK, D, nullptr, nullptr, nullptr, nullptr, 0, T);
+
+  // D and lse of this lane's two rows. D: a dot product of two global rows per row, once per query tile.
+  const int row[2] = {i0 + warp * 16 + g, i0 + warp * 16 + g + 8};
+  float d_row[2], lse_row[2];
+  for (int r = warp * 16; r < warp * 16 + 16; ++r) {  // the warp's rows, one dot product each
+    const int i = i0 + r;
+    float dot = 0.0f;
+    if (i < T) {
+      const bf16* a = dout + q_base + static_cast<size_t>(i) * q_stride;
+      const bf16* c = out + q_base + static_cast<size_t>(i) * q_stride;
+      for (int col = 2 * lane; col < HS; col += 64) {
+        const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(a + col));
+        const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(c + col));
+        dot += x.x * y.x + x.y * y.y;
+      }
+    }
+    dot = warp_sum(dot);
+    if (lane == 0 && i < T) delta[row_base + i] = dot;
+    if (r - warp * 16 == g) d_row[0] = dot;
+    if (r - warp * 16 == g + 8) d_row[1] = dot;
+  }
+#pragma unroll
+  for (int half = 0; half < 2; ++half) lse_row[half] = row[half] < T ? lse[row_base + row[half]] : 0.0f;
+  cp_async_wait_all();
+  __syncthreads();
+  const int doc_row[2] = {sDocQ[warp * 16 + g], sDocQ[warp * 16 + g + 8]};
+
+  float acc[HS / 8][4];  // dq rows (g, g + 8) of this warp
+#pragma unroll
+  for (int n = 0; n < HS / 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+
+  for (int kt = 0; kt <= qt; ++kt) {
+    const int buf = kt % 2, j0 = kt * kTile;
+    const bf16* tK = sK + buf * kTile * kLd;
+    const bf16* tV = sV + buf * kTile * kLd;
+    const int32_t* tDoc = sDocK + buf * kTile;
+    if (kt + 1 <= qt) {
+      const int nb = 1 - buf;
+      load_tile_async<HS>(sK + nb * kTile * kLd, Kg, kv_stride, j0 + kTile, T);
+      load_tile_async<HS>(sV + nb * kTile * kLd, Vg, kv_stride, j0 + kTile, T);
+      cp_async_commit();
+      load_rows(sDocK + nb * kTile, D, nullptr, nullptr, nullptr, nullptr, j0 + kTile, T);
+    }
+
+    float s[kN8][4] = {}, dp[kN8][4] = {};
+    mma_abt<HS>(s, sQ, warp * 16, tK);    // S = q·k^T
+    mma_abt<HS>(dp, sdO, warp * 16, tV);  // dP = dout·v^T
+#pragma unroll
+    for (int n = 0; n < kN8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int half = e / 2, c = n * 8 + 2 * t + e % 2, j = j0 + c;
+        const bool seen = j <= row[half] && j < T && row[half] < T && (D == nullptr || tDoc[c] == doc_row[half]);
+        const float p = seen ? __expf(s[n][e] * scale - lse_row[half]) : 0.0f;
+        s[n][e] = p * (dp[n][e] - d_row[half]) * scale;  // dS, in place of S
+      }
+    mma_pb<HS>(acc, s, tK);  // dq += dS·k
+
+    cp_async_wait_all();
+    __syncthreads();
+  }
+  store_rows<HS>(dq + q_base, q_stride, acc, i0 + warp * 16, T);
+}
+
+// ---- backward: dk, dv --------------------------------------------------------------------------------
+template <int HS>
+struct DkdvLayout {
+  static constexpr size_t kT = TileShape<HS>::kBytes;
+  static constexpr size_t k = 0, v = k + kT, q = v + kT, dout = q + 2 * kT, doc_k = dout + 2 * kT,
+                          doc_q = doc_k + 4 * kTile, lse = doc_q + 2 * 4 * kTile, delta = lse + 2 * 4 * kTile,
+                          bytes = delta + 2 * 4 * kTile;
+};
+
+// grid (key tiles, NKV, B). On transposed tiles (keys as rows): S^T = k·q^T, dP^T = v·dout^T (registers),
+// P^T = exp(S^T·scale − lse), dS^T = P^T ⊙ (dP^T − D) · scale, then dv += P^T·dout and dk += dS^T·q, over
+// the query heads of this KV head in order and, for each, the query tiles at or after this key tile.
+// Fixed order, no atomics: bit-identical across runs. D comes from the dq kernel (delta).
+template <int HS>
+__global__ void __launch_bounds__(kThreads) attention_backward_dkdv_mma_kernel(
+    bf16* __restrict__ dk, bf16* __restrict__ dv, const bf16* __restrict__ dout, const bf16* __restrict__ q,
+    const bf16* __restrict__ k, const bf16* __restrict__ v, const float* __restrict__ lse,
+    const float* __restrict__ delta, const int32_t* __restrict__ doc, int T, int NH, int NKV, float scale) {
+  using S = DkdvLayout<HS>;
+  constexpr int kLd = TileShape<HS>::kLd;
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* sK = reinterpret_cast<bf16*>(smem + S::k);
+  bf16* sV = reinterpret_cast<bf16*>(smem + S::v);
+  bf16* sQ = reinterpret_cast<bf16*>(smem + S::q);      // two buffers
+  bf16* sdO = reinterpret_cast<bf16*>(smem + S::dout);  // two buffers
+  int32_t* sDocK = reinterpret_cast<int32_t*>(smem + S::doc_k);
+  int32_t* sDocQ = reinterpret_cast<int32_t*>(smem + S::doc_q);  // two buffers
+  float* sLse = reinterpret_cast<float*>(smem + S::lse);         // two buffers
+  float* sD = reinterpret_cast<float*>(smem + S::delta);         // two buffers
+
+  const int n_tiles = (T + kTile - 1) / kTile;
+  const int kt = blockIdx.x;  // the earliest key tiles have the most work and start first
+  const int kvh = blockIdx.y, b = blockIdx.z, group = NH / NKV;
+  const int j0 = kt * kTile;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const size_t q_stride = static_cast<size_t>(NH) * HS, kv_stride = static_cast<size_t>(NKV) * HS;
+  const size_t kv_base = static_cast<size_t>(b) * T * kv_stride + kvh * HS;
+  const int32_t* D = doc != nullptr ? doc + static_cast<size_t>(b) * T : nullptr;
+
+  // The (head, query tile) pairs this block walks, in order: heads of the group, query tiles kt..n − 1.
+  const int per_head = n_tiles - kt, steps = group * per_head;
+  auto issue = [&](int step, int buffer) {
+    const int h = kvh * group + step / per_head, i0 = (kt + step % per_head) * kTile;
+    const size_t q_base = static_cast<size_t>(b) * T * q_stride + h * HS;
+    const size_t row_base = (static_cast<size_t>(b) * NH + h) * T;
+    load_tile_async<HS>(sQ + buffer * kTile * kLd, q + q_base, q_stride, i0, T);
+    load_tile_async<HS>(sdO + buffer * kTile * kLd, dout + q_base, q_stride, i0, T);
+    cp_async_commit();
+    load_rows(sDocQ + buffer * kTile, D, sLse + buffer * kTile, lse + row_base, sD + buffer * kTile,
+              delta + row_base, i0, T);
+  };
+
+  load_tile_async<HS>(sK, k + kv_base, kv_stride, j0, T);
+  load_tile_async<HS>(sV, v + kv_base, kv_stride, j0, T);
+  load_rows(sDocK, D, nullptr, nullptr, nullptr, nullptr, j0, T);
+  issue(0, 0);  // commits the K/V loads with the first Q/dO tile
+  cp_async_wait_all();
+  __syncthreads();
+  const int key[2] = {j0 + warp * 16 + g, j0 + warp * 16 + g + 8};  // this lane's two key rows
+  const int doc_key[2] = {sDocK[warp * 16 + g], sDocK[warp * 16 + g + 8]};
+
+  float dk_acc[HS / 8][4], dv_acc[HS / 8][4];
+#pragma unroll
+  for (int n = 0; n < HS / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk_acc[n][e] = dv_acc[n][e] = 0.0f;
+
+  for (int step = 0; step < steps; ++step) {
+    const int buf = step % 2, i0 = (kt + step % per_head) * kTile;
+    const bf16* tQ = sQ + buf * kTile * kLd;
+    const bf16* tdO = sdO + buf * kTile * kLd;
+    const int32_t* tDoc = sDocQ + buf * kTile;
+    const float* tLse = sLse + buf * kTile;
+    const float* tD = sD + buf * kTile;
+    if (step + 1 < steps) issue(step + 1, 1 - buf);
+
+    float st[kN8][4] = {}, dpt[kN8][4] = {};
+    mma_abt<HS>(st, sK, warp * 16, tQ);    // S^T = k·q^T
+    mma_abt<HS>(dpt, sV, warp * 16, tdO);  // dP^T = v·dout^T
+#pragma unroll
+    for (int n = 0; n < kN8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int half = e / 2, c = n * 8 + 2 * t + e % 2, i = i0 + c;
+        const bool seen = key[half] <= i && i < T && key[half] < T && (D == nullptr || tDoc[c] == doc_key[half]);
+        const float p = seen ? __expf(st[n][e] * scale - tLse[c]) : 0.0f;
+        dpt[n][e] = p * (dpt[n][e] - tD[c]) * scale;  // dS^T, in place of dP^T
+        st[n][e] = p;                                 // P^T, in place of S^T
+      }
+    mma_pb<HS>(dv_acc, st, tdO);  // dv += P^T·dout
+    mma_pb<HS>(dk_acc, dpt, tQ);  // dk += dS^T·q
+
+    cp_async_wait_all();
+    __syncthreads();
+  }
+  store_rows<HS>(dk + kv_base, kv_stride, dk_acc, j0 + warp * 16, T);
+  store_rows<HS>(dv + kv_base, kv_stride, dv_acc, j0 + warp * 16, T);
+}
+
+template <typename Kernel>
+void allow_shared_memory(Kernel* kernel, size_t bytes) {
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                        cudaSharedmemCarveoutMaxShared));
+}
+
+template <int HS>
+void launch_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc, int B,
+                    int T, int NH, int NKV, cudaStream_t stream) {
+  constexpr size_t bytes = ForwardLayout<HS>::bytes;
+  allow_shared_memory(attention_forward_mma_kernel<HS>, bytes);
   const dim3 grid((T + kTile - 1) / kTile, NH, B);
   attention_forward_mma_kernel<HS><<<grid, kThreads, bytes, stream>>>(out, lse, q, k, v, doc, T, NH, NKV,
                                                                       attention_softmax_scale(HS));
   IRIS_CUDA_CHECK(cudaGetLastError());
 }
 
+template <int HS>
+void launch_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
+                     const bf16* out, const float* lse, float* delta, const int32_t* doc, int B, int T, int NH,
+                     int NKV, cudaStream_t stream) {
+  const int tiles = (T + kTile - 1) / kTile;
+  constexpr size_t dq_bytes = DqLayout<HS>::bytes, dkdv_bytes = DkdvLayout<HS>::bytes;
+  allow_shared_memory(attention_backward_dq_mma_kernel<HS>, dq_bytes);
+  allow_shared_memory(attention_backward_dkdv_mma_kernel<HS>, dkdv_bytes);
+  attention_backward_dq_mma_kernel<HS><<<dim3(tiles, NH, B), kThreads, dq_bytes, stream>>>(
+      dq, delta, dout, q, k, v, out, lse, doc, T, NH, NKV, attention_softmax_scale(HS));
+  IRIS_CUDA_CHECK(cudaGetLastError());
+  attention_backward_dkdv_mma_kernel<HS><<<dim3(tiles, NKV, B), kThreads, dkdv_bytes, stream>>>(
+      dk, dv, dout, q, k, v, lse, delta, doc, T, NH, NKV, attention_softmax_scale(HS));
+  IRIS_CUDA_CHECK(cudaGetLastError());
+}
+
+// Two blocks per SM on sm_90 (228 KiB, 1 KiB reserved per block) for every kernel at HS 128.
+static_assert(2 * (ForwardLayout<128>::bytes + 1024) <= 228 * 1024 && 2 * (DqLayout<128>::bytes + 1024) <= 228 * 1024 &&
+                  2 * (DkdvLayout<128>::bytes + 1024) <= 228 * 1024,
+              "mma attention kernels: two blocks per SM on sm_90");
+
+void require_supported(const char* what, int HS, std::initializer_list<const void*> pointers) {
+  if (!attention_mma_supports(HS, pointers))
+    throw std::invalid_argument(std::string(what) + ": head size 64 or 128 and 16-byte aligned buffers only");
+}
+
 }  // namespace
 
-bool attention_forward_mma_supports(int HS, std::initializer_list<const void*> pointers) {
+bool attention_mma_selected() {
+  static const bool selected = [] {
+    const char* choice = std::getenv("IRIS_ATTENTION");
+    return choice != nullptr && std::string(choice) == "mma";
+  }();
+  return selected;
+}
+
+bool attention_mma_supports(int HS, std::initializer_list<const void*> pointers) {
   return (HS == 64 || HS == 128) && aligned16(pointers);
 }
 
 void attention_forward_mma(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,
                            int B, int T, int NH, int NKV, int HS, cudaStream_t stream) {
   check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
-  if (!attention_forward_mma_supports(HS, {out, q, k, v}))
-    throw std::invalid_argument("attention_forward_mma: head size 64 or 128 and 16-byte aligned buffers only");
+  require_supported("attention_forward_mma", HS, {out, q, k, v});
   if (B == 0 || T == 0) return;
-  if (HS == 64) return launch_forward_mma<64>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
-  launch_forward_mma<128>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
+  if (HS == 64) return launch_forward<64>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
+  launch_forward<128>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
+}
+
+void attention_backward_mma(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
+                            const bf16* v, const bf16* out, const float* lse, float* delta, const int32_t* doc, int B,
+                            int T, int NH, int NKV, int HS, cudaStream_t stream) {
+  check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
+  require_supported("attention_backward_mma", HS, {dq, dk, dv, dout, q, k, v, out});
+  if (B == 0 || T == 0) return;
+  if (HS == 64) return launch_backward<64>(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, stream);
+  launch_backward<128>(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, stream);
 }
 
 }  // namespace iris::cuda::detail
