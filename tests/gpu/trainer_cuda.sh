@@ -19,6 +19,7 @@
 #      learns, its loss drop within 25% of the fp32 run's, and its flat device buffers are smaller.
 #  10. bf16 gradients at pp = 2 × dp = 2 (mpi; the tied embedding's gradient is all-reduced between the
 #      stages through fp32) vs the single-rank bf16 run (9), within the cuda-vs-cpu tolerance.
+#  11. IRIS_ATTENTION=mma (the opt-in attention kernels) vs 1, within the cuda-vs-cpu tolerance.
 # Tolerances. cuda vs cpu: relative 2e-2 on loss and validation loss, as tests/gpu/test_gpu_model.cpp
 # states for the stage alone (bf16 weights and activations round to 2^-8 relative, compounded over 4
 # layers; the tiny model's per-step loss drop is ~0.1-0.5, so a wrong gradient shows), 1e-1 on the grad
@@ -230,5 +231,15 @@ if run 4 bf16_layout 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 -
     grep -q "overlap_grad_reduce does not apply to train.grad_dtype=bf16" bf16_layout.log
 else
   echo "FAIL bf16 gradients pp=2 x dp=2 run"; tail -n 30 bf16_layout.log; fail=1
+fi
+
+# 11. The opt-in register-resident attention kernels (IRIS_ATTENTION=mma, src/kernels/cuda/attention_mma.cu)
+#     in the whole model: against run 1 within the cuda-vs-cpu tolerance (other kernels, other roundings),
+#     and it learns.
+if IRIS_ATTENTION=mma run 1 cuda_mma 1 --train.device cuda; then
+  check "IRIS_ATTENTION=mma vs the default kernels (loss/val_loss rel 2e-2, grad_norm rel 1e-1)" compare cuda cuda_mma 2e-2 1e-1
+  check "IRIS_ATTENTION=mma: loss drop within 25% of the default kernels'" same_drop cuda cuda_mma 0.25
+else
+  echo "FAIL IRIS_ATTENTION=mma run"; tail -n 20 cuda_mma.log; fail=1
 fi
 exit $fail
