@@ -2,11 +2,13 @@
 // 32 query and 32 KV heads of 128) with CUDA events and prints ms and TFLOP/s per kernel side by side:
 // the forward (wmma: attention.cu; mma: attention_mma.cu, the opt-in register-resident kernels; simt)
 // and the backward (dq + dk/dv; wmma and mma). FLOPs: causal, 4·B·NH·HS·T(T+1)/2 forward (two matmuls of the visible
-// half), 2.5× that backward (five). Random bf16 inputs; nothing is checked here (test_gpu_attention does).
+// half), 2.5× that backward (five). Random bf16 inputs; nothing is asserted here (test_gpu_attention checks
+// the kernels against the CPU), but the largest difference between the mma and wmma results is printed.
 //   iris-attention-bench [B T NH NKV HS [REPEATS]]
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
@@ -31,6 +33,24 @@ bf16* random_device(size_t n, unsigned seed) {
   IRIS_CUDA_CHECK(cudaMalloc(&dev, n * sizeof(bf16)));
   IRIS_CUDA_CHECK(cudaMemcpy(dev, host.data(), n * sizeof(bf16), cudaMemcpyHostToDevice));
   return dev;
+}
+
+std::vector<bf16> download(const bf16* dev, size_t n) {
+  std::vector<bf16> host(n);
+  IRIS_CUDA_CHECK(cudaMemcpy(host.data(), dev, n * sizeof(bf16), cudaMemcpyDeviceToHost));
+  return host;
+}
+double max_abs(const std::vector<bf16>& a) {
+  double m = 0;
+  for (bf16 x : a) m = std::max(m, std::fabs(static_cast<double>(__bfloat162float(x))));
+  return m;
+}
+// A GPU-vs-GPU look at the two kernel families at this shape (test_gpu_attention checks each against the CPU).
+double max_abs_diff(const std::vector<bf16>& a, const std::vector<bf16>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    m = std::max(m, std::fabs(static_cast<double>(__bfloat162float(a[i])) - __bfloat162float(b[i])));
+  return m;
 }
 
 // Median milliseconds of `repeats` runs of f after two warm-up runs.
@@ -91,11 +111,13 @@ int main(int argc, char** argv) {
   report("forward, wmma (default)", wmma, fwd_flop);
   const bool mma = iris::cuda::detail::attention_mma_supports(HS, {out, q, k, v});
   if (mma) {
+    const std::vector<bf16> wmma_out = download(out, q_elems);
     const double ms = time_ms(repeats, [&] {
       iris::cuda::detail::attention_forward_mma(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
     });
     report("forward, mma (IRIS_ATTENTION=mma)", ms, fwd_flop);
-    std::printf("  mma / wmma forward time: %.3f\n", ms / wmma);
+    std::printf("  mma / wmma forward time: %.3f; outputs differ by at most %.3g (max |wmma|: %.3g)\n", ms / wmma,
+                max_abs_diff(download(out, q_elems), wmma_out), max_abs(wmma_out));
   }
   const double simt = time_ms(std::max(1, repeats / 5), [&] {
     iris::cuda::detail::attention_forward_simt(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
@@ -107,13 +129,16 @@ int main(int argc, char** argv) {
     iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, delta, nullptr, B, T, NH, NKV, HS, nullptr);
   });
   report("backward (dq + dk/dv), wmma (default)", bwd, 2.5 * fwd_flop);
+  const std::vector<bf16> wmma_grads[3] = {download(dq, q_elems), download(dk, kv_elems), download(dv, kv_elems)};
   if (mma) {
     const double ms = time_ms(repeats, [&] {
       iris::cuda::detail::attention_backward_mma(dq, dk, dv, dout, q, k, v, out, lse, delta, nullptr, B, T, NH, NKV,
                                                  HS, nullptr);
     });
     report("backward, mma (IRIS_ATTENTION=mma)", ms, 2.5 * fwd_flop);
-    std::printf("  mma / wmma backward time: %.3f\n", ms / bwd);
+    std::printf("  mma / wmma backward time: %.3f; dq, dk, dv differ by at most %.3g, %.3g, %.3g\n", ms / bwd,
+                max_abs_diff(download(dq, q_elems), wmma_grads[0]), max_abs_diff(download(dk, kv_elems), wmma_grads[1]),
+                max_abs_diff(download(dv, kv_elems), wmma_grads[2]));
   }
   IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   return 0;

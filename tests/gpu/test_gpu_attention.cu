@@ -207,7 +207,8 @@ TEST(GpuAttention, LongSequenceWithDocuments) {
   }
 }
 
-// No atomics anywhere: two runs of the backward give the same bits (dk/dv add their 8 query heads in order).
+// No atomics anywhere: two runs of the backward give the same bits (dk/dv add their 8 query heads in order),
+// with the wmma kernels and with the mma ones.
 TEST(GpuAttention, BackwardIsDeterministic) {
   IRIS_REQUIRE_GPU();
   const AttentionCase c{2, 257, 16, 2, 128, true};
@@ -216,17 +217,20 @@ TEST(GpuAttention, BackwardIsDeterministic) {
   DeviceBuffer<float> lse(static_cast<size_t>(c.B) * c.NH * c.T);
   DeviceBuffer<int32_t> doc(in.doc);
   run_forward(Impl::kTensorCores, out.get(), lse.get(), q.get(), k.get(), v.get(), doc.get(), c);
-  std::vector<std::vector<bf16>> runs[2];
-  for (auto& grads : runs) {
-    DeviceBuffer<bf16> dq(c.q_elems()), dk(c.kv_elems()), dv(c.kv_elems());
-    run_backward(Impl::kTensorCores, dq.get(), dk.get(), dv.get(), dout.get(), q.get(), k.get(), v.get(), out.get(),
-                 lse.get(), doc.get(), c);
-    grads = {dq.download(), dk.download(), dv.download()};
+  for (Impl impl : {Impl::kTensorCores, Impl::kMma}) {
+    std::vector<std::vector<bf16>> runs[2];
+    for (auto& grads : runs) {
+      DeviceBuffer<bf16> dq(c.q_elems()), dk(c.kv_elems()), dv(c.kv_elems());
+      run_backward(impl, dq.get(), dk.get(), dv.get(), dout.get(), q.get(), k.get(), v.get(), out.get(), lse.get(),
+                   doc.get(), c);
+      grads = {dq.download(), dk.download(), dv.download()};
+    }
+    const char* names[] = {"dq", "dk", "dv"};
+    for (int t = 0; t < 3; ++t)
+      EXPECT_EQ(0, std::memcmp(runs[0][t].data(), runs[1][t].data(), runs[0][t].size() * sizeof(bf16)))
+          << names[t] << " differs between two identical backward runs ("
+          << (impl == Impl::kMma ? "mma" : "wmma") << " kernels)";
   }
-  const char* names[] = {"dq", "dk", "dv"};
-  for (int t = 0; t < 3; ++t)
-    EXPECT_EQ(0, std::memcmp(runs[0][t].data(), runs[1][t].data(), runs[0][t].size() * sizeof(bf16)))
-        << names[t] << " differs between two identical backward runs";
 }
 
 // Shape errors are reported before anything reaches the GPU, so this runs without one.

@@ -120,6 +120,30 @@ __device__ __forceinline__ void mma_abt(float (&c)[kN8][4], const bf16* a_tile, 
   }
 }
 
+// The same with A already in registers (one fragment per 16 columns), for the operand a kernel reuses
+// against every tile it walks (Q in the forward, Q and dout in dq).
+template <int HS>
+__device__ __forceinline__ void mma_abt(float (&c)[kN8][4], const uint32_t (&a)[HS / 16][4], const bf16* b_tile) {
+  const int lane = threadIdx.x % 32, m = lane / 8;
+#pragma unroll
+  for (int kc = 0; kc < HS / 16; ++kc) {
+#pragma unroll
+    for (int p = 0; p < kTile / 16; ++p) {
+      uint32_t b[4];
+      ldmatrix_x4(b, b_tile + (p * 16 + (m / 2) * 8 + lane % 8) * TileShape<HS>::kLd + kc * 16 + (m % 2) * 8);
+      mma_bf16(c[2 * p], a[kc], b[0], b[1]);
+      mma_bf16(c[2 * p + 1], a[kc], b[2], b[3]);
+    }
+  }
+}
+
+// Rows [row0, row0 + 16) of a (64, kLd) tile as A fragments, one per 16 columns.
+template <int HS>
+__device__ __forceinline__ void load_a_rows(uint32_t (&a)[HS / 16][4], const bf16* tile, int row0) {
+#pragma unroll
+  for (int kc = 0; kc < HS / 16; ++kc) load_a<HS>(a[kc], tile, row0, kc * 16);
+}
+
 // acc (16×HS) += P (16×64, as C fragments, rounded to bf16) · B, B a (64, HS) tile (row-major: k × n,
 // ldmatrix .trans). P's blocks 2kc and 2kc + 1 are the A fragment of B rows 16kc..16kc + 15.
 template <int HS>
@@ -209,6 +233,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_mma_kernel(
 
   const int row[2] = {i0 + warp * 16 + g, i0 + warp * 16 + g + 8};  // this lane's two query rows
   const int doc_row[2] = {sDocQ[warp * 16 + g], sDocQ[warp * 16 + g + 8]};
+  uint32_t qa[HS / 16][4];  // Q rows of this warp, for every key tile
+  load_a_rows<HS>(qa, sQ, warp * 16);
   float o[HS / 8][4];  // O rows (g, g + 8) × columns 8n + 2t, +1 of this warp, unnormalised
 #pragma unroll
   for (int n = 0; n < HS / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
@@ -228,7 +254,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_mma_kernel(
     }
 
     float s[kN8][4] = {};  // S = Q·K^T, 16 rows × 64 keys
-    mma_abt<HS>(s, sQ, warp * 16, tK);
+    mma_abt<HS>(s, qa, tK);
 
     // Online softmax on the registers: mask, scale, new running max, P = exp(s − m), rescale of O and l.
     float m_use[2], alpha[2];
@@ -373,6 +399,9 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dq_mma_kernel(
   cp_async_wait_all();
   __syncthreads();
   const int doc_row[2] = {sDocQ[warp * 16 + g], sDocQ[warp * 16 + g + 8]};
+  uint32_t qa[HS / 16][4], doa[HS / 16][4];  // q and dout rows of this warp, for every key tile
+  load_a_rows<HS>(qa, sQ, warp * 16);
+  load_a_rows<HS>(doa, sdO, warp * 16);
 
   float acc[HS / 8][4];  // dq rows (g, g + 8) of this warp
 #pragma unroll
@@ -392,8 +421,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dq_mma_kernel(
     }
 
     float s[kN8][4] = {}, dp[kN8][4] = {};
-    mma_abt<HS>(s, sQ, warp * 16, tK);    // S = q·k^T
-    mma_abt<HS>(dp, sdO, warp * 16, tV);  // dP = dout·v^T
+    mma_abt<HS>(s, qa, tK);    // S = q·k^T
+    mma_abt<HS>(dp, doa, tV);  // dP = dout·v^T
 #pragma unroll
     for (int n = 0; n < kN8; ++n)
 #pragma unroll
@@ -452,13 +481,18 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_mma_kernel(
 
   // The (head, query tile) pairs this block walks, in order: heads of the group, query tiles kt..n − 1.
   const int per_head = n_tiles - kt, steps = group * per_head;
-  auto issue = [&](int step, int buffer) {
+  // A step's Q and dout tiles go by cp.async; its per-row doc ids, lse and D by plain loads, which the loop
+  // issues after the step before's math so their latency hides behind it.
+  auto issue_tiles = [&](int step, int buffer) {
     const int h = kvh * group + step / per_head, i0 = (kt + step % per_head) * kTile;
     const size_t q_base = static_cast<size_t>(b) * T * q_stride + h * HS;
-    const size_t row_base = (static_cast<size_t>(b) * NH + h) * T;
     load_tile_async<HS>(sQ + buffer * kTile * kLd, q + q_base, q_stride, i0, T);
     load_tile_async<HS>(sdO + buffer * kTile * kLd, dout + q_base, q_stride, i0, T);
     cp_async_commit();
+  };
+  auto load_step_rows = [&](int step, int buffer) {
+    const int h = kvh * group + step / per_head, i0 = (kt + step % per_head) * kTile;
+    const size_t row_base = (static_cast<size_t>(b) * NH + h) * T;
     load_rows(sDocQ + buffer * kTile, D, sLse + buffer * kTile, lse + row_base, sD + buffer * kTile,
               delta + row_base, i0, T);
   };
@@ -466,7 +500,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_mma_kernel(
   load_tile_async<HS>(sK, k + kv_base, kv_stride, j0, T);
   load_tile_async<HS>(sV, v + kv_base, kv_stride, j0, T);
   load_rows(sDocK, D, nullptr, nullptr, nullptr, nullptr, j0, T);
-  issue(0, 0);  // commits the K/V loads with the first Q/dO tile
+  issue_tiles(0, 0);  // commits the K/V loads with the first Q/dO tile
+  load_step_rows(0, 0);
   cp_async_wait_all();
   __syncthreads();
   const int key[2] = {j0 + warp * 16 + g, j0 + warp * 16 + g + 8};  // this lane's two key rows
@@ -485,7 +520,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_mma_kernel(
     const int32_t* tDoc = sDocQ + buf * kTile;
     const float* tLse = sLse + buf * kTile;
     const float* tD = sD + buf * kTile;
-    if (step + 1 < steps) issue(step + 1, 1 - buf);
+    if (step + 1 < steps) issue_tiles(step + 1, 1 - buf);  // its buffer was freed at the last barrier
 
     float st[kN8][4] = {}, dpt[kN8][4] = {};
     mma_abt<HS>(st, sK, warp * 16, tQ);    // S^T = k·q^T
@@ -502,6 +537,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_mma_kernel(
       }
     mma_pb<HS>(dv_acc, st, tdO);  // dv += P^T·dout
     mma_pb<HS>(dk_acc, dpt, tQ);  // dk += dS^T·q
+    if (step + 1 < steps) load_step_rows(step + 1, 1 - buf);
 
     cp_async_wait_all();
     __syncthreads();
