@@ -478,20 +478,11 @@ static_assert(ForwardSmem<128>::bytes <= kMaxSmemSm80 && BackwardQuerySmem<128>:
 // offsets into them) qualify.
 
 
-// Lets `kernel` use `bytes` of dynamic shared memory and asks for the largest shared-memory carve-out of
-// the SM's L1, so as many blocks fit per SM as their shared memory allows (2 of each kernel on sm_90).
-template <typename Kernel>
-void set_shared_memory(Kernel* kernel, size_t bytes) {
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                       cudaSharedmemCarveoutMaxShared));
-}
-
 template <int HS>
 void forward_tensor_cores(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,
                           int B, int T, int NH, int NKV, cudaStream_t stream) {
   constexpr size_t bytes = ForwardSmem<HS>::bytes;
-  set_shared_memory(attention_forward_kernel<HS>, bytes);
+  allow_shared_memory(attention_forward_kernel<HS>, bytes);
   const dim3 grid((T + kTile - 1) / kTile, NH, B);
   attention_forward_kernel<HS><<<grid, kThreads, bytes, stream>>>(out, lse, q, k, v, doc, T, NH, NKV,
                                                                    detail::attention_softmax_scale(HS));
@@ -504,8 +495,8 @@ void backward_tensor_cores(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const
                            int B, int T, int NH, int NKV, cudaStream_t stream) {
   const int tiles = (T + kTile - 1) / kTile;
   constexpr size_t dq_bytes = BackwardQuerySmem<HS>::bytes, dkdv_bytes = BackwardKeySmem<HS>::bytes;
-  set_shared_memory(attention_backward_dq_kernel<HS>, dq_bytes);
-  set_shared_memory(attention_backward_dkdv_kernel<HS>, dkdv_bytes);
+  allow_shared_memory(attention_backward_dq_kernel<HS>, dq_bytes);
+  allow_shared_memory(attention_backward_dkdv_kernel<HS>, dkdv_bytes);
   attention_backward_dq_kernel<HS><<<dim3(tiles, NH, B), kThreads, dq_bytes, stream>>>(
       dq, dout, q, k, v, out, lse, delta, doc, T, NH, NKV, detail::attention_softmax_scale(HS));
   IRIS_CUDA_CHECK(cudaGetLastError());

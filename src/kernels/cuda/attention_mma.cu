@@ -546,13 +546,6 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_mma_kernel(
   store_rows<HS>(dv + kv_base, kv_stride, dv_acc, j0 + warp * 16, T);
 }
 
-template <typename Kernel>
-void allow_shared_memory(Kernel* kernel, size_t bytes) {
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                       cudaSharedmemCarveoutMaxShared));
-}
-
 template <int HS>
 void launch_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc, int B,
                     int T, int NH, int NKV, cudaStream_t stream) {

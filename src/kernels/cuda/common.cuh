@@ -87,6 +87,15 @@ __device__ __forceinline__ float block_sum(float x, float* scratch) {
   for (int w = 0; w < warps; ++w) total += scratch[w];
   return total;
 }
+
+// Lets `kernel` use `bytes` of dynamic shared memory (past the default 48 KiB) and asks for the largest
+// shared-memory carve-out of the SM's L1, so as many blocks fit per SM as their shared memory allows.
+template <typename Kernel>
+void allow_shared_memory(Kernel* kernel, size_t bytes) {
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  IRIS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                       cudaSharedmemCarveoutMaxShared));
+}
 #endif  // __CUDACC__
 
 }  // namespace iris::cuda
