@@ -109,7 +109,8 @@ int main(int argc, char** argv) {
     iris::cuda::attention_forward(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
   });
   report("forward, wmma (default)", wmma, fwd_flop);
-  const bool mma = iris::cuda::detail::attention_mma_supports(HS, {out, q, k, v});
+  const bool mma = iris::cuda::detail::attention_mma_supports(HS, {out, q, k, v}) &&
+                   iris::cuda::detail::attention_mma_fits(HS, false) && iris::cuda::detail::attention_mma_fits(HS, true);
   if (mma) {
     const std::vector<bf16> wmma_out = download(out, q_elems);
     const double ms = time_ms(repeats, [&] {

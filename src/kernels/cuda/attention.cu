@@ -5,6 +5,7 @@
 // for one query tile, dk/dv walk the query tiles of every query head sharing one KV tile, in head order.
 #include <mma.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -512,12 +513,16 @@ void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, cons
   detail::check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
   // The register-resident kernels, opt-in until a GPU run has proven them (docs/gpu-validation.md).
-  if (detail::attention_mma_selected() && detail::attention_mma_supports(HS, {out, q, k, v}))
+  if (detail::attention_mma_selected() && detail::attention_mma_supports(HS, {out, q, k, v}) &&
+      detail::attention_mma_fits(HS, /*backward=*/false))
     return detail::attention_forward_mma(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
   if (!aligned16({out, q, k, v}))
     return detail::attention_forward_simt(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
-  if (HS == 64) return forward_tensor_cores<64>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
-  if (HS == 128) return forward_tensor_cores<128>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
+  // The tile kernels need more shared memory than sm_86/89 give a block: the SIMT kernel serves them.
+  if (HS == 64 && shared_memory_fits(ForwardSmem<64>::bytes))
+    return forward_tensor_cores<64>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
+  if (HS == 128 && shared_memory_fits(ForwardSmem<128>::bytes))
+    return forward_tensor_cores<128>(out, lse, q, k, v, doc, B, T, NH, NKV, stream);
   detail::attention_forward_simt(out, lse, q, k, v, doc, B, T, NH, NKV, HS, stream);
 }
 
@@ -526,13 +531,14 @@ void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf
                         int T, int NH, int NKV, int HS, cudaStream_t stream) {
   detail::check_attention_shapes(B, T, NH, NKV, HS, /*simt=*/false);
   if (B == 0 || T == 0) return;
-  if (detail::attention_mma_selected() && detail::attention_mma_supports(HS, {dq, dk, dv, dout, q, k, v, out}))
+  if (detail::attention_mma_selected() && detail::attention_mma_supports(HS, {dq, dk, dv, dout, q, k, v, out}) &&
+      detail::attention_mma_fits(HS, /*backward=*/true))
     return detail::attention_backward_mma(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, HS, stream);
   if (!aligned16({dq, dk, dv, dout, q, k, v, out}))
     return detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, HS, stream);
-  if (HS == 64)
+  if (HS == 64 && shared_memory_fits(std::max(BackwardQuerySmem<64>::bytes, BackwardKeySmem<64>::bytes)))
     return backward_tensor_cores<64>(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, stream);
-  if (HS == 128)
+  if (HS == 128 && shared_memory_fits(std::max(BackwardQuerySmem<128>::bytes, BackwardKeySmem<128>::bytes)))
     return backward_tensor_cores<128>(dq, dk, dv, dout, q, k, v, out, lse, delta, doc, B, T, NH, NKV, stream);
   detail::attention_backward_simt(dq, dk, dv, dout, q, k, v, out, lse, doc, B, T, NH, NKV, HS, stream);
 }

@@ -23,6 +23,8 @@ void attention_backward_simt(__nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16
 // buffers only (they throw std::invalid_argument otherwise). attention_forward/backward take them when
 // IRIS_ATTENTION=mma. delta: as attention_backward's.
 bool attention_mma_supports(int HS, std::initializer_list<const void*> pointers);
+// Whether the forward (or both backward kernels) fit the current device's shared memory (not sm_86/89's).
+bool attention_mma_fits(int HS, bool backward);
 void attention_forward_mma(__nv_bfloat16* out, float* lse, const __nv_bfloat16* q, const __nv_bfloat16* k,
                            const __nv_bfloat16* v, const int32_t* doc, int B, int T, int NH, int NKV, int HS,
                            cudaStream_t stream);

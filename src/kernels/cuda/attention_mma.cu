@@ -19,6 +19,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -595,6 +596,15 @@ bool attention_mma_selected() {
 
 bool attention_mma_supports(int HS, std::initializer_list<const void*> pointers) {
   return (HS == 64 || HS == 128) && aligned16(pointers);
+}
+
+bool attention_mma_fits(int HS, bool backward) {
+  if (HS != 64 && HS != 128) return false;
+  const size_t bytes = HS == 64 ? (backward ? std::max(DqLayout<64>::bytes, DkdvLayout<64>::bytes)
+                                            : ForwardLayout<64>::bytes)
+                                : (backward ? std::max(DqLayout<128>::bytes, DkdvLayout<128>::bytes)
+                                            : ForwardLayout<128>::bytes);
+  return shared_memory_fits(bytes);
 }
 
 void attention_forward_mma(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* doc,

@@ -109,6 +109,17 @@ inline unsigned elementwise_blocks(size_t n, unsigned threads) {
   return static_cast<unsigned>(blocks < 65536 ? (blocks == 0 ? 1 : blocks) : 65536);
 }
 
+// Whether a block of the current device may use `bytes` of dynamic shared memory (opting in past 48 KiB):
+// up to 163 KiB on sm_80, 227 KiB on sm_90, but 99 KiB on sm_86/sm_89 (which run the sm_80 code), where a
+// kernel sized for A100/H100 must fall back to a smaller one instead of failing to launch.
+inline bool shared_memory_fits(size_t bytes) {
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+    return false;
+  return bytes <= static_cast<size_t>(optin);
+}
+
 // Whether every pointer allows 16-byte vector loads (cudaMalloc'd buffers and arena carvings do).
 inline bool aligned16(std::initializer_list<const void*> pointers) {
   for (const void* p : pointers)
