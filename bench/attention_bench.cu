@@ -1,8 +1,8 @@
 // iris-attention-bench: times the GPU attention kernels at one shape (default llama2-7b's: B 1, T 4096,
 // 32 query and 32 KV heads of 128) with CUDA events and prints ms and TFLOP/s per kernel side by side:
 // the forward (wmma: attention.cu; mma: attention_mma.cu, the opt-in register-resident kernels; simt)
-// and the backward (dq + dk/dv; wmma and mma). FLOPs: causal, 4·B·NH·HS·T(T+1)/2 forward (two matmuls of the visible
-// half), 2.5× that backward (five). Random bf16 inputs; nothing is asserted here (test_gpu_attention checks
+// and the backward (dq + dk/dv; wmma and mma). FLOPs: causal, 4·B·NH·HS·T(T+1)/2 forward (two matmuls
+// of the visible half), 2.5× that backward (five). Random bf16 inputs; nothing is asserted here (test_gpu_attention checks
 // the kernels against the CPU), but the largest difference between the mma and wmma results is printed.
 //   iris-attention-bench [B T NH NKV HS [REPEATS]]
 #include <cuda_bf16.h>
@@ -109,8 +109,9 @@ int main(int argc, char** argv) {
     iris::cuda::attention_forward(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
   });
   report("forward, wmma (default)", wmma, fwd_flop);
-  const bool mma = iris::cuda::detail::attention_mma_supports(HS, {out, q, k, v}) &&
-                   iris::cuda::detail::attention_mma_fits(HS, false) && iris::cuda::detail::attention_mma_fits(HS, true);
+  namespace detail = iris::cuda::detail;
+  const bool mma = detail::attention_mma_supports(HS, {out, q, k, v}) && detail::attention_mma_fits(HS, false) &&
+                   detail::attention_mma_fits(HS, true);
   if (mma) {
     const std::vector<bf16> wmma_out = download(out, q_elems);
     const double ms = time_ms(repeats, [&] {

@@ -7,8 +7,8 @@
 
 namespace iris {
 
-DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements,
-                                           bool overlap)
+DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp,
+                                           size_t bucket_elements, bool overlap)
     : dp_(dp) {
   dp_size_ = dp ? dp->size() : 1;
   dp_rank_ = dp ? dp->rank() : 0;

@@ -112,7 +112,8 @@ void Matmul::gemm(void* d, bool out_f32, const bf16* a, bool transa, const bf16*
       // Adding into a bf16 output (a bf16 gradient, train.grad_dtype = bf16): split-K's in-place reduction
       // adds the partial products in the output type, rounding to bf16 once per split; the other schemes
       // reduce in fp32 and round once, as the callers promise.
-      const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_MASK & ~static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_INPLACE);
+      const uint32_t schemes =
+          CUBLASLT_REDUCTION_SCHEME_MASK & ~static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_INPLACE);
       IRIS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
                                                              &schemes, sizeof schemes));
     }

@@ -62,7 +62,8 @@ CudaLlamaStage::CudaLlamaStage(const LlamaConfig& config, const Topology& topo, 
   const size_t F = F_local_, lse = static_cast<size_t>(B) * NH_local_ * T;
   const RecomputedBuffers dropped = RecomputedBuffers::of(recompute);
   if (grad_dtype == DType::BF16 && topo.is_first_stage())
-    embed_workspace_bytes_ = cuda::embedding_backward_workspace_bytes(static_cast<int>(N), static_cast<int>(offsets_.V_local));
+    embed_workspace_bytes_ =
+        cuda::embedding_backward_workspace_bytes(static_cast<int>(N), static_cast<int>(offsets_.V_local));
   auto carve_scratch = [&] {
     inv_freq_ = scratch_.take<float>(HS_ / 2);
     proj_ = scratch_.take<bf16>(N * C_);
@@ -275,8 +276,8 @@ void CudaLlamaStage::layer_backward(CudaLayerActivations& a, const bf16* inp, co
 
   // Attention block: resid_mid = inp + o_proj(attention(rope(q), rope(k), v)).
   mm.backward(datt_, grads + w.o, dresid_, a.att, params + w.o, N, QW, C_, false, stream_);
-  cuda::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, delta_, doc, B_, T_, NH_local_, NKV_local_, HS_,
-                           stream_);
+  cuda::attention_backward(dq_, dk_, dv_, datt_, a.q, a.k, a.v, a.att, a.lse, delta_, doc, B_, T_, NH_local_,
+                           NKV_local_, HS_, stream_);
   cuda::rope_backward(dq_, acts.rope_cos, acts.rope_sin, N, NH_local_, HS_, stream_);
   cuda::rope_backward(dk_, acts.rope_cos, acts.rope_sin, N, NKV_local_, HS_, stream_);
   mm.backward(dln_, grads + w.q, dq_, a.ln1, params + w.q, N, C_, QW, false, stream_);

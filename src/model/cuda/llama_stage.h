@@ -108,8 +108,8 @@ class CudaLlamaStage {
   // (ignored on the first stage, which embeds batch.tokens). Returns Σ loss_weight·loss over the
   // micro-batch on the last stage (waits for the stream), 0 elsewhere (does not wait).
   double forward(CudaStageActivations& acts, const bf16* params, const MicroBatch& batch, const bf16* input);
-  // grads (total_numel,) device, fp32 or bf16 as grad_dtype(), +=. dout (N, C) device bf16: gradient of this stage's output
-  // (ignored on the last stage, which starts from the loss). dinput (N, C) device bf16 receives the
+  // grads (total_numel,) device, fp32 or bf16 as grad_dtype(), +=. dout (N, C) device bf16: gradient of
+  // this stage's output (ignored on the last stage, which starts from the loss). dinput (N, C) device bf16 receives the
   // gradient of the stage input (not on the first stage). The micro-batch is the one given to forward;
   // its device copies in acts are what backward reads. Queued on the stream; does not wait. ready: as
   // LlamaStage::backward's, called once the work it reports is queued.

@@ -56,8 +56,8 @@ class DeviceZero1 {
   void all_reduce_grads(Comm& comm, size_t offset, size_t count);
   // The step's gradient reduction, as DistributedOptimizer's begin/grads_ready/finish_grad_reduce (the
   // host optimizer's overlaps_grad_reduce() decides): finish_grad_reduce leaves the DP-summed shard in
-  // grads()[shard] (the rest is stale), or for bf16 gradients at dp > 1 in the fp32 shard buffer. The overlapped buckets run on the DP DeviceComm's stream after
-  // the backward work queued before each is issued.
+  // grads()[shard] (the rest is stale), or for bf16 gradients at dp > 1 in the fp32 shard buffer. The
+  // overlapped buckets run on the DP DeviceComm's stream after the backward work queued before each is issued.
   void begin_grad_reduce();
   GradsReady grads_ready();
   void finish_grad_reduce();
