@@ -20,10 +20,11 @@ DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig 
   bucket_ = std::max<size_t>(1, std::min(bucket_elements, shard));
   // AdamW only touches real parameters: the padding tail past P has no tensor and no state.
   adam_ = std::make_unique<AdamW>(table, config, std::min(shard_begin_, P), std::min(shard_end_, P));
-  if (dp_size_ > 1) {
+  if (dp_size_ > 1 && overlap) {
+    overlap_ = std::make_unique<OverlappedGradReduce>(dp, padded_, bucket_);  // in place: no staging
+  } else if (dp_size_ > 1) {
     send_.resize(bucket_ * dp_size_);
     recv_.resize(bucket_);
-    if (overlap) overlap_ = std::make_unique<OverlappedGradReduce>(dp, padded_, bucket_);
   }
 }
 

@@ -35,14 +35,12 @@ class DistributedOptimizer {
   // of the shard (on the CPU the master shard is the fp32 weight buffer itself).
   size_t state_bytes() const { return 12 * (shard_end_ - shard_begin_); }
 
-  // Sums the gradients over the DP group; afterwards grads[shard] holds the DP-summed shard
-  // (the rest of the buffer is stale).
-  void reduce_scatter_grads(float* grads);
-
-  // A step's gradient reduction in three calls around the pipeline run: begin_grad_reduce before it,
-  // grads_ready() given to it (null unless overlapping), finish_grad_reduce after it and after the
-  // tied-embedding all-reduce. The result is reduce_scatter_grads's (summed in another order when
-  // dp > 2). Without overlap, finish_grad_reduce is reduce_scatter_grads.
+  // A step's gradient reduction over the DP group, in three calls around the pipeline run:
+  // begin_grad_reduce before it, grads_ready() given to it (null unless overlapping), finish_grad_reduce
+  // after it and after the tied-embedding all-reduce. Afterwards grads[shard] holds the DP-summed shard
+  // (the rest of the buffer is stale). Without overlap, finish_grad_reduce runs the bucketed
+  // reduce-scatter; overlapped, the same sums come from buckets reduced to their owners (in another
+  // order when dp > 2).
   bool overlaps_grad_reduce() const { return overlap_ != nullptr; }
   void begin_grad_reduce(float* grads);
   GradsReady grads_ready();
@@ -57,11 +55,13 @@ class DistributedOptimizer {
   const AdamW& adam() const { return *adam_; }
 
  private:
+  void reduce_scatter_grads(float* grads);
+
   Comm* dp_;
   int dp_size_ = 1, dp_rank_ = 0;
   size_t padded_ = 0, shard_begin_ = 0, shard_end_ = 0, bucket_ = 0;
   std::unique_ptr<AdamW> adam_;
-  std::vector<float> send_, recv_;  // staging: dp · bucket and bucket elements
+  std::vector<float> send_, recv_;  // reduce-scatter staging: dp · bucket and bucket elements (not overlapping)
   std::unique_ptr<OverlappedGradReduce> overlap_;
 };
 
