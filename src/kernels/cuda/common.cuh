@@ -10,6 +10,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -112,11 +113,17 @@ inline unsigned elementwise_blocks(size_t n, unsigned threads) {
 // Whether a block of the current device may use `bytes` of dynamic shared memory (opting in past 48 KiB):
 // up to 163 KiB on sm_80, 227 KiB on sm_90, but 99 KiB on sm_86/sm_89 (which run the sm_80 code), where a
 // kernel sized for A100/H100 must fall back to a smaller one instead of failing to launch.
+// Asked at every attention launch, so the device attribute is read once per device.
 inline bool shared_memory_fits(size_t bytes) {
-  int device = 0, optin = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-    return false;
+  constexpr int kDevices = 64;
+  static std::atomic<int> optin_of[kDevices] = {};  // 0: not read yet
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  int optin = device < kDevices ? optin_of[device].load(std::memory_order_relaxed) : 0;
+  if (optin == 0) {
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) return false;
+    if (device < kDevices) optin_of[device].store(optin, std::memory_order_relaxed);
+  }
   return bytes <= static_cast<size_t>(optin);
 }
 
