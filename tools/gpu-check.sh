@@ -8,7 +8,7 @@
 #                         gtest    every BUNDLE/bin/test_gpu_* (GoogleTest; at most 300 s each)
 #                         scripts  every BUNDLE/tests/gpu/*.sh, as `bash SCRIPT BUNDLE BUNDLE` (see below)
 #                         bench    every BUNDLE/bench/gpu*.sh, the same way (they drive bin/iris-bench and
-#                                  bench/*.py); bin/iris-bench without such a driver is reported as skipped
+#                                  bin/iris-attention-bench); iris-bench without a driver is reported as skipped
 #     --budget SECONDS  total time (default 540). An item starts only with 20 s or more left, and runs under
 #                       a timeout of what is left; the rest is skipped and the summary says so.
 #
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --sections) sections=$2; shift 2 ;;
     --budget) budget=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "gpu-check: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) bundle=$1; shift ;;
   esac
@@ -108,14 +108,14 @@ for section in "${order[@]}"; do
       done ;;
     scripts)
       scripts=("$bundle"/tests/gpu/*.sh)
-      [ ${#scripts[@]} -gt 0 ] || record scripts tests/gpu/*.sh skip 0 "none in the bundle (bundle.sh --with 'tests/gpu/*.sh')"
+      [ ${#scripts[@]} -gt 0 ] || record scripts 'tests/gpu/*.sh' skip 0 "none in the bundle (bundle.sh --with 'tests/gpu/*.sh')"
       for s in "${scripts[@]}"; do run_script "$s" scripts; tail -n 5 "$logs/$(basename "$s" .sh).log" 2>/dev/null; done ;;
     bench)
       drivers=("$bundle"/bench/gpu*.sh)
       if [ ${#drivers[@]} -eq 0 ]; then
         note="none in the bundle (bundle.sh --with 'bench/gpu*.sh')"
         [ -x "$bundle/bin/iris-bench" ] && note="bin/iris-bench is there but no bench/gpu*.sh drives it"
-        record bench bench/gpu*.sh skip 0 "$note"
+        record bench 'bench/gpu*.sh' skip 0 "$note"
       fi
       for s in "${drivers[@]}"; do run_script "$s" bench; tail -n 10 "$logs/$(basename "$s" .sh).log" 2>/dev/null; done ;;
     *) echo "gpu-check: unknown section '$section' (gtest, scripts, bench)" >&2; exit 2 ;;
