@@ -76,6 +76,10 @@ double time_ms(int repeats, const std::function<void()>& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // attention_forward/backward pick the mma kernels when IRIS_ATTENTION=mma; the "default dispatch" rows
+  // time what they pick without it: the wmma tile kernels (SIMT on GPUs whose shared memory per block is too
+  // small for them, sm_86/89, where the label would be wrong).
+  unsetenv("IRIS_ATTENTION");
   int B = 1, T = 4096, NH = 32, NKV = 32, HS = 128, repeats = 10;
   if (argc >= 6) B = std::atoi(argv[1]), T = std::atoi(argv[2]), NH = std::atoi(argv[3]), NKV = std::atoi(argv[4]),
                  HS = std::atoi(argv[5]);
@@ -108,7 +112,7 @@ int main(int argc, char** argv) {
   const double wmma = time_ms(repeats, [&] {
     iris::cuda::attention_forward(out, lse, q, k, v, nullptr, B, T, NH, NKV, HS, nullptr);
   });
-  report("forward, wmma (default)", wmma, fwd_flop);
+  report("forward, default dispatch (wmma)", wmma, fwd_flop);
   namespace detail = iris::cuda::detail;
   const bool mma = detail::attention_mma_supports(HS, {out, q, k, v}) && detail::attention_mma_fits(HS, false) &&
                    detail::attention_mma_fits(HS, true);
@@ -130,7 +134,7 @@ int main(int argc, char** argv) {
   const double bwd = time_ms(repeats, [&] {
     iris::cuda::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, delta, nullptr, B, T, NH, NKV, HS, nullptr);
   });
-  report("backward (dq + dk/dv), wmma (default)", bwd, 2.5 * fwd_flop);
+  report("backward (dq + dk/dv), default dispatch (wmma)", bwd, 2.5 * fwd_flop);
   const std::vector<bf16> wmma_grads[3] = {download(dq, q_elems), download(dk, kv_elems), download(dv, kv_elems)};
   if (mma) {
     const double ms = time_ms(repeats, [&] {
