@@ -295,9 +295,13 @@ std::string RunConfig::to_ini() const {
   return s.str();
 }
 
-bool RunConfig::overlaps_grad_reduce() const {
+bool RunConfig::overlap_grad_reduce_requested() const {
   if (parallel.overlap_grad_reduce == "auto") return train.device == "cuda" && parallel.comm == "nccl";
   return parallel.overlap_grad_reduce == "true";
+}
+
+bool RunConfig::overlaps_grad_reduce() const {
+  return overlap_grad_reduce_requested() && grad_dtype() != DType::BF16;
 }
 
 }  // namespace iris

@@ -85,10 +85,13 @@ struct RunConfig {
   // (the help text is written to `help`).
   static bool parse(int argc, const char* const* argv, RunConfig& out, std::string* help = nullptr);
 
-  // parallel.overlap_grad_reduce resolved. auto overlaps only on NCCL: MPI moves a non-blocking
-  // collective only while the rank is inside an MPI call (Open MPI's reduce of >= 64 KiB over 2 ranks
-  // goes 8 KiB per call), so with the MPI communicators nothing progresses during the backward and the
-  // waits' polling sets the pace (dp 2, 16 MiB buckets: several times slower than the reduce-scatter).
+  // What parallel.overlap_grad_reduce asks for, auto resolved: auto overlaps only on NCCL. MPI moves a
+  // non-blocking collective only while the rank is inside an MPI call (Open MPI's reduce of >= 64 KiB
+  // over 2 ranks goes 8 KiB per call), so with the MPI communicators nothing progresses during the
+  // backward and the waits' polling sets the pace (dp 2, 16 MiB buckets: several times slower).
+  bool overlap_grad_reduce_requested() const;
+  // Whether the trainer overlaps: as requested, except that bf16 gradients (train.grad_dtype) always use
+  // the reduce-scatter (the overlapped reduction sums fp32 buffers in place).
   bool overlaps_grad_reduce() const;
   // Validates values that do not depend on other files (ranges); says which key to change.
   void validate() const;

@@ -99,10 +99,8 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
   AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
-  // bf16 gradients are reduced by the bucketed reduce-scatter (src/train/cuda/device_optimizer.h says why).
-  const bool bf16_grads = config_.grad_dtype() == DType::BF16;
   optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket,
-                                                      config_.overlaps_grad_reduce() && !bf16_grads);
+                                                      config_.overlaps_grad_reduce());
   const bool cuda = config_.train.device == "cuda";
   params_.assign(optimizer_->padded_size(), 0.0f);
   if (!cuda) grads_.assign(optimizer_->padded_size(), 0.0f);
@@ -248,7 +246,7 @@ void Trainer::describe_startup() const {
     else
       spdlog::info("gradient reduction: bucketed reduce-scatter after the backward, {} calls of {} elements per "
                    "shard per step (rank 0){}", optimizer_->grad_reduce_calls(), optimizer_->bucket(),
-                   config_.grad_dtype() == DType::BF16 && config_.overlaps_grad_reduce()
+                   config_.grad_dtype() == DType::BF16 && config_.overlap_grad_reduce_requested()
                        ? "; parallel.overlap_grad_reduce does not apply to train.grad_dtype=bf16 (the overlapped "
                          "reduction sums fp32 buffers in place), so the bf16 gradients are widened to fp32 bucket "
                          "by bucket and reduce-scattered into an fp32 shard"

@@ -171,6 +171,9 @@ TEST(RunConfig, OverlapGradReduceResolves) {
   EXPECT_FALSE(config({"--train.device=cuda", "--parallel.comm=nccl", "--parallel.overlap_grad_reduce=false"})
                    .overlaps_grad_reduce());
   EXPECT_TRUE(config({"--parallel.overlap_grad_reduce=true"}).overlaps_grad_reduce()) << "forced on the cpu";
+  const RunConfig bf16 = config({"--train.device=cuda", "--parallel.comm=nccl", "--train.grad_dtype=bf16"});
+  EXPECT_TRUE(bf16.overlap_grad_reduce_requested());
+  EXPECT_FALSE(bf16.overlaps_grad_reduce()) << "bf16 gradients always use the reduce-scatter";
   EXPECT_NO_THROW(config({"--parallel.overlap_grad_reduce=true"}).validate());
   try {
     config({"--parallel.overlap_grad_reduce=yes"}).validate();
