@@ -8,7 +8,8 @@
 namespace iris {
 
 // Agree: a collective of every rank of the job (not a transfer between neighbours), placed by
-// with_agreement_points where all stages can meet; the trainer uses it to agree on stopping mid-step.
+// with_agreement_points where all stages can meet; the trainer uses it to agree on stopping mid-step
+// (the executor starts one there and finishes it pp − 1 points later: pipeline_executor.h).
 enum class ActionKind { RecvForward, Forward, SendForward, RecvBackward, Backward, SendBackward, Agree };
 
 struct PipelineAction {

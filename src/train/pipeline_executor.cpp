@@ -9,6 +9,29 @@ namespace iris {
 namespace {
 int forward_tag(int mb) { return 2 * mb; }
 int backward_tag(int mb) { return 2 * mb + 1; }
+
+// The agreements of one run() or forward_only(): started at each point, finished `lag` points later.
+class Agreements {
+ public:
+  Agreements(const StopAgreement& stop, int lag) : stop_(stop), lag_(lag) {}
+  // At an agreement point: true when the agreement finished here says stop.
+  bool at_point() {
+    if (!stop_) return false;
+    stop_.start();
+    ++pending_;
+    if (pending_ <= lag_) return false;
+    --pending_;
+    return stop_.finish_oldest();
+  }
+  // Finishes what is still pending (every rank has the same number left).
+  void finish_all() {
+    for (; pending_ > 0; --pending_) stop_.finish_oldest();
+  }
+
+ private:
+  const StopAgreement& stop_;
+  int lag_, pending_ = 0;
+};
 }  // namespace
 
 template <class Stage>
@@ -44,6 +67,7 @@ PipelineRun PipelineExecutorT<Stage>::run(const Element* params, Grad* grads,
     }
   };
   PipelineRun result;
+  Agreements agreements(stop, topo_.pp - 1);
   for (const PipelineAction& a : actions_) {
     const int slot = a.micro_batch % sets;
     auto& acts = *acts_[slot];
@@ -79,11 +103,12 @@ PipelineRun PipelineExecutorT<Stage>::run(const Element* params, Grad* grads,
       case ActionKind::Agree:
         // A consistent cut: every transfer posted so far meets its partner before the peer's own
         // agreement point, so the pending sends below complete and nothing is left half done.
-        result.stopped = stop && stop();
+        result.stopped = agreements.at_point();
         break;
     }
     if (result.stopped) break;
   }
+  agreements.finish_all();
   for (auto& h : pending_sends_) wait_send(h);
   return result;
 }
@@ -99,6 +124,7 @@ PipelineRun PipelineExecutorT<Stage>::forward_only(const Element* params, int co
   const int tag = forward_tag(0);
   auto& acts = *acts_[0];
   PipelineRun result;
+  Agreements agreements(stop, topo_.pp - 1);
   for (int m = 0; m < count; ++m) {
     if (!topo_.is_first_stage()) pp_->irecv(floats(input_[0].data()), NC, prev, tag)->wait();
     result.loss += stage_.forward(acts, params, batch(m), topo_.is_first_stage() ? nullptr : input_[0].data());
@@ -106,11 +132,12 @@ PipelineRun PipelineExecutorT<Stage>::forward_only(const Element* params, int co
     if (!topo_.is_last_stage()) pp_->isend(floats(stage_.output(acts)), NC, next, tag)->wait();
     result.micro_batches_done = m + 1;
     // Every stage has received and passed on micro-batch m here: a consistent cut.
-    if (m + 1 < count && stop && stop()) {
+    if (m + 1 < count && agreements.at_point()) {
       result.stopped = true;
       break;
     }
   }
+  agreements.finish_all();
   return result;
 }
 

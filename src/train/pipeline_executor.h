@@ -26,9 +26,19 @@ struct PipelineRun {
   int micro_batches_done = 0;  // whose backward (run) or forward (forward_only) completed here
 };
 
-// Asked at the agreement points between micro-batches (pipeline_schedule.h: with_agreement_points);
-// a collective over every rank that must return the same answer everywhere. Null: never stop.
-using StopAgreement = std::function<bool()>;
+// Asked at the agreement points between micro-batches (pipeline_schedule.h: with_agreement_points): a
+// collective over every rank that must give the same answer everywhere, split in two so it does not
+// stall the pipeline. A blocking one at every point would make each stage wait there for the first
+// stage's backward of the same micro-batch, serialising 1F1B. So each point only starts an agreement,
+// and the one started pp − 1 points earlier is finished there (every rank finishes the same agreements
+// at the same points, so all decide alike; at pp = 1 each is finished where it starts). A run stops at
+// the point whose finished agreement says so; the rest are finished before run() returns (their answer
+// then stands for the step boundary). Empty: never stop.
+struct StopAgreement {
+  std::function<void()> start;          // begins one agreement (non-blocking)
+  std::function<bool()> finish_oldest;  // completes the oldest begun; true: the ranks agreed to stop
+  explicit operator bool() const { return static_cast<bool>(start); }
+};
 
 // What the executor needs to know of a stage type besides its methods (forward, backward, output,
 // make_activations, rows, hidden). The CUDA stage's traits live in src/train/cuda/cuda_stage_traits.h.
@@ -64,12 +74,12 @@ class PipelineExecutorT {
   // and returns at once, stopped. `ready` (when given) hears the last micro-batch's backward progress
   // (LlamaStage::backward): after the last agreement point, so a run that reports anything completes.
   PipelineRun run(const Element* params, Grad* grads, const std::function<MicroBatch(int)>& batch,
-                  const StopAgreement& stop = nullptr, const GradsReady& ready = nullptr);
+                  const StopAgreement& stop = {}, const GradsReady& ready = nullptr);
 
   // Forward of micro-batches 0..count-1 only (evaluation): each stage receives, runs and passes on one
   // micro-batch at a time, in order, and asks `stop` after each but the last, like run().
   PipelineRun forward_only(const Element* params, int count, const std::function<MicroBatch(int)>& batch,
-                           const StopAgreement& stop = nullptr);
+                           const StopAgreement& stop = {});
 
   // The activation sets kept alive at once (1F1B: min(pp − stage, micro-batches)).
   int activation_sets() const { return static_cast<int>(acts_.size()); }

@@ -312,7 +312,7 @@ std::optional<double> Trainer::validation_loss() {
     maybe_raise_test_signal(topo_.rank, static_cast<int>(progress_.step), m, true);
     return micro_batch(eval_batches_[m], eval_weights_[m]);
   };
-  const auto stop = [&] { return agree_to_stop(true); };
+  const StopAgreement stop = mid_step_agreement();
   const PipelineRun r = device_ ? device_->forward_only(count, eval_batch, stop)
                                 : executor_->forward_only(params_.data(), count, eval_batch, stop);
   if (r.stopped) {
@@ -339,7 +339,7 @@ std::optional<StepMetrics> Trainer::step(int step) {
     maybe_raise_test_signal(topo_.rank, step, m, false);
     return micro_batch(batches_[m], loss_weights_[m]);
   };
-  const auto stop = [&] { return agree_to_stop(true); };
+  const StopAgreement stop = mid_step_agreement();
   if (!device_) optimizer_->begin_grad_reduce(grads_.data());
   const PipelineRun r = device_ ? device_->forward_backward(batch, stop)
                                 : executor_->run(params_.data(), grads_.data(), batch, stop, optimizer_->grads_ready());
@@ -442,13 +442,39 @@ bool Trainer::time_is_up(bool mid_step) const {
 // What any rank saw (a stop signal, the deadline), all ranks act on together: the maximum over the
 // world. The signal number rides along for the message.
 bool Trainer::agree_to_stop(bool mid_step) {
-  double seen[2] = {static_cast<double>(stop_signal_received()), time_is_up(mid_step) ? 1.0 : 0.0};
+  float seen[2] = {static_cast<float>(stop_signal_received()), time_is_up(mid_step) ? 1.0f : 0.0f};
   comms_.world->all_reduce(seen, 2, ReduceOp::Max);
-  if (seen[0] != 0)
-    stop_reason_ = seen[0] == SIGUSR1 ? "SIGUSR1" : seen[0] == SIGTERM ? "SIGTERM" : fmt::format("signal {}", seen[0]);
-  else if (seen[1] != 0)
+  return take_agreement(seen);
+}
+
+bool Trainer::take_agreement(const float seen[2]) {
+  if (seen[0] != 0) {
+    const int signal = static_cast<int>(seen[0]);  // a signal number: exact in a float
+    stop_reason_ = signal == SIGUSR1 ? "SIGUSR1" : signal == SIGTERM ? "SIGTERM" : fmt::format("signal {}", signal);
+  } else if (seen[1] != 0) {
     stop_reason_ = "the time limit";
+  }
   return !stop_reason_.empty();
+}
+
+void Trainer::start_agreement() {
+  auto a = std::make_unique<PendingAgreement>();
+  a->seen[0] = static_cast<float>(stop_signal_received());
+  a->seen[1] = time_is_up(true) ? 1.0f : 0.0f;
+  a->done = comms_.world->iall_reduce(a->seen, 2, ReduceOp::Max);
+  agreements_.push_back(std::move(a));
+}
+
+bool Trainer::finish_oldest_agreement() {
+  IRIS_CHECK(!agreements_.empty(), "no stop agreement in flight");
+  std::unique_ptr<PendingAgreement> a = std::move(agreements_.front());
+  agreements_.pop_front();
+  a->done->wait();
+  return take_agreement(a->seen);
+}
+
+StopAgreement Trainer::mid_step_agreement() {
+  return StopAgreement{[this] { start_agreement(); }, [this] { return finish_oldest_agreement(); }};
 }
 
 std::vector<StepMetrics> Trainer::run() {

@@ -2,6 +2,7 @@
 // runs optimizer steps (forward and backward of every micro-batch, gradient norm and clipping,
 // AdamW) and reports metrics. Everything is validated before anything is written to output.dir.
 #pragma once
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,18 @@ class Trainer {
   // The stop agreement (collective over the world): whether any rank received a stop signal or sees
   // the deadline (time_is_up(mid_step)); sets stop_reason_.
   bool agree_to_stop(bool mid_step);
+  // The same between micro-batches, in two halves (StopAgreement: pipeline_executor.h): a non-blocking
+  // all-reduce started at one agreement point and finished at a later one.
+  StopAgreement mid_step_agreement();
+  void start_agreement();
+  bool finish_oldest_agreement();
+  // Sets stop_reason_ from an agreement's result (signal number, time limit); true when it says stop.
+  bool take_agreement(const float seen[2]);
+  struct PendingAgreement {
+    float seen[2];
+    std::unique_ptr<CommHandle> done;
+  };
+  std::deque<std::unique_ptr<PendingAgreement>> agreements_;
   // Fills weights[m] = mask / (trained tokens of `batches` over all DP ranks); returns that count.
   double set_loss_weights(const std::vector<Batch>& batches, std::vector<std::vector<float>>& weights);
   MicroBatch micro_batch(const Batch& b, const std::vector<float>& weights) const;
