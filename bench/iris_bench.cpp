@@ -108,8 +108,9 @@ int run(int argc, char** argv) {
       all_ok = all_ok && m.torch.ok;
     }
     results.push_back(std::move(m));
+    // After every model, so a run cut short by a time limit still leaves the models it finished.
+    report(opt, results);
   }
-  report(opt, results);
   return all_ok ? 0 : 1;
 }
 
