@@ -15,13 +15,9 @@ if ! [ -x "$python" ] || ! "$python" -c 'import torch, transformers' 2>/dev/null
   echo "SKIP: no Python with torch + transformers at '$python' (run tools/setup-pyref.sh, configure with -DIRIS_PYTHON=...)"
   exit 77
 fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source "$src/tests/mpi/common.bash"  # the MPI-as-root settings and the tiny test model
 rm -rf out out_iris
-cat >tiny.json <<'JSON'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 4,
- "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 2048, "rms_norm_eps": 1e-5,
- "rope_theta": 10000.0, "tie_word_embeddings": false, "max_position_embeddings": 64, "initializer_range": 0.05}
-JSON
+write_tiny_model tiny.json false
 common=(--models "$PWD/tiny.json" --seq 32 --micro-batch 2 --grad-accum 2 --steps 3 --warmup-steps 1
         --device cpu --threads 1 --python "$python")
 "$build/bin/iris-bench" "${common[@]}" --peak-tflops 0.05 --out out > bench.log 2>&1 ||

@@ -193,14 +193,11 @@ fi
 # 8. parallel.overlap_grad_reduce true (forced: auto is off with parallel.comm mpi) vs run 5's reduce-scatter
 #    after the backward: at dp = 2 each gradient is a sum of two, whatever the order, so bit-identical; and
 #    the CUDA stage must have reported layers during the backward (buckets issued before it ended).
-issued_in_backward() {  # log: the count of buckets rank 0 issued during the first step's backward
-  sed -n 's/.*gradient reduction: \([0-9]*\) of [0-9]* buckets issued during the backward.*/\1/p' "$1" | head -n1
-}
 if run 4 layout_overlap 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --parallel.overlap_grad_reduce true; then
   check "pp=2 x dp=2: overlapped gradient reduction identical to the reduce-scatter after the backward" \
     compare layout layout_overlap 0 0
   grep -h "buckets issued during the backward" layout_overlap.log
-  n=$(issued_in_backward layout_overlap.log)
+  n=$(buckets_issued_in_backward layout_overlap.log)
   check "pp=2 x dp=2: buckets issued during the backward (${n:-none})" test "${n:-0}" -gt 0
 else
   echo "FAIL pp=2 x dp=2 overlap_grad_reduce=true run"; tail -n 30 layout_overlap.log; fail=1

@@ -63,3 +63,9 @@ run_and_compare() {  # ref, out, tp, pp, dp, extra flags...
   fi
   "${IRIS_PYTHON:-/usr/bin/python3}" "$src/tests/mpi/compare_runs.py" "$ref" "$out" 1e-5 1e-4 || { echo "FAIL $out (tp=$tp pp=$pp dp=$dp $*)"; return 1; }
 }
+
+# The count of gradient buckets rank 0 issued during the first step's backward (its log line under
+# parallel.overlap_grad_reduce), or nothing when the log has no such line.
+buckets_issued_in_backward() {  # log
+  sed -n 's/.*gradient reduction: \([0-9]*\) of [0-9]* buckets issued during the backward.*/\1/p' "$1" | head -n1
+}

@@ -21,10 +21,9 @@ for layout in 1,1,2,false,0 2,1,2,false,0 1,2,2,true,0 1,1,4,true,1e-6; do
   args=("${common[@]}" --parallel.tp "$tp" --parallel.pp "$pp" --train.grad_accum $((4 / dp)))
   run_iris "${name}_after" $((tp * pp * dp)) "${args[@]}" || continue  # auto: no overlap on the CPU
   run_iris "${name}_overlap" $((tp * pp * dp)) "${args[@]}" --parallel.overlap_grad_reduce true || continue
-  issued=$(sed -n 's/.*gradient reduction: \([0-9]*\) of \([0-9]*\) buckets issued during the backward.*/\1 \2/p' \
-           "${name}_overlap.log")
-  echo "$name: rank 0 issued ${issued% *} of ${issued#* } buckets during the first step's backward"
-  [ -n "$issued" ] && [ "${issued% *}" -gt 0 ] ||
+  issued=$(buckets_issued_in_backward "${name}_overlap.log")
+  echo "$name: $(grep -o "[0-9]* of [0-9]* buckets issued during the backward" "${name}_overlap.log" | head -n1)"
+  [ -n "$issued" ] && [ "$issued" -gt 0 ] ||
     { echo "FAIL $name: no bucket went out during the backward"; grep -i "gradient" "${name}_overlap.log"; fail=1; }
   grep -q "gradient reduction: bucketed reduce-scatter" "${name}_after.log" ||
     { echo "FAIL $name: overlap_grad_reduce=auto did not select the reduce-scatter on the CPU"; fail=1; }
