@@ -24,49 +24,17 @@
 #include "src/kernels/cuda/elementwise.cuh"
 #include "src/model/cuda/llama_stage.h"
 #include "src/model/llama.h"
+#include "tests/gpu/gpu_model_test_util.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace iris::test {
 namespace {
 
-constexpr int B = 2, T = 32, N = B * T;
 constexpr double kLossRtol = 2e-2, kGradRelL2 = 5e-2, kTimeoutS = 120;
 
 // A tiny GQA Llama that tp = 2 divides: 4 query heads over 2 KV heads of HS 64 (tensor-core attention),
 // C 256, F 512, 2 layers, V 256 (128 rows per rank), untied head.
-LlamaConfig tiny_config() {
-  const nlohmann::json j = {{"hidden_size", 256},       {"intermediate_size", 512}, {"num_hidden_layers", 2},
-                            {"num_attention_heads", 4},  {"num_key_value_heads", 2}, {"vocab_size", 256},
-                            {"rms_norm_eps", 1e-5},      {"rope_theta", 10000.0},   {"tie_word_embeddings", false},
-                            {"initializer_range", 0.08}, {"model_type", "llama"}};
-  return LlamaConfig::from_json(j, "tiny-gpu-tp2");
-}
-
-// Packed: 2 and 3 documents per row with positions restarting at 0; some tokens out of the loss.
-struct Batch {
-  std::vector<int32_t> tokens, targets, positions, doc;
-  std::vector<float> loss_weight;
-  Batch() : tokens(N), targets(N), positions(N), doc(N), loss_weight(N) {
-    const std::vector<int> starts[B] = {{0, 12}, {0, 7, 22}};
-    for (int r = 0; r < B; ++r) {
-      int d = 0, start = 0;
-      for (int t = 0; t < T; ++t) {
-        if (d + 1 < static_cast<int>(starts[r].size()) && t == starts[r][d + 1]) start = t, ++d;
-        doc[r * T + t] = d;
-        positions[r * T + t] = t - start;
-      }
-    }
-    float trained = 0;
-    for (int i = 0; i < N; ++i) {
-      tokens[i] = static_cast<int32_t>(random_u64(21, 1, i) % 256);
-      targets[i] = static_cast<int32_t>(random_u64(21, 2, i) % 256);
-      loss_weight[i] = (i % 5 == 4) ? 0.0f : 1.0f;
-      trained += loss_weight[i];
-    }
-    for (float& w : loss_weight) w /= trained;
-  }
-  MicroBatch view() const { return {tokens.data(), targets.data(), loss_weight.data(), positions.data(), doc.data()}; }
-};
+LlamaConfig tiny_config() { return tiny_gpu_config(256, 512, 4, 2, "tiny-gpu-tp2"); }
 
 int world_rank() {
   int rank = 0;
@@ -102,7 +70,7 @@ GpuResult run_gpu(const Shard& s, Comm* tp, Recompute mode) {
   DeviceBuffer<bf16> weights(s.init.size());
   cuda::cast_f32_to_bf16(weights.get(), master.get(), s.init.size(), nullptr);
   IRIS_CUDA_CHECK(cudaMemset(grads.get(), 0, s.init.size() * sizeof(float)));
-  const Batch batch;
+  const Batch batch = make_batch(256, /*packed=*/true);
   GpuResult r;
   r.loss = stage.forward(*acts, weights.get(), batch.view(), nullptr);
   stage.backward(*acts, weights.get(), grads.get(), batch.view(), nullptr, nullptr);
@@ -138,7 +106,7 @@ TEST(GpuModelTp2, LossAndEveryGradientShardMatchCpuTp2) {
   LlamaStage cpu(s.config, s.topo, s.table, s.layers, B, T, host.tp.get());
   auto cpu_acts = cpu.make_activations();
   std::vector<float> cpu_params = round_bf16(s.init), cpu_grads(s.init.size(), 0.0f);
-  const Batch batch;
+  const Batch batch = make_batch(256, /*packed=*/true);
   const double cpu_loss = cpu.forward(*cpu_acts, cpu_params.data(), batch.view(), nullptr);
   cpu.backward(*cpu_acts, cpu_params.data(), cpu_grads.data(), batch.view(), nullptr, nullptr);
 
