@@ -3,8 +3,8 @@
 # The GPU benchmark (iris-bench: Iris vs PyTorch, docs/benchmarks.md) as tools/gpu-check.sh runs it
 # from the bundle: bash bench/gpu-bench.sh SRC BUILD (both the bundle root), the machine's python3 in
 # $IRIS_PYTHON, results and logs under $IRIS_GPU_ARTIFACTS/bench. The default is sized for the device
-# tool's few minutes: both models at sequence 4096 (llama2-7b, the target, first), 8 micro-batches of 1 per step (fewer would let the
-# once-per-step optimizer, ~65 ms for llama2-7b, weigh on MFU), 2 warm-up steps then 3 timed.
+# tool's few minutes: both models at sequence 4096 (llama2-7b, the target, first), 8 micro-batches of 1
+# per step (fewer would let the once-per-step optimizer weigh on MFU), 2 warm-up steps then 3 timed.
 # IRIS_BENCH_ARGS replaces those settings (e.g. "--models llama2-7b --grad-accum 4 --steps 8").
 set -uo pipefail
 src=$1 build=$2
