@@ -1,4 +1,4 @@
-// Iris checkpoints on disk (decision 9): a directory step_<8-digit step>/ holding manifest.json and
+// Iris checkpoints on disk (docs/design.md decision 9): a directory step_<8-digit step>/ holding manifest.json and
 // one HDF5 file per rank. Every dataset is a piece of one global tensor and says which piece in its
 // attributes, so any layout can read any checkpoint: the piece is the flat range
 // [flat_begin, flat_end) of a row-major block of the global tensor at block_offset with block_shape

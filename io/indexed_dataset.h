@@ -1,5 +1,5 @@
 // Token datasets in Megatron-LM's memory-mapped indexed format (megatron/core/datasets/
-// indexed_dataset.py), so corpora move between Megatron and Iris unchanged (decision 12).
+// indexed_dataset.py), so corpora move between Megatron and Iris unchanged (docs/design.md decision 12).
 //   PREFIX.bin  the tokens of every sequence, back to back, little-endian, in the index's dtype
 //   PREFIX.idx  "MMIDIDX\0\0" | u64 version = 1 | u8 dtype code | u64 sequence count S |
 //               u64 document-index count D+1 | i32 lengths[S] | i64 byte pointers[S] |

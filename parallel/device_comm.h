@@ -1,4 +1,4 @@
-// Communicators for DEVICE buffers (decision 4): --parallel.comm nccl (NcclComm, one GPU per rank) or
+// Communicators for DEVICE buffers (docs/design.md decision 4): --parallel.comm nccl (NcclComm, one GPU per rank) or
 // mpi (StagedComm: MpiComm through host memory, so several ranks may share a GPU and clusters without
 // NCCL still run). Both implement Comm; "complete" means complete for the compute stream: work
 // enqueued on it after wait() (or after a blocking call) sees the result, and the host has checked the

@@ -1,4 +1,4 @@
-// Pipeline-parallel schedule as data (decision 7): a pure function lists, for one stage, the actions
+// Pipeline-parallel schedule as data (docs/design.md decision 7): a pure function lists, for one stage, the actions
 // it performs in one optimizer step; an executor runs the list. Stages are pipeline indices
 // 0 … pp−1 (activations flow 0 → pp−1, gradients back); turning them into ranks is topology's job.
 #pragma once

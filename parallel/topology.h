@@ -1,4 +1,4 @@
-// Rank layout (decision 5): the one place that turns a rank into coordinates and groups.
+// Rank layout (docs/design.md decision 5): the one place that turns a rank into coordinates and groups.
 // Nothing else in Iris does rank arithmetic; it asks a Topology.
 #pragma once
 #include <string>

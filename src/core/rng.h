@@ -1,4 +1,4 @@
-// Counter-based random numbers (decision 11): a value depends only on (seed, stream, index), so
+// Counter-based random numbers (docs/design.md decision 11): a value depends only on (seed, stream, index), so
 // any shard of a tensor can be initialised without generating the rest, and every layout starts
 // from the same model. The mixer is SplitMix64's finaliser (Steele et al., "Fast splittable
 // pseudorandom number generators", OOPSLA 2014).

@@ -1,4 +1,4 @@
-// Hugging Face weights ⇄ the flat parameter buffer, by the parameter table's names (decision 12:
+// Hugging Face weights ⇄ the flat parameter buffer, by the parameter table's names (docs/design.md decision 12:
 // HF names and the rotate-half RoPE layout, so HF weights load without permutation).
 #pragma once
 #include <filesystem>

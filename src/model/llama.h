@@ -1,5 +1,5 @@
 // Forward and backward of one pipeline stage of a Llama model on one tensor-parallel rank, CPU fp32.
-// No autograd (decision 1): each layer has explicit forward/backward with the named activations of
+// No autograd (docs/design.md decision 1): each layer has explicit forward/backward with the named activations of
 // StageActivations saved in between. Parameter gradients accumulate (+=) into the flat gradient
 // buffer so micro-batches add up; activation gradients are written.
 // Tensor parallelism follows Megatron-LM: q/k/v and gate/up are column-parallel (identity forward,

@@ -1,4 +1,4 @@
-// Llama model configuration, read from a Hugging Face config.json (decision 10) so an HF checkpoint
+// Llama model configuration, read from a Hugging Face config.json (docs/design.md decision 10) so an HF checkpoint
 // brings its own config. Validation of the model's own shape lives here; layout checks (tp, pp)
 // live in parallel/topology.
 #pragma once

@@ -1,4 +1,4 @@
-// The parameter table (decision 2): (HF name, global shape, shard rule) for every tensor of one
+// The parameter table (docs/design.md decision 2): (HF name, global shape, shard rule) for every tensor of one
 // pipeline stage on one tensor-parallel rank, with its place in the flat parameter/gradient buffer.
 // Flat buffers, ZeRO shard ranges, checkpoint names and HF import/export all come from here;
 // nothing else hard-codes a tensor name or a shard offset.
@@ -54,7 +54,7 @@ class ParamTable {
   // F32, e.local_shape, starting at e.offset. The views of all entries tile [0, total_numel()).
   static TensorView view(const ParamEntry& e, float* buffer) { return TensorView::of(buffer + e.offset, e.local_shape); }
 
-  // Fills the flat buffer from the counter-based RNG keyed by (seed, name, global index) (decision 11).
+  // Fills the flat buffer from the counter-based RNG keyed by (seed, name, global index) (docs/design.md decision 11).
   void initialize(float* params, uint64_t seed) const;
   // Copies this rank's block of a whole global tensor (global_shape, row-major) into the flat buffer.
   void scatter_from_global(const ParamEntry& e, const float* global, float* params) const;

@@ -1,4 +1,4 @@
-// What the trainer saves and restores (decision 9; the on-disk layer is io/checkpoint). Weights go to
+// What the trainer saves and restores (docs/design.md decision 9; the on-disk layer is io/checkpoint). Weights go to
 // the file of each dp_rank-0 rank as whole TP blocks; every rank writes its ZeRO-1 shard of the Adam
 // moments (on the CPU the fp32 master weights are the weight buffer itself). Data order is a pure
 // function of (seed, sample index) and the LR schedule of the step, so step, skipped steps, tokens

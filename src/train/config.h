@@ -1,4 +1,4 @@
-// Run configuration (decision 10): INI files read with Boost.Program_options, where every key is
+// Run configuration (docs/design.md decision 10): INI files read with Boost.Program_options, where every key is
 // also a command-line flag `--section.key=value`. Precedence: command line > config file > default.
 // Unknown keys are rejected by name. This file owns run-config validation.
 #pragma once

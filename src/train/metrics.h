@@ -1,5 +1,5 @@
 // Per-step metrics: one JSON object per optimizer step in OUTPUT/metrics.jsonl, and the progress
-// line rank 0 prints (decision 13).
+// line rank 0 prints (docs/design.md decision 13).
 #pragma once
 #include <cstdio>
 #include <optional>

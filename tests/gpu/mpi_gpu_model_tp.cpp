@@ -1,7 +1,7 @@
 // The GPU model stage at tp = 2 (CudaLlamaStage, bf16): two MPI ranks sharing one GPU, its TP all-reduces
 // through StagedComm (make_device_communicators with CommKind::Mpi, i.e. parallel.comm mpi), against the CPU
 // stage (LlamaStage, fp32, the reference) at tp = 2 over MpiComm on the same two ranks. Same sharded initial
-// weights (ParamTable::initialize is keyed by global element, decision 11; the CPU fed the bf16-rounded
+// weights (ParamTable::initialize is keyed by global element, docs/design.md decision 11; the CPU fed the bf16-rounded
 // copy the GPU reads), same packed batch. Each rank compares its own shard of every parameter gradient.
 // Run by CTest under mpirun -np 2 (test gpu_model_tp2, label gpu); every test skips without a GPU
 // (IRIS_EXPECT_GPU=1 makes that a failure). Tolerances, as in test_gpu_model.cpp (bf16 roundings):
