@@ -1,7 +1,7 @@
 // Training rows from token datasets. A SampleSource serves rows by global sample index; the row of
 // index i depends only on (seed, i) — never on dp, tp or pp (docs/design.md decision 11).
-// Global batch = micro_batch × grad_accum × dp samples; DP rank d takes the d-th contiguous block of it and cuts that into
-// micro-batches (micro_batch_first_sample).
+// Global batch = micro_batch × grad_accum × dp samples; DP rank d takes the d-th contiguous block
+// of it and cuts that into micro-batches (micro_batch_first_sample).
 // Pretraining: the token stream of a range of documents (all concatenated, EOS between them) is cut
 // into non-overlapping samples of T+1 tokens (inputs and shifted targets share T tokens), in a seeded
 // shuffle per epoch.
