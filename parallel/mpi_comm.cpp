@@ -145,15 +145,14 @@ Communicators make_mpi_communicators(const Topology& topo, bool tied_embedding_g
   Communicators c;
   auto watchdog = std::make_shared<MpiWatchdog>(timeout_s);
   c.world = std::make_unique<MpiComm>(MPI_COMM_WORLD, "world", watchdog);
-  // Colour = the coordinates the group shares; key = the coordinate that varies (so group rank = it).
-  c.tp = split(topo.pp_rank * topo.dp + topo.dp_rank, topo.tp_rank, "tp", watchdog);
-  c.dp = split(topo.pp_rank * topo.tp + topo.tp_rank, topo.dp_rank, "dp", watchdog);
-  c.pp = split(topo.dp_rank * topo.tp + topo.tp_rank, topo.pp_rank, "pp", watchdog);
-  c.model_parallel = split(topo.dp_rank, topo.pp_rank * topo.tp + topo.tp_rank, "model-parallel", watchdog);
-  if (tied_embedding_group && topo.pp > 1) {
-    bool member = topo.is_first_stage() || topo.is_last_stage();
-    c.embedding = split(member ? topo.dp_rank * topo.tp + topo.tp_rank : MPI_UNDEFINED, topo.pp_rank, "embedding", watchdog);
-  }
+  const auto group = [&](Topology::GroupSplit g, const char* name) {
+    return split(g.colour < 0 ? MPI_UNDEFINED : g.colour, g.key, name, watchdog);
+  };
+  c.tp = group(topo.tp_split(), "tp");
+  c.dp = group(topo.dp_split(), "dp");
+  c.pp = group(topo.pp_split(), "pp");
+  c.model_parallel = group(topo.model_parallel_split(), "model-parallel");
+  if (tied_embedding_group && topo.pp > 1) c.embedding = group(topo.embedding_split(), "embedding");
   return c;
 }
 

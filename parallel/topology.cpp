@@ -3,7 +3,6 @@
 #include <numeric>
 
 #include "src/core/check.h"
-#include "src/model/llama_config.h"
 
 namespace iris {
 
@@ -58,19 +57,13 @@ int Topology::prev_stage_rank() const { return is_first_stage() ? -1 : rank_of(t
 
 std::string Topology::describe() const { return fmt::format("tp={} pp={} dp={} (world {})", tp, pp, dp, world); }
 
-void validate_layout(const LlamaConfig& c, int tp, int pp) {
-  IRIS_USER_CHECK(c.num_attention_heads % tp == 0,
-                  "parallel.tp = {} must divide num_attention_heads = {} of {}; choose a tp that divides it", tp,
-                  c.num_attention_heads, c.source);
-  IRIS_USER_CHECK(c.num_key_value_heads % tp == 0,
-                  "parallel.tp = {} must divide num_key_value_heads = {} of {}; choose a tp that divides it", tp,
-                  c.num_key_value_heads, c.source);
-  IRIS_USER_CHECK(c.intermediate_size % tp == 0,
-                  "parallel.tp = {} must divide intermediate_size = {} of {}; choose a tp that divides it", tp,
-                  c.intermediate_size, c.source);
-  IRIS_USER_CHECK(pp <= c.num_hidden_layers,
-                  "parallel.pp = {} exceeds num_hidden_layers = {} of {}; every stage needs at least one layer", pp,
-                  c.num_hidden_layers, c.source);
+Topology::GroupSplit Topology::tp_split() const { return {pp_rank * dp + dp_rank, tp_rank}; }
+Topology::GroupSplit Topology::dp_split() const { return {pp_rank * tp + tp_rank, dp_rank}; }
+Topology::GroupSplit Topology::pp_split() const { return {dp_rank * tp + tp_rank, pp_rank}; }
+Topology::GroupSplit Topology::model_parallel_split() const { return {dp_rank, pp_rank * tp + tp_rank}; }
+Topology::GroupSplit Topology::embedding_split() const {
+  const bool member = is_first_stage() || is_last_stage();
+  return {member ? dp_rank * tp + tp_rank : -1, pp_rank};
 }
 
 StageLayers stage_layers(int num_layers, int pp, int stage, const std::vector<int>& explicit_counts) {

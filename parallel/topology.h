@@ -6,8 +6,6 @@
 
 namespace iris {
 
-struct LlamaConfig;
-
 // world = tp × pp × dp, TP fastest, then DP, then PP (Megatron-LM's default order, so a TP group
 // is a block of consecutive ranks and stays inside a node):
 //
@@ -43,11 +41,21 @@ struct Topology {
   int next_stage_rank() const;  // -1 on the last stage
   int prev_stage_rank() const;  // -1 on the first stage
   std::string describe() const; // "tp=2 pp=2 dp=1 (world 4)"
-};
 
-// Checks that a model can be laid out over tp and pp and says what to change if not: query heads,
-// KV heads and FFN size divisible by tp; layers divisible by pp unless stage_layers is explicit.
-void validate_layout(const LlamaConfig& config, int tp, int pp);
+  // How a communicator library cuts the world into this rank's groups (MPI_Comm_split's colour and
+  // key): ranks with equal colour form one group, ordered by key, so the group rank is the coordinate
+  // that varies. colour < 0: this rank is in no such group (only the tied-embedding group has those).
+  struct GroupSplit {
+    int colour = 0, key = 0;
+  };
+  GroupSplit tp_split() const;              // the tp_group(): colour (pp, dp), key tp_rank
+  GroupSplit dp_split() const;              // the dp_group(): colour (pp, tp), key dp_rank
+  GroupSplit pp_split() const;              // the pp_group(): colour (dp, tp), key pp_rank
+  GroupSplit model_parallel_split() const;  // the model_parallel_group(): colour dp, key (pp, tp)
+  // The first and last stage of each pipeline, which hold the two copies of a tied embedding
+  // (colour (dp, tp), key pp_rank); colour -1 on the middle stages.
+  GroupSplit embedding_split() const;
+};
 
 // The layers [first, last) held by pipeline stage `stage`. stage_layers, when non-empty, lists the
 // number of layers of each stage explicitly (uneven splits); otherwise L / pp each.

@@ -178,4 +178,19 @@ std::vector<float> LlamaConfig::rope_inv_freq() const {
   return inv;
 }
 
+void validate_layout(const LlamaConfig& c, int tp, int pp) {
+  IRIS_USER_CHECK(c.num_attention_heads % tp == 0,
+                  "parallel.tp = {} must divide num_attention_heads = {} of {}; choose a tp that divides it", tp,
+                  c.num_attention_heads, c.source);
+  IRIS_USER_CHECK(c.num_key_value_heads % tp == 0,
+                  "parallel.tp = {} must divide num_key_value_heads = {} of {}; choose a tp that divides it", tp,
+                  c.num_key_value_heads, c.source);
+  IRIS_USER_CHECK(c.intermediate_size % tp == 0,
+                  "parallel.tp = {} must divide intermediate_size = {} of {}; choose a tp that divides it", tp,
+                  c.intermediate_size, c.source);
+  IRIS_USER_CHECK(pp <= c.num_hidden_layers,
+                  "parallel.pp = {} exceeds num_hidden_layers = {} of {}; every stage needs at least one layer", pp,
+                  c.num_hidden_layers, c.source);
+}
+
 }  // namespace iris

@@ -1,6 +1,6 @@
 // Llama model configuration, read from a Hugging Face config.json (docs/design.md decision 10) so an HF checkpoint
-// brings its own config. Validation of the model's own shape lives here; layout checks (tp, pp)
-// live in parallel/topology.
+// brings its own config. Validation of the model's own shape lives here; so does the check that a
+// layout (tp, pp) fits its shapes (validate_layout).
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -45,5 +45,10 @@ struct LlamaConfig {
   // RoPE inverse frequencies (HS/2,), with rope_scaling applied (HF's _compute_llama3_parameters).
   std::vector<float> rope_inv_freq() const;
 };
+
+// Checks that a model can be laid out over tp and pp and says what to change if not: query heads,
+// KV heads and FFN size divisible by tp; at least one layer per stage. (The model owns this check, so
+// parallel/ knows no model; parallel/topology's stage_layers checks how the layers split.)
+void validate_layout(const LlamaConfig& config, int tp, int pp);
 
 }  // namespace iris

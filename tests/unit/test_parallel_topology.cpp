@@ -1,7 +1,9 @@
 // Rank layout: the documented 8-rank example and group lists for several layouts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "parallel/topology.h"
 #include "src/core/error.h"
@@ -68,6 +70,41 @@ TEST(Topology, StageLayers) {
   EXPECT_EQ(stage_layers(7, 2, 1, {3, 4}).first, 3);
   EXPECT_EQ(stage_layers(7, 2, 1, {3, 4}).last, 7);
   EXPECT_THROW(stage_layers(7, 2, 1, {3, 3}), UserError);
+}
+
+// The colour/key splits a communicator library is given must produce exactly the groups Topology
+// lists, in the same order (group rank = the varying coordinate).
+TEST(Topology, SplitsReproduceTheGroups) {
+  for (auto [tp, pp, world] : {std::tuple{2, 2, 8}, std::tuple{1, 4, 8}, std::tuple{4, 1, 8}, std::tuple{2, 3, 12}}) {
+    std::vector<Topology> all;
+    for (int r = 0; r < world; ++r) all.push_back(Topology::make(world, r, tp, pp));
+    const auto members = [&](int rank, Topology::GroupSplit (Topology::*split)() const) {
+      const Topology::GroupSplit mine = (all[rank].*split)();
+      std::vector<std::pair<int, int>> keyed;  // (key, rank) of every rank with this colour
+      for (const Topology& t : all)
+        if ((t.*split)().colour == mine.colour) keyed.emplace_back((t.*split)().key, t.rank);
+      std::sort(keyed.begin(), keyed.end());
+      std::vector<int> ranks;
+      for (auto [key, r] : keyed) ranks.push_back(r);
+      return ranks;
+    };
+    for (int r = 0; r < world; ++r) {
+      SCOPED_TRACE(::testing::Message() << "tp " << tp << " pp " << pp << " rank " << r);
+      EXPECT_EQ(members(r, &Topology::tp_split), all[r].tp_group());
+      EXPECT_EQ(members(r, &Topology::dp_split), all[r].dp_group());
+      EXPECT_EQ(members(r, &Topology::pp_split), all[r].pp_group());
+      EXPECT_EQ(members(r, &Topology::model_parallel_split), all[r].model_parallel_group());
+      const Topology::GroupSplit e = all[r].embedding_split();
+      if (all[r].is_first_stage() || all[r].is_last_stage()) {
+        const std::vector<int> pipe = all[r].pp_group();
+        const std::vector<int> ends =
+            pp > 1 ? std::vector<int>{pipe.front(), pipe.back()} : std::vector<int>{pipe.front()};
+        EXPECT_EQ(members(r, &Topology::embedding_split), ends);
+      } else {
+        EXPECT_LT(e.colour, 0);
+      }
+    }
+  }
 }
 
 }  // namespace
