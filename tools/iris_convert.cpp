@@ -221,15 +221,18 @@ int reshard(const Options& o) {
     OfflineComm dp(topo.dp_rank, topo.dp, "dp (offline)");
     DistributedOptimizer optimizer(table, AdamWConfig{}, &dp, 1 << 20);
     std::vector<float> params(optimizer.padded_size(), 0.0f);
-    AdamW* adam = src.has_optimizer_state ? &optimizer.adam() : nullptr;
-    load_checkpoint(CheckpointState{config, topo, table, params.data(), adam, nullptr, src.run_config_ini}, ckpt.dir());
+    // All of this rank's state is at hand: the stream reads it without a DP group.
+    HostStateStore store(params.data(), params.size(), {0, params.size()}, &optimizer.adam(), size_t{1} << 22);
+    StateStream state(store, nullptr);
+    load_checkpoint(CheckpointState{config, topo, table, state, src.has_optimizer_state, nullptr, src.run_config_ini},
+                    ckpt.dir());
     io::CheckpointFileWriter file(tmp / io::rank_file_name(rank));
     file.set_attribute("rank", rank);
     file.set_attribute("tp_rank", topo.tp_rank);
     file.set_attribute("pp_rank", topo.pp_rank);
     file.set_attribute("dp_rank", topo.dp_rank);
     file.set_attribute("step", src.step);
-    write_rank_slices(file, table, params.data(), adam, topo.dp_rank == 0, topo);
+    write_rank_slices(file, table, state, src.has_optimizer_state, topo.dp_rank == 0);
     file.close();
   }
   io::Manifest m = src;

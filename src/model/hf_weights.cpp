@@ -8,6 +8,12 @@
 namespace iris {
 
 void load_hf_weights(const ParamTable& table, const std::filesystem::path& hf_path, float* params) {
+  read_hf_weights(table, hf_path,
+                  [&](const ParamEntry& e, const float* global) { table.scatter_from_global(e, global, params); });
+}
+
+void read_hf_weights(const ParamTable& table, const std::filesystem::path& hf_path,
+                     const std::function<void(const ParamEntry& e, const float* global)>& take) {
   io::SafetensorsModel model = io::SafetensorsModel::open(hf_path);
   std::vector<float> global;
   for (const auto& e : table.entries()) {
@@ -18,7 +24,7 @@ void load_hf_weights(const ParamTable& table, const std::filesystem::path& hf_pa
                     hf_path.string(), e.name, fmt::join(info.shape, ", "), fmt::join(e.global_shape, ", "));
     global.resize(static_cast<size_t>(info.numel()));
     model.read_f32(e.name, global.data(), global.size());
-    table.scatter_from_global(e, global.data(), params);
+    take(e, global.data());
   }
 }
 

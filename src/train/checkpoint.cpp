@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <exception>
 
 #include "src/core/check.h"
 #include "src/core/log.h"
@@ -49,19 +50,36 @@ std::pair<int64_t, int64_t> rows_needed(const ParamEntry& e) {
   return {0, e.global_shape[0]};
 }
 
-void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, const float* params, AdamW* adam,
-                       bool write_weights, const Topology& topo) {
+void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, StateStream& state,
+                       bool optimizer_state, bool write_weights) {
+  std::vector<float> block;  // one tensor's part at a time
+  std::exception_ptr failed;
+  const auto write = [&](const io::SliceInfo& s) {
+    if (failed) return;
+    try {
+      file.write(s, block.data());
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  };
+  const auto [moment_begin, moment_end] = state.moment_range();
   for (const auto& e : table.entries()) {
-    if (write_weights) file.write(weight_slice(e), params + e.offset);
-    if (!adam) continue;
-    const size_t b = std::max(e.offset, adam->begin()), f = std::min(e.offset + e.numel, adam->end());
+    const io::SliceInfo w = weight_slice(e);
+    block.resize(static_cast<size_t>(w.numel()));
+    state.gather_weights(e.offset, block.size(), block.data());  // every DP rank takes part
+    if (write_weights) write(w);
+    if (!optimizer_state) continue;
+    const size_t b = std::max(e.offset, moment_begin), f = std::min(e.offset + e.numel, moment_end);
     if (b >= f) continue;
-    const auto s_m = checkpoint_slice(e, "exp_avg", static_cast<int64_t>(b - e.offset), static_cast<int64_t>(f - e.offset));
-    auto s_v = s_m;
-    s_v.group = "exp_avg_sq";
-    file.write(s_m, adam->m().data() + (b - adam->begin()));
-    file.write(s_v, adam->v().data() + (b - adam->begin()));
+    auto s = checkpoint_slice(e, "exp_avg", static_cast<int64_t>(b - e.offset), static_cast<int64_t>(f - e.offset));
+    block.resize(f - b);
+    for (const auto [part, group] : {std::pair{StatePart::ExpAvg, "exp_avg"}, std::pair{StatePart::ExpAvgSq, "exp_avg_sq"}}) {
+      s.group = group;
+      state.read_moments(part, b, f - b, block.data());
+      write(s);
+    }
   }
+  if (failed) std::rethrow_exception(failed);
 }
 
 SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progress, const fs::path& root, int keep) {
@@ -96,7 +114,7 @@ SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progr
       file.set_attribute("pp_rank", st.topo.pp_rank);
       file.set_attribute("dp_rank", st.topo.dp_rank);
       file.set_attribute("step", progress.step);
-      write_rank_slices(file, st.table, st.params, st.adam, st.topo.dp_rank == 0, st.topo);
+      write_rank_slices(file, st.table, st.state, st.optimizer_state, st.topo.dp_rank == 0);
       const uint64_t bytes = file.bytes_written();
       file.close();
       outcome[4 * rank + 1] = static_cast<double>(bytes);
@@ -133,7 +151,7 @@ SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progr
         m.dp = st.topo.dp;
         m.run_config_ini = st.run_config_ini;
         m.model_config = st.model.raw;
-        m.has_optimizer_state = st.adam != nullptr;
+        m.has_optimizer_state = st.optimizer_state;
         for (int r = 0; r < W; ++r)
           m.files.push_back({io::rank_file_name(r), static_cast<uint64_t>(outcome[4 * r + 2]),
                              static_cast<uint32_t>(outcome[4 * r + 3])});
@@ -192,7 +210,8 @@ TrainProgress load_checkpoint(const CheckpointState& st, const fs::path& dir) {
   const io::CheckpointDir ckpt = io::CheckpointDir::open(dir);
   const io::Manifest& m = ckpt.manifest();
   check_model_matches(m, st.model, dir.string(), st.model.source);
-  std::vector<float> global;  // one global tensor at a time
+  std::vector<float> global, block;  // one global tensor and this rank's part of it at a time
+  const auto [moment_begin, moment_end] = st.state.moment_range();
   for (const auto& e : st.table.entries()) {
     const auto slices = ckpt.slices_of("weights", e.name);
     IRIS_USER_CHECK(!slices.empty(), "checkpoint {} has no weights for tensor {}", dir.string(), e.name);
@@ -204,23 +223,25 @@ TrainProgress load_checkpoint(const CheckpointState& st, const fs::path& dir) {
     for (int64_t d : e.global_shape) n *= d;
     global.assign(static_cast<size_t>(n), 0.0f);
     const auto [row_begin, row_end] = rows_needed(e);
-    if (row_begin >= row_end) {
-      std::fill_n(st.params + e.offset, e.numel, 0.0f);  // a block of vocab padding only
-    } else {
-      ckpt.read_global("weights", e.name, global.data(), row_begin, row_end);
-      st.table.scatter_from_global(e, global.data(), st.params);
+    if (row_begin < row_end) ckpt.read_global("weights", e.name, global.data(), row_begin, row_end);
+    // This rank's block (a block of vocab padding only reads nothing and stays zero).
+    block.resize(e.numel);
+    for (size_t i = 0; i < e.numel; ++i) {
+      const int64_t g = e.global_index(i);
+      block[i] = g < 0 || row_begin >= row_end ? 0.0f : global[g];
     }
-    if (!st.adam || !m.has_optimizer_state) continue;
-    AdamW& adam = *st.adam;
-    const size_t b = std::max(e.offset, adam.begin()), f = std::min(e.offset + e.numel, adam.end());
+    st.state.write(StatePart::Weights, e.offset, e.numel, block.data());
+    if (!st.optimizer_state || !m.has_optimizer_state) continue;
+    const size_t b = std::max(e.offset, moment_begin), f = std::min(e.offset + e.numel, moment_end);
     if (b >= f) continue;
-    for (const char* group : {"exp_avg", "exp_avg_sq"}) {
-      std::vector<float>& state = std::string(group) == "exp_avg" ? adam.m() : adam.v();
+    block.resize(f - b);
+    for (const auto [part, group] : {std::pair{StatePart::ExpAvg, "exp_avg"}, std::pair{StatePart::ExpAvgSq, "exp_avg_sq"}}) {
       if (row_begin < row_end) ckpt.read_global(group, e.name, global.data(), row_begin, row_end);
       for (size_t i = b; i < f; ++i) {
         const int64_t g = e.global_index(i - e.offset);
-        state[i - adam.begin()] = g < 0 ? 0.0f : global[g];
+        block[i - b] = g < 0 ? 0.0f : global[g];
       }
+      st.state.write(part, b, f - b, block.data());
     }
   }
   TrainProgress p;

@@ -2,7 +2,8 @@
 // the file of each dp_rank-0 rank as whole TP blocks; every rank writes its ZeRO-1 shard of the Adam
 // moments (on the CPU the fp32 master weights are the weight buffer itself). Data order is a pure
 // function of (seed, sample index) and the LR schedule of the step, so step, skipped steps, tokens
-// and consumed samples are the rest of the state. Loading works at any layout.
+// and consumed samples are the rest of the state. Loading works at any layout. The state moves through a
+// StateStream (state_stream.h), one tensor at a time through its bounded staging buffer.
 #pragma once
 #include <chrono>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
 #include "src/train/distributed_optimizer.h"
+#include "src/train/state_stream.h"
 
 namespace iris {
 
@@ -28,8 +30,8 @@ struct CheckpointState {
   const LlamaConfig& model;
   const Topology& topo;
   const ParamTable& table;
-  float* params;                     // flat, table.total_numel() (+ ZeRO padding)
-  AdamW* adam;                       // this rank's shard of Adam m, v; null: weights only
+  StateStream& state;                // the flat weights and this rank's shard of Adam m, v
+  bool optimizer_state;              // false: weights only (not saved; on load, the moments are left alone)
   Comm* world;
   std::string run_config_ini;
 };
@@ -60,8 +62,10 @@ io::SliceInfo checkpoint_slice(const ParamEntry& e, const std::string& group, in
 io::SliceInfo weight_slice(const ParamEntry& e);
 // The global rows [begin, end) of e's tensor that this rank's block touches.
 std::pair<int64_t, int64_t> rows_needed(const ParamEntry& e);
-// Writes this rank's weights (and, when adam is given, its Adam shard) into an open file.
-void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, const float* params, AdamW* adam,
-                       bool write_weights, const Topology& topo);
+// Writes this rank's weights (when write_weights) and, when optimizer_state, its Adam shard into an open
+// file. Collective over the state's DP group (every DP rank calls it; the weights are gathered from the
+// shard owners), so a failed write is thrown only after the gathers are done.
+void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, StateStream& state,
+                       bool optimizer_state, bool write_weights);
 
 }  // namespace iris

@@ -11,10 +11,16 @@ AdamW::AdamW(const ParamTable& table, AdamWConfig config, size_t begin, size_t e
     : config_(config), begin_(begin), end_(end), m_(end - begin, 0.0f), v_(end - begin, 0.0f) {
   IRIS_CHECK(begin <= end && end <= table.total_numel(), "optimizer range [{}, {}) outside buffer of {}", begin, end,
              table.total_numel());
+  segments_ = adamw_segments(table, begin, end);
+}
+
+std::vector<AdamW::Segment> adamw_segments(const ParamTable& table, size_t begin, size_t end) {
+  std::vector<AdamW::Segment> segments;
   for (const auto& e : table.entries()) {
     size_t b = std::max(begin, e.offset), f = std::min(end, e.offset + e.numel);
-    if (b < f) segments_.push_back({b, f, e.weight_decay});
+    if (b < f) segments.push_back({b, f, e.weight_decay});
   }
+  return segments;
 }
 
 void AdamW::update(float* params, const float* grads, double lr, int step, float grad_scale) {

@@ -31,8 +31,8 @@ class AdamW {
   size_t state_bytes() const { return (m_.size() + v_.size()) * sizeof(float); }
   const AdamWConfig& config() const { return config_; }
 
-  // [begin, end) cut at tensor boundaries, with each tensor's decay flag (the device optimizer walks the
-  // same segments).
+  // [begin, end) cut at tensor boundaries, with each tensor's decay flag (adamw_segments; the device
+  // optimizer walks the same segments).
   struct Segment { size_t begin, end; bool decay; };
   const std::vector<Segment>& segments() const { return segments_; }
 
@@ -42,6 +42,9 @@ class AdamW {
   std::vector<Segment> segments_;
   std::vector<float> m_, v_;
 };
+
+// The flat range [begin, end) of `table`'s buffer cut at tensor boundaries, with each tensor's decay flag.
+std::vector<AdamW::Segment> adamw_segments(const ParamTable& table, size_t begin, size_t end);
 
 // Σ g² over a flat buffer range, in double.
 double grad_sum_squares(const ParamTable& table, const float* grads, size_t begin, size_t end, bool skip_replicated);

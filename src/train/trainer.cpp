@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "io/safetensors.h"
@@ -21,6 +22,10 @@ namespace iris {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The state stream's staging buffer unless IRIS_STAGING_BYTES says otherwise (a test hook): big enough that
+// a piece's copy costs far more than its call, small against any model's state.
+constexpr size_t kDefaultStagingBytes = size_t{64} << 20;
 
 std::vector<int> parse_stage_layers(const std::string& text) {
   std::vector<int> counts;
@@ -85,7 +90,6 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   layers_ = stage_layers(model_config_.num_hidden_layers, topo_.pp, topo_.pp_rank,
                          parse_stage_layers(config_.parallel.stage_layers));
   table_ = ParamTable::build(model_config_, topo_, layers_);
-  if (config_.train.device == "cuda") check_device_training_available(topo_.rank);  // before the host weights
 
   if (!config_.data.tokenizer.empty()) {
     io::Tokenizer tok = io::Tokenizer::load(config_.data.tokenizer);
@@ -98,46 +102,23 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
 
   comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
+  layout_ = Zero1Layout::make(table_, topo_.dp, topo_.dp_rank, bucket, config_.overlaps_grad_reduce());
   AdamWConfig adam{config_.optim.beta1, config_.optim.beta2, config_.optim.eps, config_.optim.weight_decay};
-  optimizer_ = std::make_unique<DistributedOptimizer>(table_, adam, comms_.dp.get(), bucket,
-                                                      config_.overlaps_grad_reduce());
-  const bool cuda = config_.train.device == "cuda";
-  params_.assign(optimizer_->padded_size(), 0.0f);
-  if (!cuda) grads_.assign(optimizer_->padded_size(), 0.0f);
-  if (!config_.model.hf_dir.empty()) {
-    load_hf_weights(table_, config_.model.hf_dir, params_.data());
-  } else if (!config_.model.init_checkpoint.empty()) {
-    // Weights only: an SFT run starts from a pretraining checkpoint with fresh optimizer and data position.
-    CheckpointState weights_only = checkpoint_state();
-    weights_only.adam = nullptr;
-    const fs::path dir = io::resolve_checkpoint(config_.model.init_checkpoint, "");
-    load_checkpoint(weights_only, dir);
-    if (topo_.rank == 0) spdlog::info("initial weights from checkpoint {} (weights only)", dir.string());
-  } else {
-    table_.initialize(params_.data(), config_.train.seed);
-  }
-  // Which shard elements count in the global gradient norm (grad_norm_ranges: replicated tensors once per
-  // TP group, the tied embedding once).
-  const auto norm_ranges = grad_norm_ranges(table_, topo_, optimizer_->shard_begin(), optimizer_->shard_end());
-
-  if (cuda) {
-    device_ = make_device_training(DeviceTrainingSetup{model_config_, topo_, table_, layers_, config_.train.micro_batch,
-                                                       config_.train.seq_len, config_.train.grad_accum, *optimizer_,
-                                                       norm_ranges, config_.parallel.comm, config_.parallel.timeout_s,
-                                                       parse_recompute(config_.train.recompute),
-                                                       config_.grad_dtype()});
-  } else {
-    norm_weight_.assign(optimizer_->shard_end() - optimizer_->shard_begin(), 0.0f);
-    for (const auto& [b, f] : norm_ranges)
-      for (size_t i = b; i < f; ++i) norm_weight_[i - optimizer_->shard_begin()] = 1.0f;
-    stage_ = std::make_unique<LlamaStage>(model_config_, topo_, table_, layers_, config_.train.micro_batch,
-                                          config_.train.seq_len, comms_.tp.get(), parse_recompute(config_.train.recompute));
-    executor_ = std::make_unique<PipelineExecutor>(*stage_, topo_, comms_.pp.get(), config_.train.grad_accum);
-  }
+  backend_ = make_training_backend(
+      config_.train.device,
+      TrainingBackendSetup{model_config_, topo_, table_, layers_, config_.train.micro_batch, config_.train.seq_len,
+                           config_.train.grad_accum, layout_, adam,
+                           // Which shard elements count in the global gradient norm (replicated tensors once
+                           // per TP group, the tied embedding once).
+                           grad_norm_ranges(table_, topo_, layout_.shard_begin, layout_.shard_end), comms_,
+                           config_.parallel.comm, config_.parallel.timeout_s, parse_recompute(config_.train.recompute),
+                           config_.grad_dtype(), staging_elements_from_env(kDefaultStagingBytes)});
+  state_ = std::make_unique<StateStream>(backend_->state(), topo_.dp > 1 ? comms_.dp.get() : nullptr);
+  initialize_weights();
   if (config_.train.peak_tflops > 0)
     peak_tflops_ = config_.train.peak_tflops;
-  else if (device_)
-    peak_tflops_ = dense_bf16_peak_tflops(device_->device_name());
+  else
+    peak_tflops_ = backend_->peak_tflops();
   schedule_ = CosineSchedule{config_.optim.lr, config_.optim.min_lr, config_.optim.warmup_steps,
                              config_.optim.decay_steps > 0 ? config_.optim.decay_steps
                                                          : std::max(1, config_.train.steps - config_.optim.warmup_steps)};
@@ -151,10 +132,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
 
   // Everything is valid on every rank: only now touch the output directory.
   maybe_load_checkpoint();
-  if (device_) {
-    device_->upload(params_.data(), optimizer_->adam());  // the initial or loaded state goes to the device
-    device_peak_mib_ = device_->used_memory_mib();
-  }
+  device_peak_mib_ = backend_->device_memory_in_use_mib();
   comms_.world->barrier();
   if (topo_.rank == 0) {
     fs::create_directories(config_.output.dir);
@@ -166,18 +144,31 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   describe_startup();
 }
 
-void Trainer::download_device_state() {
-  device_->download(params_.data(), optimizer_->adam());
-  if (optimizer_->dp_size() > 1)
-    comms_.dp->all_gather(params_.data() + optimizer_->shard_begin(), params_.data(),
-                          optimizer_->shard_end() - optimizer_->shard_begin());
+void Trainer::initialize_weights() {
+  if (!config_.model.hf_dir.empty()) {
+    std::vector<float> block;  // this rank's block of one tensor
+    read_hf_weights(table_, config_.model.hf_dir, [&](const ParamEntry& e, const float* global) {
+      block.resize(e.numel);
+      for (size_t i = 0; i < e.numel; ++i) {
+        const int64_t g = e.global_index(i);
+        block[i] = g < 0 ? 0.0f : global[g];
+      }
+      state_->write(StatePart::Weights, e.offset, e.numel, block.data());
+    });
+  } else if (!config_.model.init_checkpoint.empty()) {
+    // Weights only: an SFT run starts from a pretraining checkpoint with fresh optimizer and data position.
+    const fs::path dir = io::resolve_checkpoint(config_.model.init_checkpoint, "");
+    load_checkpoint(checkpoint_state(false), dir);
+    if (topo_.rank == 0) spdlog::info("initial weights from checkpoint {} (weights only)", dir.string());
+  } else {
+    backend_->initialize(config_.train.seed);
+  }
 }
 
 Trainer::~Trainer() = default;
 
-CheckpointState Trainer::checkpoint_state() {
-  return CheckpointState{model_config_, topo_,           table_, params_.data(), &optimizer_->adam(),
-                         comms_.world.get(), config_.to_ini()};
+CheckpointState Trainer::checkpoint_state(bool optimizer_state) {
+  return CheckpointState{model_config_, topo_, table_, *state_, optimizer_state, comms_.world.get(), config_.to_ini()};
 }
 
 void Trainer::maybe_load_checkpoint() {
@@ -201,7 +192,6 @@ void Trainer::maybe_load_checkpoint() {
 }
 
 void Trainer::save_checkpoint() {
-  if (device_) download_device_state();
   const SaveReport r = iris::save_checkpoint(checkpoint_state(), progress_, config_.checkpoint.dir, config_.checkpoint.keep);
   last_save_s_ = r.seconds;
   if (topo_.rank == 0)
@@ -210,42 +200,27 @@ void Trainer::save_checkpoint() {
 }
 
 void Trainer::describe_startup() const {
-  double device_mib = device_peak_mib_;  // collective: before rank 0 goes its own way
-  if (device_) comms_.world->all_reduce(&device_mib, 1, ReduceOp::Max);
+  // Collective: before rank 0 goes its own way. Memory after start-up, the most any rank holds.
+  double memory_mib[2] = {peak_rss_mib(), device_peak_mib_.value_or(0.0)};
+  comms_.world->all_reduce(memory_mib, 2, ReduceOp::Max);
   if (topo_.rank != 0) return;
   spdlog::info("resolved configuration:\n{}", config_.to_ini());
-  const double MiB = 1024.0 * 1024.0;
   spdlog::info("model {}: {} parameters ({} layers, hidden {}, heads {}/{} kv, vocab {})", model_config_.source,
                model_config_.num_parameters(), model_config_.num_hidden_layers, model_config_.hidden_size,
                model_config_.num_attention_heads, model_config_.num_key_value_heads, model_config_.vocab_size);
   spdlog::info("layout {}: rank 0 holds layers [{}, {}) and {} parameters", topo_.describe(), layers_.first, layers_.last,
                table_.total_numel());
-  if (device_) {
-    const bool bf16_grads = config_.grad_dtype() == DType::BF16;
-    spdlog::info("device {} (train.device=cuda, parallel.comm={}): rank 0 holds {:.2f} MiB of bf16 weights, {} "
-                 "gradients and optimizer shard (fp32 master + Adam m, v) on the GPU, and its host fp32 copy as the "
-                 "checkpoint mirror; GPU memory in use after start-up {:.0f} MiB (cudaMemGetInfo, max over ranks; "
-                 "counts the whole GPU)",
-                 device_->device_name(), config_.parallel.comm, device_->allocated_bytes() / MiB,
-                 bf16_grads ? (topo_.dp > 1 ? "bf16 (train.grad_dtype=bf16; the DP-summed shard in fp32)"
-                                            : "bf16 (train.grad_dtype=bf16)")
-                            : "fp32",
-                 device_mib);
-    if (!peak_tflops_) spdlog::warn("MFU unknown for device {} (set train.peak_tflops)", device_->device_name());
-  } else {
-    spdlog::info("rank 0 memory: weights {:.2f} MiB, gradients {:.2f} MiB, optimizer state (ZeRO-1 shard: fp32 master + "
-                 "Adam m, v) {:.2f} MiB = {} bytes",
-                 table_.total_numel() * 4 / MiB, optimizer_->padded_size() * 4 / MiB, optimizer_->state_bytes() / MiB,
-                 optimizer_->state_bytes());
-  }
+  spdlog::info("{}", backend_->describe());
+  spdlog::info("memory after start-up (max over ranks): host {:.0f} MiB (peak RSS){}", memory_mib[0],
+               device_peak_mib_ ? fmt::format(", device {:.0f} MiB in use", memory_mib[1]) : "");
   if (topo_.dp > 1) {
-    if (optimizer_->overlaps_grad_reduce())
+    if (layout_.overlap)
       spdlog::info("gradient reduction: overlapped with the last micro-batch's backward, {} buckets of up to {} "
                    "elements per step, each reduced to the DP rank that owns it (rank 0)",
-                   optimizer_->grad_reduce_calls(), optimizer_->bucket());
+                   layout_.grad_reduce_calls(), layout_.bucket);
     else
       spdlog::info("gradient reduction: bucketed reduce-scatter after the backward, {} calls of {} elements per "
-                   "shard per step (rank 0){}", optimizer_->grad_reduce_calls(), optimizer_->bucket(),
+                   "shard per step (rank 0){}", layout_.grad_reduce_calls(), layout_.bucket,
                    config_.grad_dtype() == DType::BF16 && config_.overlap_grad_reduce_requested()
                        ? "; parallel.overlap_grad_reduce does not apply to train.grad_dtype=bf16 (the overlapped "
                          "reduction sums fp32 buffers in place), so the bf16 gradients are widened to fp32 bucket "
@@ -253,17 +228,10 @@ void Trainer::describe_startup() const {
                        : "");
   }
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
-               device_ ? device_->activation_sets() : executor_->activation_sets());
+               backend_->activation_sets());
   spdlog::info("{} data {}", config_.train.task, data_.train->describe());
   if (data_.valid) spdlog::info("validation data {}", data_.valid->describe());
   spdlog::info("global batch {} rows = {} tokens per step", global_batch_, global_batch_ * config_.train.seq_len);
-}
-
-double Trainer::local_grad_sum_squares() const {
-  const float* g = grads_.data() + optimizer_->shard_begin();
-  double sumsq = 0.0;
-  for (size_t i = 0; i < norm_weight_.size(); ++i) sumsq += static_cast<double>(norm_weight_[i]) * g[i] * g[i];
-  return sumsq;
 }
 
 double Trainer::global_grad_norm(double local_sumsq) const {
@@ -313,8 +281,7 @@ std::optional<double> Trainer::validation_loss() {
     return micro_batch(eval_batches_[m], eval_weights_[m]);
   };
   const StopAgreement stop = mid_step_agreement();
-  const PipelineRun r = device_ ? device_->forward_only(count, eval_batch, stop)
-                                : executor_->forward_only(params_.data(), count, eval_batch, stop);
+  const PipelineRun r = backend_->forward_only(count, eval_batch, stop);
   if (r.stopped) {
     abandoned_ = fmt::format("the evaluation after step {} after {} of {} micro-batches", progress_.step,
                              r.micro_batches_done, count);
@@ -329,7 +296,6 @@ std::optional<StepMetrics> Trainer::step(int step) {
   const auto start = std::chrono::steady_clock::now();
   maybe_inject_fault(topo_.rank, step);
   const int B = config_.train.micro_batch, T = config_.train.seq_len;
-  std::fill(grads_.begin(), grads_.end(), 0.0f);  // (cuda: the device zeroes its own)
 
   for (int m = 0; m < config_.train.grad_accum; ++m)
     data_.train->fill(micro_batch_first_sample(progress_.consumed_samples, B, config_.train.grad_accum, topo_.dp_rank, m),
@@ -340,34 +306,19 @@ std::optional<StepMetrics> Trainer::step(int step) {
     return micro_batch(batches_[m], loss_weights_[m]);
   };
   const StopAgreement stop = mid_step_agreement();
-  if (!device_) optimizer_->begin_grad_reduce(grads_.data());
-  const PipelineRun r = device_ ? device_->forward_backward(batch, stop)
-                                : executor_->run(params_.data(), grads_.data(), batch, stop, optimizer_->grads_ready());
+  const PipelineRun r = backend_->forward_backward(batch, stop);
   if (r.stopped) {  // nothing has changed yet: the step reruns from its start after a restart
     abandoned_ = fmt::format("step {} after {} of {} micro-batches", step, r.micro_batches_done, config_.train.grad_accum);
     return std::nullopt;
   }
   const double stage_loss = r.loss;
-  if (!reduce_overlap_logged_ && optimizer_->overlaps_grad_reduce()) {  // once: did the overlap happen?
+  if (!reduce_overlap_logged_ && layout_.overlap) {  // once: did the overlap happen?
     reduce_overlap_logged_ = true;
-    const size_t issued = device_ ? device_->grad_buckets_issued() : optimizer_->grad_buckets_issued();
     if (topo_.rank == 0)
-      spdlog::info("gradient reduction: {} of {} buckets issued during the backward of step {}", issued,
-                   optimizer_->grad_reduce_calls(), step);
+      spdlog::info("gradient reduction: {} of {} buckets issued during the backward of step {}",
+                   backend_->grad_buckets_issued(), layout_.grad_reduce_calls(), step);
   }
-
-  double grad_norm = 0;
-  if (device_) {
-    grad_norm = global_grad_norm(device_->reduce_grads_sum_squares());
-  } else {
-    // The tied embedding's two copies (first and last stage) receive the sum of both gradients.
-    if (comms_.embedding) {
-      const ParamEntry& e = table_.at("model.embed_tokens.weight");
-      comms_.embedding->all_reduce(grads_.data() + e.offset, e.numel, ReduceOp::Sum);
-    }
-    optimizer_->finish_grad_reduce(grads_.data());
-    grad_norm = global_grad_norm(local_grad_sum_squares());
-  }
+  const double grad_norm = global_grad_norm(backend_->reduce_grads_sum_squares());
   // The loss lives on the last stage (identical on its TP ranks); sum the DP ranks' parts.
   double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? stage_loss : 0.0;
   comms_.world->all_reduce(&loss, 1, ReduceOp::Sum);
@@ -383,10 +334,7 @@ std::optional<StepMetrics> Trainer::step(int step) {
   } else {
     const double clip = config_.optim.grad_clip;
     const float scale = clip > 0 && grad_norm > clip ? static_cast<float>(clip / grad_norm) : 1.0f;
-    if (device_)
-      device_->update(m.lr, step - progress_.skipped_steps, scale);
-    else
-      optimizer_->step(params_.data(), grads_.data(), m.lr, step - progress_.skipped_steps, scale);
+    backend_->update(m.lr, step - progress_.skipped_steps, scale);
   }
   m.skipped_steps = progress_.skipped_steps;
   progress_.step = step;
@@ -405,30 +353,39 @@ std::optional<StepMetrics> Trainer::step(int step) {
   m.rank0_peak_memory_mib = peak_rss_mib();
   m.peak_memory_mib = m.rank0_peak_memory_mib;
   comms_.world->all_reduce(&m.peak_memory_mib, 1, ReduceOp::Max);
-  if (device_) {
-    device_peak_mib_ = std::max(device_peak_mib_, device_->used_memory_mib());
+  if (const std::optional<double> in_use = backend_->device_memory_in_use_mib()) {
+    device_peak_mib_ = std::max(device_peak_mib_.value_or(0.0), *in_use);
     m.device_peak_memory_mib = device_peak_mib_;
     comms_.world->all_reduce(&*m.device_peak_memory_mib, 1, ReduceOp::Max);
   }
   return m;
 }
 
-void Trainer::save_weights() const {
-  // One file per model-parallel rank (DP replicas are identical: dp_rank 0 writes). Each tensor is
-  // this rank's block; __metadata__ says where it sits in the global tensor.
-  if (topo_.dp_rank != 0) return;
-  const fs::path dir = fs::path(config_.output.dir) / "weights";
-  fs::create_directories(dir);
-  nlohmann::json layout = nlohmann::json::object();
-  const char* rules[] = {"replicated", "column", "row", "vocab"};
-  for (const auto& e : table_.entries())
-    layout[e.name] = {{"global_shape", e.global_shape}, {"rule", rules[static_cast<int>(e.rule)]},
-                      {"shard_begin", e.shard_begin}, {"valid_rows", e.valid_rows}};
-  io::SafetensorsWriter writer(dir / fmt::format("tp{:02}_pp{:02}.safetensors", topo_.tp_rank, topo_.pp_rank),
-                               {{"iris_layout", layout.dump()}, {"format", "iris-shard"}});
-  for (const auto& e : table_.entries()) writer.declare(e.name, DType::F32, e.local_shape);
-  for (const auto& e : table_.entries()) writer.write_f32(e.name, params_.data() + e.offset, e.numel);
-  writer.finish();
+void Trainer::save_weights() {
+  // One file per model-parallel rank (DP replicas are identical: dp_rank 0 writes; the other DP ranks
+  // take part in gathering the weights from the shards they own). Each tensor is this rank's block;
+  // __metadata__ says where it sits in the global tensor.
+  std::unique_ptr<io::SafetensorsWriter> writer;
+  if (topo_.dp_rank == 0) {
+    const fs::path dir = fs::path(config_.output.dir) / "weights";
+    fs::create_directories(dir);
+    nlohmann::json layout = nlohmann::json::object();
+    const char* rules[] = {"replicated", "column", "row", "vocab"};
+    for (const auto& e : table_.entries())
+      layout[e.name] = {{"global_shape", e.global_shape}, {"rule", rules[static_cast<int>(e.rule)]},
+                        {"shard_begin", e.shard_begin}, {"valid_rows", e.valid_rows}};
+    writer = std::make_unique<io::SafetensorsWriter>(
+        dir / fmt::format("tp{:02}_pp{:02}.safetensors", topo_.tp_rank, topo_.pp_rank),
+        std::map<std::string, std::string>{{"iris_layout", layout.dump()}, {"format", "iris-shard"}});
+    for (const auto& e : table_.entries()) writer->declare(e.name, DType::F32, e.local_shape);
+  }
+  std::vector<float> block;  // one tensor at a time
+  for (const auto& e : table_.entries()) {
+    block.resize(e.numel);
+    state_->gather_weights(e.offset, e.numel, block.data());
+    if (writer) writer->write_f32(e.name, block.data(), e.numel);
+  }
+  if (writer) writer->finish();
 }
 
 // Stop early when the next step and a save might not fit before the deadline any more; between
@@ -525,10 +482,7 @@ std::vector<StepMetrics> Trainer::run() {
     return all;  // the weights are not final: output.save_weights waits for the end
   }
   if (checkpoints && saved_step != progress_.step) save_checkpoint();
-  if (config_.output.save_weights) {
-    if (device_) download_device_state();
-    save_weights();
-  }
+  if (config_.output.save_weights) save_weights();
   return all;
 }
 

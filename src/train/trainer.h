@@ -1,6 +1,8 @@
 // The training loop: builds the model stage, data, optimizer and outputs from a RunConfig, then
 // runs optimizer steps (forward and backward of every micro-batch, gradient norm and clipping,
 // AdamW) and reports metrics. Everything is validated before anything is written to output.dir.
+// What runs where is the TrainingBackend's (training_backend.h: CPU or CUDA); this loop reads the same
+// for both.
 #pragma once
 #include <deque>
 #include <memory>
@@ -17,11 +19,12 @@
 #include "src/train/config.h"
 #include "src/train/data_loader.h"
 #include "src/train/data_sources.h"
-#include "src/train/device_training.h"
 #include "src/train/lr_schedule.h"
 #include "src/train/metrics.h"
-#include "src/train/distributed_optimizer.h"
 #include "src/train/pipeline_executor.h"
+#include "src/train/state_stream.h"
+#include "src/train/training_backend.h"
+#include "src/train/zero1_layout.h"
 
 namespace iris {
 
@@ -49,21 +52,18 @@ class Trainer {
   std::optional<double> validation_loss();
 
   const ParamTable& table() const { return table_; }
-  const std::vector<float>& params() const { return params_; }
   const Topology& topology() const { return topo_; }
   const TrainProgress& progress() const { return progress_; }
   int64_t global_batch() const { return global_batch_; }
 
  private:
   void describe_startup() const;
-  void save_weights() const;
+  void save_weights();  // collective over DP
   // √(Σ over the world of each rank's Σ g² over its counted shard elements).
   double global_grad_norm(double local_sumsq) const;
-  double local_grad_sum_squares() const;  // CPU path
-  // train.device=cuda: copies the device's master shards (all-gathered over DP) and Adam moments into
-  // params_ and the host AdamW, the checkpoint mirror (collective over DP).
-  void download_device_state();
-  CheckpointState checkpoint_state();
+  // The initial weights: model.hf_dir, model.init_checkpoint (weights only) or the seeded RNG.
+  void initialize_weights();
+  CheckpointState checkpoint_state(bool optimizer_state = true);
   void maybe_load_checkpoint();
   // Whether the deadline is near: at a step boundary, too near for another step and a save; between
   // micro-batches (mid_step), too near for a save.
@@ -93,16 +93,12 @@ class Trainer {
   Communicators comms_;
   StageLayers layers_;
   ParamTable table_;
-  // flat, optimizer padded size. On cuda params_ is the checkpoint mirror (current only after
-  // download_device_state) and grads_ is empty.
-  std::vector<float> params_, grads_;
-  std::unique_ptr<LlamaStage> stage_;            // train.device=cpu
-  std::unique_ptr<PipelineExecutor> executor_;   // train.device=cpu
-  std::unique_ptr<DeviceTraining> device_;       // train.device=cuda: stage, executor, device ZeRO-1
+  Zero1Layout layout_;                           // ZeRO-1 shards and buckets of this rank's DP group
+  std::unique_ptr<TrainingBackend> backend_;     // train.device: the stage, executor, optimizer and state
+  std::unique_ptr<StateStream> state_;           // the backend's state, for checkpoints and weight files
   std::optional<double> peak_tflops_;            // one rank's peak for MFU, when known
-  double device_peak_mib_ = 0;                   // this rank's highest device memory in use seen
+  std::optional<double> device_peak_mib_;        // this rank's highest device memory in use seen (GPU only)
   DataSources data_;                  // training rows, validation rows (null without data.split)
-  std::unique_ptr<DistributedOptimizer> optimizer_;
   std::unique_ptr<MetricsWriter> metrics_;
   CosineSchedule schedule_;
   int64_t global_batch_ = 0;  // samples per optimizer step over all DP ranks
@@ -110,7 +106,6 @@ class Trainer {
   std::vector<std::vector<float>> loss_weights_;  // per micro-batch, (B, T)
   std::vector<Batch> eval_batches_;                // eval.batches × grad_accum micro-batches, filled once
   std::vector<std::vector<float>> eval_weights_;
-  std::vector<float> norm_weight_;    // per flat element of the shard: 1 if it counts in the global grad norm
   TrainProgress progress_;            // steps done, skipped steps, tokens, consumed samples
   double elapsed_s_ = 0;
   double deadline_ = 0;               // seconds since the epoch by which to have stopped (0: none)

@@ -29,7 +29,9 @@ TEST(HuggingFaceCheckpoint, IrisLogitsOnTheCheckpointMatchTransformersOnTheExpor
   const StageLayers layers = stage_layers(config.num_hidden_layers, 1, 0);
   const ParamTable table = ParamTable::build(config, topo, layers);
   std::vector<float> params(table.total_numel(), 0.0f);
-  const TrainProgress p = load_checkpoint(CheckpointState{config, topo, table, params.data(), nullptr, nullptr, ""}, dir);
+  HostStateStore store(params.data(), params.size(), {0, params.size()}, nullptr, size_t{1} << 20);
+  StateStream state(store, nullptr);
+  const TrainProgress p = load_checkpoint(CheckpointState{config, topo, table, state, false, nullptr, ""}, dir);
   EXPECT_EQ(p.step, 0);
 
   const io::SafetensorsModel ref = io::SafetensorsModel::open(work / "logits.safetensors");

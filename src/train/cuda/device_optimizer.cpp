@@ -12,22 +12,21 @@ namespace {
 float* as_floats(cuda::bf16* p) { return reinterpret_cast<float*>(p); }
 }  // namespace
 
-DeviceZero1::DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_t stream, DType grad_dtype,
+DeviceZero1::DeviceZero1(const Zero1Layout& layout, AdamWConfig adam, Comm* dp, cudaStream_t stream, DType grad_dtype,
                          size_t all_reduce_max)
-    : host_(host), dp_(dp), stream_(stream), grad_dtype_(grad_dtype) {
-  dp_size_ = host.dp_size();
-  IRIS_CHECK(dp_size_ == 1 || (dp != nullptr && dp->size() == dp_size_), "device DP group does not match the optimizer's");
+    : layout_(layout), adam_(adam), dp_(dp), stream_(stream), grad_dtype_(grad_dtype), reduce_(layout, dp) {
+  dp_size_ = layout.dp_size;
   IRIS_CHECK(grad_dtype == DType::F32 || grad_dtype == DType::BF16, "device gradients are fp32 or bf16, not {}",
              dtype_name(grad_dtype));
-  IRIS_CHECK(!(bf16_grads() && dp_size_ > 1 && host.overlaps_grad_reduce()),
-             "bf16 gradients are reduced by the bucketed reduce-scatter; build the host optimizer without "
-             "overlapped gradient reduction");
-  padded_ = host.padded_size();
-  shard_begin_ = host.shard_begin();
-  shard_ = host.shard_end() - host.shard_begin();
-  bucket_ = host.bucket();
-  adam_begin_ = host.adam().begin();
-  adam_end_ = host.adam().end();
+  IRIS_CHECK(!(bf16_grads() && layout.overlap),
+             "bf16 gradients are reduced by the bucketed reduce-scatter; build the layout without overlapped "
+             "gradient reduction");
+  padded_ = layout.padded;
+  shard_begin_ = layout.shard_begin;
+  shard_ = layout.shard();
+  bucket_ = layout.bucket;
+  adam_begin_ = layout.adam_begin;
+  adam_end_ = layout.adam_end;
   weights_ = DeviceBuffer<cuda::bf16>(padded_ + 1);
   if (bf16_grads()) {
     grads_bf16_ = DeviceBuffer<cuda::bf16>(padded_);
@@ -41,10 +40,7 @@ DeviceZero1::DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_
   partials_ = DeviceBuffer<double>(cuda::kSumSquaresPartials);
   size_t send = 0;
   if (dp_size_ > 1) {
-    if (host.overlaps_grad_reduce())
-      overlap_ = std::make_unique<OverlappedGradReduce>(dp, padded_, bucket_);  // in place: no staging
-    else
-      send = bucket_ * dp_size_;
+    if (!layout.overlap) send = bucket_ * dp_size_;  // overlapped: reduced in place, no staging
     if (shard_ % 2 != 0) gather_ = DeviceBuffer<cuda::bf16>((shard_ + 1) * dp_size_);
   }
   // all_reduce_grads on bf16 goes through send_ in chunks of at most its size (a bucket at least).
@@ -57,20 +53,12 @@ void* DeviceZero1::grads() {
   return grads_.data();
 }
 
-void DeviceZero1::begin_grad_reduce() {
-  if (overlap_) overlap_->begin(grads_.data());
-}
+void DeviceZero1::begin_grad_reduce() { reduce_.begin(grads_.data()); }
 
-GradsReady DeviceZero1::grads_ready() {
-  if (!overlap_) return nullptr;
-  return [this](size_t offset) { overlap_->ready_from(offset); };
-}
+GradsReady DeviceZero1::grads_ready() { return reduce_.grads_ready(); }
 
 void DeviceZero1::finish_grad_reduce() {
-  if (overlap_)
-    overlap_->finish();
-  else
-    reduce_scatter_grads();
+  reduce_.finish([this] { reduce_scatter_grads(); });
 }
 
 size_t DeviceZero1::allocated_bytes() const {
@@ -79,37 +67,42 @@ size_t DeviceZero1::allocated_bytes() const {
          (sums_.size() + partials_.size()) * sizeof(double);
 }
 
-void DeviceZero1::upload(const float* params, const AdamW& adam) {
-  // bf16 weights, converted on the host in chunks (iris::float_to_bf16 rounds to nearest even, as the
-  // device cast does) so no full-size fp32 copy is needed on either side.
-  const size_t chunk = size_t{1} << 24;
-  std::vector<uint16_t> host_bf16(std::min(chunk, padded_));
-  for (size_t off = 0; off < padded_; off += chunk) {
-    const size_t n = std::min(chunk, padded_ - off);
-    for (size_t i = 0; i < n; ++i) host_bf16[i] = float_to_bf16(params[off + i]);
-    IRIS_CUDA_CHECK(cudaMemcpyAsync(weights_.data() + off, host_bf16.data(), n * sizeof(uint16_t),
-                                    cudaMemcpyHostToDevice, stream_));
-    IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // host_bf16 is reused
+float* DeviceZero1::state_piece(StatePart part, size_t begin, size_t count) {
+  if (part == StatePart::Weights) {
+    IRIS_CHECK(begin >= shard_begin_ && begin + count <= shard_begin_ + shard_,
+               "master weights [{}, {}) outside this rank's shard", begin, begin + count);
+    return master_.data() + (begin - shard_begin_);
   }
-  IRIS_CUDA_CHECK(cudaMemcpyAsync(master_.data(), params + shard_begin_, shard_ * sizeof(float), cudaMemcpyHostToDevice,
+  IRIS_CHECK(begin >= adam_begin_ && begin + count <= adam_end_, "Adam moments [{}, {}) outside this rank's shard",
+             begin, begin + count);
+  return (part == StatePart::ExpAvg ? m_.data() : v_.data()) + (begin - shard_begin_);  // adam_begin_ = shard_begin_
+}
+
+void DeviceZero1::read_state(StatePart part, size_t begin, size_t count, float* host) {
+  IRIS_CUDA_CHECK(cudaMemcpyAsync(host, state_piece(part, begin, count), count * sizeof(float), cudaMemcpyDeviceToHost,
                                   stream_));
-  IRIS_CHECK(adam.begin() == adam_begin_ && adam.end() == adam_end_, "upload: AdamW range differs from the optimizer's");
-  const size_t n = adam_end_ - adam_begin_;
-  if (n > 0) {  // then adam_begin_ == shard_begin_
-    IRIS_CUDA_CHECK(cudaMemcpyAsync(m_.data(), adam.m().data(), n * sizeof(float), cudaMemcpyHostToDevice, stream_));
-    IRIS_CUDA_CHECK(cudaMemcpyAsync(v_.data(), adam.v().data(), n * sizeof(float), cudaMemcpyHostToDevice, stream_));
-  }
   IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void DeviceZero1::download(float* params, AdamW& adam) {
-  IRIS_CUDA_CHECK(cudaMemcpyAsync(params + shard_begin_, master_.data(), shard_ * sizeof(float), cudaMemcpyDeviceToHost,
-                                  stream_));
-  const size_t n = adam_end_ - adam_begin_;
-  if (n > 0) {
-    IRIS_CUDA_CHECK(cudaMemcpyAsync(adam.m().data(), m_.data(), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    IRIS_CUDA_CHECK(cudaMemcpyAsync(adam.v().data(), v_.data(), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+void DeviceZero1::write_state(StatePart part, size_t begin, size_t count, const float* src) {
+  if (part != StatePart::Weights) {
+    IRIS_CUDA_CHECK(cudaMemcpyAsync(state_piece(part, begin, count), src, count * sizeof(float),
+                                    cudaMemcpyDeviceToDevice, stream_));
+  } else {
+    IRIS_CHECK(begin + count <= padded_, "weights [{}, {}) outside the flat buffer of {}", begin, begin + count, padded_);
+    // bf16 rounds to nearest even, as the host's iris::float_to_bf16 and the optimizer's update do.
+    cuda::cast_f32_to_bf16(weights_.data() + begin, src, count, stream_);
+    const size_t b = std::max(begin, shard_begin_), f = std::min(begin + count, shard_begin_ + shard_);
+    if (b < f)
+      IRIS_CUDA_CHECK(cudaMemcpyAsync(master_.data() + (b - shard_begin_), src + (b - begin), (f - b) * sizeof(float),
+                                      cudaMemcpyDeviceToDevice, stream_));
   }
+  IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the caller reuses src
+}
+
+void DeviceZero1::zero_moments() {
+  IRIS_CUDA_CHECK(cudaMemsetAsync(m_.data(), 0, m_.size() * sizeof(float), stream_));
+  IRIS_CUDA_CHECK(cudaMemsetAsync(v_.data(), 0, v_.size() * sizeof(float), stream_));
   IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
@@ -178,8 +171,8 @@ double DeviceZero1::sum_squares(const std::vector<std::pair<size_t, size_t>>& ra
 }
 
 void DeviceZero1::step(double lr, int step, float grad_scale) {
-  const AdamWConfig& c = host_.adam().config();
-  for (const AdamW::Segment& s : host_.adam().segments()) {
+  const AdamWConfig& c = adam_;
+  for (const AdamW::Segment& s : layout_.segments) {
     const size_t local = s.begin - shard_begin_;
     const auto update = [&](const auto* segment_grads) {
       cuda::adamw_update(master_.data() + local, weights_.data() + s.begin, m_.data() + local, v_.data() + local,

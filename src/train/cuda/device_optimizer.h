@@ -1,5 +1,5 @@
-// ZeRO-1 on device buffers (the GPU counterpart of src/train/distributed_optimizer, whose shard geometry,
-// buckets and AdamW segments it reuses): fp32 gradients summed over the DP DeviceComm in buckets, each
+// ZeRO-1 on device buffers (the GPU counterpart of src/train/distributed_optimizer; both follow one
+// Zero1Layout: shard geometry, buckets, AdamW segments, and share its Zero1GradReduce): fp32 gradients summed over the DP DeviceComm in buckets, each
 // rank's fp32 master shard and Adam m, v updated on the device by cuda::adamw_update, which also writes
 // the bf16 shard of the weights the stage reads, then the bf16 weights all-gathered.
 // The gradient sum is either overlapped with the backward (src/train/grad_reduce.h: each bucket reduced
@@ -29,50 +29,60 @@
 #include "src/core/dtype.h"
 #include "src/kernels/cuda/common.cuh"
 #include "src/train/cuda/device_buffer.h"
-#include "src/train/distributed_optimizer.h"
-#include "src/train/grad_reduce.h"
+#include "src/train/optimizer.h"
+#include "src/train/state_stream.h"
+#include "src/train/zero1_layout.h"
 
 namespace iris {
 
 class DeviceZero1 {
  public:
   // dp: the DP DeviceComm (null when dp = 1). Work is queued on `stream`. grad_dtype: F32 or BF16 (BF16
-  // needs a host optimizer without overlapped reduction). all_reduce_max: the most elements one
-  // all_reduce_grads call will sum (the tied embedding; 0: none), which sizes its bf16 staging.
-  DeviceZero1(const DistributedOptimizer& host, Comm* dp, cudaStream_t stream, DType grad_dtype = DType::F32,
-              size_t all_reduce_max = 0);
+  // needs a layout without overlapped reduction). all_reduce_max: the most elements one all_reduce_grads
+  // call will sum (the tied embedding; 0: none), which sizes its bf16 staging. Weights, master and moments
+  // start at zero.
+  DeviceZero1(const Zero1Layout& layout, AdamWConfig adam, Comm* dp, cudaStream_t stream,
+              DType grad_dtype = DType::F32, size_t all_reduce_max = 0);
 
   cuda::bf16* weights() { return weights_.data(); }  // (padded,) bf16, the stage's parameters
   void* grads();                                     // (padded,) fp32 or bf16, the stage's gradients (+=)
   DType grad_dtype() const { return grad_dtype_; }
   size_t allocated_bytes() const;
 
-  void upload(const float* params, const AdamW& adam);
-  void download(float* params, AdamW& adam);
+  // The state a checkpoint streams, one piece at a time (StateStore's contract; synchronous).
+  // host (count,) ← part[begin, begin + count): Weights from the fp32 master (inside this rank's shard),
+  // moments from the Adam shard.
+  void read_state(StatePart part, size_t begin, size_t count, float* host);
+  // part[begin, begin + count) ← src (count,) device fp32. Weights: the bf16 weights anywhere and the
+  // fp32 master where the range meets this rank's shard; moments: inside the Adam shard.
+  void write_state(StatePart part, size_t begin, size_t count, const float* src);
+  void zero_moments();
 
   void zero_grads();
   // grads()[offset, offset + count) summed over `comm` (the tied embedding's first and last stage), in fp32:
   // bf16 gradients go through an fp32 staging buffer in chunks and are rounded back to bf16 once.
   void all_reduce_grads(Comm& comm, size_t offset, size_t count);
   // The step's gradient reduction, as DistributedOptimizer's begin/grads_ready/finish_grad_reduce (the
-  // host optimizer's overlaps_grad_reduce() decides): finish_grad_reduce leaves the DP-summed shard in
+  // shared Zero1GradReduce; the layout's overlap decides): finish_grad_reduce leaves the DP-summed shard in
   // grads()[shard] (the rest is stale), or for bf16 gradients at dp > 1 in the fp32 shard buffer. The
   // overlapped buckets run on the DP DeviceComm's stream after the backward work queued before each is issued.
   void begin_grad_reduce();
   GradsReady grads_ready();
   void finish_grad_reduce();
-  size_t grad_buckets_issued() const { return overlap_ ? overlap_->issued() : 0; }
+  size_t grad_buckets_issued() const { return reduce_.issued(); }
   // Σ g² over `ranges` (flat indices inside the shard), in double.
   double sum_squares(const std::vector<std::pair<size_t, size_t>>& ranges);
   // AdamW on the shard (grads × grad_scale), bf16 shard written, then the all-gather of the weights.
   void step(double lr, int step, float grad_scale);
 
  private:
+  float* state_piece(StatePart part, size_t begin, size_t count);  // checked device pointer
   void all_gather_weights();
   void reduce_scatter_grads();
   bool bf16_grads() const { return grad_dtype_ == DType::BF16; }
 
-  const DistributedOptimizer& host_;
+  Zero1Layout layout_;
+  AdamWConfig adam_;
   Comm* dp_;
   cudaStream_t stream_;
   DType grad_dtype_;
@@ -88,7 +98,7 @@ class DeviceZero1 {
                                           // also the fp32 staging of all_reduce_grads on bf16 gradients
   DeviceBuffer<cuda::bf16> gather_;       // (dp · even shard,) all-gather staging (dp > 1, odd shard only)
   DeviceBuffer<double> sums_, partials_;  // sum_squares output per range and its scratch
-  std::unique_ptr<OverlappedGradReduce> overlap_;  // parallel.overlap_grad_reduce with dp > 1
+  Zero1GradReduce reduce_;                // overlapped with the backward, or reduce_scatter_grads
 };
 
 }  // namespace iris
