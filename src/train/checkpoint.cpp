@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <utility>
 
 #include "src/core/check.h"
 #include "src/core/log.h"
@@ -12,6 +13,10 @@ namespace iris {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The two AdamW moments as the checkpoint names their groups.
+constexpr std::pair<StatePart, const char*> kMomentGroups[] = {{StatePart::ExpAvg, "exp_avg"},
+                                                               {StatePart::ExpAvgSq, "exp_avg_sq"}};
 
 const char* rule_name(ShardRule r) {
   switch (r) {
@@ -73,7 +78,7 @@ void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, 
     if (b >= f) continue;
     auto s = checkpoint_slice(e, "exp_avg", static_cast<int64_t>(b - e.offset), static_cast<int64_t>(f - e.offset));
     block.resize(f - b);
-    for (const auto [part, group] : {std::pair{StatePart::ExpAvg, "exp_avg"}, std::pair{StatePart::ExpAvgSq, "exp_avg_sq"}}) {
+    for (const auto& [part, group] : kMomentGroups) {
       s.group = group;
       state.read_moments(part, b, f - b, block.data());
       write(s);
@@ -235,7 +240,7 @@ TrainProgress load_checkpoint(const CheckpointState& st, const fs::path& dir) {
     const size_t b = std::max(e.offset, moment_begin), f = std::min(e.offset + e.numel, moment_end);
     if (b >= f) continue;
     block.resize(f - b);
-    for (const auto [part, group] : {std::pair{StatePart::ExpAvg, "exp_avg"}, std::pair{StatePart::ExpAvgSq, "exp_avg_sq"}}) {
+    for (const auto& [part, group] : kMomentGroups) {
       if (row_begin < row_end) ckpt.read_global(group, e.name, global.data(), row_begin, row_end);
       for (size_t i = b; i < f; ++i) {
         const int64_t g = e.global_index(i - e.offset);
