@@ -17,6 +17,7 @@
 #include "src/model/param_table.h"
 #include "src/train/checkpoint.h"
 #include "src/train/distributed_optimizer.h"
+#include "src/train/tool_main.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -123,7 +124,7 @@ int hf_to_iris(const Options& o) {
   m.model_config = config.raw;
   m.has_optimizer_state = false;
   finish_checkpoint(o.out, tmp, m, world);
-  return 0;
+  return kExitOk;
 }
 
 // The tokenizer the run used, from the run config INI text in the manifest ("" when none).
@@ -199,7 +200,7 @@ int iris_to_hf(const Options& o) {
   }
   std::printf("wrote %s: %zu tensors in %zu file(s), %s, %.3f GB\n", o.out.c_str(), table.entries().size(),
               shards.size(), std::string(dtype_name(dtype)).c_str(), total / 1e9);
-  return 0;
+  return kExitOk;
 }
 
 int reshard(const Options& o) {
@@ -241,7 +242,7 @@ int reshard(const Options& o) {
   m.pp = o.pp;
   m.dp = o.dp;
   finish_checkpoint(o.out, tmp, m, world);
-  return 0;
+  return kExitOk;
 }
 
 int verify(const Options& o) {
@@ -293,7 +294,7 @@ int inspect(const Options& o) {
                   s.rule.c_str(), slices.size(), s.global_numel() * s.storage_bytes / 1e6);
     }
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace
@@ -302,22 +303,16 @@ int main(int argc, char** argv) {
   init_logging(0, 1);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::printf("%s", kUsage);
-    return argc < 2 ? 2 : 0;
+    return argc < 2 ? kExitUserError : kExitOk;
   }
-  const std::string command = argv[1];
-  try {
+  return run_tool("iris-convert", [&] {
+    const std::string command = argv[1];
     const Options o = parse(command, argc - 1, argv + 1);
     if (command == "hf-to-iris") return hf_to_iris(o);
     if (command == "iris-to-hf") return iris_to_hf(o);
     if (command == "reshard") return reshard(o);
     if (command == "verify") return verify(o);
     if (command == "inspect") return inspect(o);
-    throw UserError(fmt::format("iris-convert: unknown command '{}'\n{}", command, kUsage));
-  } catch (const UserError& e) {
-    spdlog::error("{}", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    spdlog::error("iris-convert failed: {}", e.what());
-    return 1;
-  }
+    throw UserError(fmt::format("unknown command '{}'\n{}", command, kUsage));
+  });
 }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "parallel/topology.h"
@@ -19,6 +20,7 @@
 #include "src/core/error.h"
 #include "src/plan/cpu_memory.h"
 #include "src/plan/plan.h"
+#include "src/train/tool_main.h"
 
 namespace {
 namespace po = boost::program_options;
@@ -119,10 +121,10 @@ int run_cpu(const LlamaConfig& config, const po::variables_map& vm) {
   row("batches", m.batches);
   row("process baseline", m.baseline);
   fmt::print("predicted rank 0 peak RSS: {:.1f} MiB\n", m.total() / kMiB);
-  return 0;
+  return kExitOk;
 }
 
-int run(int argc, char** argv) {
+po::options_description plan_options() {
   po::options_description opts("iris-plan options");
   opts.add_options()("help", "show this help")
       ("model", po::value<std::string>(), "HF config.json of the model (e.g. configs/models/llama2-13b.json)")
@@ -145,33 +147,11 @@ int run(int argc, char** argv) {
       ("grad-accum", po::value<int>()->default_value(1), "cpu: micro-batches per step (train.grad_accum)")
       ("bucket-mb", po::value<double>()->default_value(16), "cpu: parallel.bucket_mb")
       ("baseline-mib", po::value<double>(), "cpu: process baseline in MiB (default: the documented measurement)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "iris-plan: " << e.what() << "\n" << opts;
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
-  auto need = [&](const char* key) {
-    IRIS_USER_CHECK(vm.count(key), "--{} is required (see --help)", key);
-  };
-  need("model");
-  const LlamaConfig config = LlamaConfig::load(vm["model"].as<std::string>());
-  fmt::print("model {}: {} parameters ({} layers, hidden {}, heads {}/{} kv, FFN {}, vocab {})\n", config.source,
-             group_digits(config.num_parameters()), config.num_hidden_layers, config.hidden_size,
-             config.num_attention_heads, config.num_key_value_heads, config.intermediate_size, config.vocab_size);
-  const std::string backend = vm["backend"].as<std::string>();
-  if (backend == "cpu") return run_cpu(config, vm);
-  IRIS_USER_CHECK(backend == "cuda", "--backend must be cuda or cpu, got \"{}\"", backend);
+  return opts;
+}
 
-  need("gpus");
-  need("gpu");
-  need("global-batch");
+// The GPU job of the command line, checked.
+Job gpu_job(const po::variables_map& vm) {
   Job job;
   job.gpus = vm["gpus"].as<int>();
   job.gpus_per_node = vm["gpus-per-node"].as<int>();
@@ -187,24 +167,11 @@ int run(int argc, char** argv) {
   IRIS_USER_CHECK(job.gpus >= 1 && job.gpus_per_node >= 1 && job.seq >= 1 && job.global_batch >= 1 &&
                       job.micro_batch >= 1,
                   "--gpus, --gpus-per-node, --seq, --global-batch and --micro-batch must be positive");
-  const fs::path hardware = vm.count("hardware") ? fs::path(vm["hardware"].as<std::string>()) : default_hardware();
-  const GpuSpec gpu = find_gpu(hardware, vm["gpu"].as<std::string>());
-  fmt::print("FLOPs per token (6 x {} matmul parameters + 12 x L x C x T): {:.4g}\n",
-             group_digits(matmul_parameters(config)), flops_per_token(config, job.seq));
-  fmt::print("job: {} x {} ({:.0f} TFLOP/s bf16, {:.1f} GiB), {} per node, seq {}, global batch {}, micro-batch {}, "
-             "recompute {}{}{}\n",
-             job.gpus, gpu.name, gpu.peak_bf16_tflops, gpu.memory_gib, job.gpus_per_node, job.seq, job.global_batch,
-             job.micro_batch, to_string(job.recompute), job.flash_attention ? ", FlashAttention" : ", no FlashAttention",
-             job.bf16_grads ? ", bf16 gradients" : "");
+  return job;
+}
 
-  if (vm.count("layout")) {
-    auto [tp, pp] = parse_layout(vm["layout"].as<std::string>());
-    const LayoutPlan p = plan_layout(config, gpu, job, tp, pp);
-    IRIS_USER_CHECK(p.refusal.empty(), "layout tp={} pp={} is impossible: {}", tp, pp, p.refusal);
-    print_breakdown(p, gpu, job.bf16_grads);
-    return 0;
-  }
-  const auto plans = plan_all(config, gpu, job);
+// Every possible layout ranked by predicted tokens/s, the impossible ones with the reason, then the best's breakdown.
+void print_ranking(const std::vector<LayoutPlan>& plans, const GpuSpec& gpu, bool bf16_grads) {
   fmt::print("\n{:>4} {:>3} {:>3} {:>4} {:>5} {:>10} {:>12} {:>6} {:>8}  {}\n", "rank", "tp", "pp", "dp", "m",
              "GiB/GPU", "tokens/s", "MFU%", "step s", "verdict");
   int rank = 0;
@@ -224,23 +191,65 @@ int run(int argc, char** argv) {
   if (rank > 0 && plans.front().fits) {
     const auto& best = plans.front();
     fmt::print("\nbest layout: --layout {},{}\n\n", best.tp, best.pp);
-    print_breakdown(best, gpu, job.bf16_grads);
+    print_breakdown(best, gpu, bf16_grads);
   } else {
     fmt::print("\nno layout fits; try --recompute selective|full, a smaller --micro-batch or more GPUs\n");
   }
-  return 0;
+}
+
+int run(int argc, char** argv) {
+  const po::options_description opts = plan_options();
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::ostringstream help;
+    help << opts;
+    throw UserError(fmt::format("{}\n{}", e.what(), help.str()));
+  }
+  if (vm.count("help")) {
+    std::cout << opts;
+    return kExitOk;
+  }
+  auto need = [&](const char* key) {
+    IRIS_USER_CHECK(vm.count(key), "--{} is required (see --help)", key);
+  };
+  need("model");
+  const LlamaConfig config = LlamaConfig::load(vm["model"].as<std::string>());
+  fmt::print("model {}: {} parameters ({} layers, hidden {}, heads {}/{} kv, FFN {}, vocab {})\n", config.source,
+             group_digits(config.num_parameters()), config.num_hidden_layers, config.hidden_size,
+             config.num_attention_heads, config.num_key_value_heads, config.intermediate_size, config.vocab_size);
+  const std::string backend = vm["backend"].as<std::string>();
+  if (backend == "cpu") return run_cpu(config, vm);
+  IRIS_USER_CHECK(backend == "cuda", "--backend must be cuda or cpu, got \"{}\"", backend);
+
+  need("gpus");
+  need("gpu");
+  need("global-batch");
+  const Job job = gpu_job(vm);
+  const fs::path hardware = vm.count("hardware") ? fs::path(vm["hardware"].as<std::string>()) : default_hardware();
+  const GpuSpec gpu = find_gpu(hardware, vm["gpu"].as<std::string>());
+  fmt::print("FLOPs per token (6 x {} matmul parameters + 12 x L x C x T): {:.4g}\n",
+             group_digits(matmul_parameters(config)), flops_per_token(config, job.seq));
+  fmt::print("job: {} x {} ({:.0f} TFLOP/s bf16, {:.1f} GiB), {} per node, seq {}, global batch {}, micro-batch {}, "
+             "recompute {}{}{}\n",
+             job.gpus, gpu.name, gpu.peak_bf16_tflops, gpu.memory_gib, job.gpus_per_node, job.seq, job.global_batch,
+             job.micro_batch, to_string(job.recompute), job.flash_attention ? ", FlashAttention" : ", no FlashAttention",
+             job.bf16_grads ? ", bf16 gradients" : "");
+  if (vm.count("layout")) {
+    auto [tp, pp] = parse_layout(vm["layout"].as<std::string>());
+    const LayoutPlan p = plan_layout(config, gpu, job, tp, pp);
+    IRIS_USER_CHECK(p.refusal.empty(), "layout tp={} pp={} is impossible: {}", tp, pp, p.refusal);
+    print_breakdown(p, gpu, job.bf16_grads);
+    return kExitOk;
+  }
+  print_ranking(plan_all(config, gpu, job), gpu, job.bf16_grads);
+  return kExitOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const iris::UserError& e) {
-    std::cerr << "iris-plan: error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "iris-plan: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return iris::run_tool("iris-plan", [&] { return run(argc, argv); });
 }

@@ -29,6 +29,7 @@
 #include "src/core/error.h"
 #include "src/plan/plan.h"
 #include "src/train/exit_codes.h"
+#include "src/train/tool_main.h"
 
 namespace {
 namespace po = boost::program_options;
@@ -120,6 +121,23 @@ struct Options {
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
   int signal_lead = 300;  // seconds before the time limit Slurm sends USR1 (0: no signal)
   std::vector<std::string> extra;
+  std::string model, layout = "auto", sweep, sweep_layouts, iris_home, templates, hardware, output;
+  std::string command;  // the iris-slurm command line, for the script's header
+  std::string self;     // argv[0]: iris-train is found beside it
+};
+
+// One planned job of the script (an array task of a sweep, or the whole job).
+struct PlannedJob {
+  Layout layout;
+  int grad_accum = 0;  // 0: the run config's (CPU test jobs)
+};
+
+// A job array: --sweep, or several --sweep-layouts on one node count.
+bool is_sweep(const Options& o, const std::vector<PlannedJob>& jobs) { return !o.sweep.empty() || jobs.size() > 1; }
+
+// The lines a sweep adds to the script (empty for a single job).
+struct SweepLines {
+  std::string array_line, block, srun_extra, mpirun_extra;
 };
 
 // Fits the planner's Job to the options and checks (tp, pp) on nodes x gpus; returns grad_accum.
@@ -164,8 +182,8 @@ Layout auto_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Op
     if (p.refusal.empty() && p.fits && p.tp <= o.gpus_per_node) return {nodes, p.tp, p.pp};
   throw UserError(fmt::format("{} does not fit on {} node(s) x {} {} under any layout (iris-plan --model {} --gpus {} "
                               "--gpu {} --global-batch {} --recompute {} shows why); use more nodes or --recompute "
-                              "selective|full", config.source, nodes, o.gpus_per_node, gpu.name, config.source, job.gpus,
-                              gpu.name, job.global_batch, o.recompute));
+                              "selective|full", config.source, nodes, o.gpus_per_node, gpu.name, config.source,
+                              job.gpus, gpu.name, job.global_batch, o.recompute));
 }
 
 void check_file(const std::string& path, const std::string& what) {
@@ -198,16 +216,16 @@ std::string join_args(const std::vector<std::string>& args) {
   return out;
 }
 
-int run(int argc, char** argv) {
-  Options o;
+// Parses the command line into `o`; false when --help was asked (and printed).
+bool parse_options(int argc, char** argv, Options& o) {
   po::options_description opts("iris-slurm options");
   opts.add_options()("help", "show this help")
       ("task", po::value(&o.task)->default_value("pretrain"), "pretrain | sft")
-      ("model", po::value<std::string>(), "HF config.json of the model (e.g. configs/models/llama2-7b.json)")
+      ("model", po::value(&o.model), "HF config.json of the model (e.g. configs/models/llama2-7b.json)")
       ("nodes", po::value(&o.nodes)->default_value(1), "nodes")
       ("gpus-per-node", po::value(&o.gpus_per_node)->default_value(8), "GPUs per node (one rank per GPU)")
       ("gpu", po::value(&o.gpu)->default_value(kDefaultGpu), "GPU type for the planner (configs/hardware/gpus.json)")
-      ("layout", po::value<std::string>()->default_value("auto"), "auto (the planner's best) or TP,PP")
+      ("layout", po::value(&o.layout)->default_value("auto"), "auto (the planner's best) or TP,PP")
       ("seq", po::value(&o.seq)->default_value(4096), "sequence length (train.seq_len)")
       ("micro-batch", po::value(&o.micro_batch)->default_value(1), "samples per micro-batch (train.micro_batch)")
       ("global-batch", po::value(&o.global_batch)->default_value(0), "samples per step (0: dp x micro-batch); "
@@ -230,38 +248,54 @@ int run(int argc, char** argv) {
       ("run-dir", po::value(&o.run_dir), "metrics and checkpoints (default runs/<job name>, relative to the "
                                           "submit directory)")
       ("job-name", po::value(&o.name), "Slurm job name (default iris-<task>-<model>)")
-      ("sweep", po::value<std::string>(), "job array over these node counts, e.g. 1,2,4")
-      ("sweep-layouts", po::value<std::string>(), "layouts of the sweep, e.g. \"1,1 2,2\" (default: the planner's "
-                                                  "best for each node count)")
+      ("sweep", po::value(&o.sweep), "job array over these node counts, e.g. 1,2,4")
+      ("sweep-layouts", po::value(&o.sweep_layouts), "layouts of the sweep, e.g. \"1,1 2,2\" (default: the "
+                                                     "planner's best for each node count)")
       ("cpu-ranks", po::value(&o.cpu_ranks)->default_value(0), "CPU-backend test job: this many ranks in all, no "
                                                                "GPUs requested, tasks may share cores (--overcommit)")
-      ("iris-home", po::value<std::string>(), "the Iris checkout as the script should name it (default: this one)")
-      ("templates", po::value<std::string>(), "template directory (default jobs/slurm of the checkout)")
-      ("hardware", po::value<std::string>(), "GPU table (default configs/hardware/gpus.json)")
-      ("output", po::value<std::string>(), "the sbatch script to write")
-      ("train-arg", po::value(&o.extra)->composing(), "extra iris-train flag (repeatable), e.g. --train-arg=--train.steps=1000");
+      ("iris-home", po::value(&o.iris_home), "the Iris checkout as the script should name it (default: this one)")
+      ("templates", po::value(&o.templates), "template directory (default jobs/slurm of the checkout)")
+      ("hardware", po::value(&o.hardware), "GPU table (default configs/hardware/gpus.json)")
+      ("output", po::value(&o.output), "the sbatch script to write")
+      ("train-arg", po::value(&o.extra)->composing(), "extra iris-train flag (repeatable), e.g. "
+                                                      "--train-arg=--train.steps=1000");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "iris-slurm: " << e.what() << "\n" << opts;
-    return 2;
+    std::ostringstream help;
+    help << opts;
+    throw UserError(fmt::format("{}\n{}", e.what(), help.str()));
   }
   if (vm.count("help")) {
     std::cout << opts;
-    return 0;
+    return false;
   }
-  IRIS_USER_CHECK(vm.count("model"), "--model is required (e.g. configs/models/llama2-7b.json)");
-  IRIS_USER_CHECK(vm.count("output"), "--output FILE is required (the sbatch script to write)");
+  o.command = "iris-slurm";
+  for (int i = 1; i < argc; ++i) o.command += std::string(" ") + argv[i];
+  o.self = argv[0];
+  return true;
+}
+
+// Every check of the options that needs no model or planner; parses --recompute.
+void check_options(Options& o) {
+  IRIS_USER_CHECK(!o.model.empty(), "--model is required (e.g. configs/models/llama2-7b.json)");
+  IRIS_USER_CHECK(!o.output.empty(), "--output FILE is required (the sbatch script to write)");
   IRIS_USER_CHECK(o.signal_lead >= 0, "--signal-lead must not be negative, got {}", o.signal_lead);
   IRIS_USER_CHECK(o.task == "pretrain" || o.task == "sft", "--task must be pretrain or sft, got \"{}\"", o.task);
   IRIS_USER_CHECK(o.nodes >= 1 && o.gpus_per_node >= 1 && o.seq >= 1 && o.micro_batch >= 1 && o.cpu_ranks >= 0,
                   "--nodes, --gpus-per-node, --seq and --micro-batch must be positive");
-  IRIS_USER_CHECK(std::regex_match(o.time, std::regex(R"((\d+-)?\d{1,2}:\d{2}:\d{2})")),
+  std::smatch t;
+  IRIS_USER_CHECK(std::regex_match(o.time, t, std::regex(R"((?:(\d+)-)?(\d{1,2}):(\d{2}):(\d{2}))")),
                   "--time must be D-HH:MM:SS or HH:MM:SS, got \"{}\"", o.time);
-  const std::string model_arg = vm["model"].as<std::string>();
-  const LlamaConfig config = LlamaConfig::load(model_arg);
+  const long seconds = (t[1].matched ? std::stol(t[1]) * 86400 : 0) + std::stol(t[2]) * 3600 + std::stol(t[3]) * 60 +
+                       std::stol(t[4]);
+  // Slurm sends the signal as soon as less than the lead is left: a lead as long as the job checkpoints and
+  // requeues it at its first step, every time.
+  IRIS_USER_CHECK(o.signal_lead < seconds, "--signal-lead {} s is not shorter than --time {} ({} s): Slurm would "
+                  "signal the job as it starts; use a longer --time or a shorter --signal-lead (0: none)",
+                  o.signal_lead, o.time, seconds);
   o.recompute_mode = parse_recompute(o.recompute, "--recompute");
   IRIS_USER_CHECK(o.comm == "nccl" || o.comm == "mpi", "--comm must be nccl or mpi, got \"{}\"", o.comm);
   IRIS_USER_CHECK(o.grad_dtype == "fp32" || o.grad_dtype == "bf16", "--grad-dtype must be fp32 or bf16, got \"{}\"",
@@ -273,133 +307,127 @@ int run(int argc, char** argv) {
   check_file(o.tokenizer, "--tokenizer");
   check_file(o.run_config, "--run-config");
   check_file(o.init_from, "--init-from");
+}
 
-  const fs::path root = source_root();
-  const bool cpu = o.cpu_ranks > 0;
-  const std::string layout_arg = vm["layout"].as<std::string>();
-  std::vector<int> node_counts = vm.count("sweep") ? parse_int_list(vm["sweep"].as<std::string>(), "--sweep")
-                                                   : std::vector<int>{o.nodes};
-  std::vector<Layout> layouts;
-  std::vector<int> grad_accum;
+// The (nodes, layout, grad_accum) of every job: asked for with --layout/--sweep-layouts or the planner's best,
+// each checked against the ranks (CPU) or the planner's fit (GPU).
+std::vector<PlannedJob> plan_jobs(const LlamaConfig& config, const Options& o, const fs::path& root) {
+  const std::vector<int> node_counts = o.sweep.empty() ? std::vector<int>{o.nodes} : parse_int_list(o.sweep, "--sweep");
+  std::vector<std::pair<int, int>> wanted;
+  if (!o.sweep_layouts.empty()) {
+    std::stringstream in(o.sweep_layouts);
+    for (std::string item; in >> item;) wanted.push_back(parse_layout(item));
+  } else if (o.layout != "auto") {
+    wanted.push_back(parse_layout(o.layout));
+  }
+  std::vector<PlannedJob> jobs;
   for (int nodes : node_counts) {
-    std::vector<std::pair<int, int>> wanted;
-    if (vm.count("sweep-layouts")) {
-      std::stringstream in(vm["sweep-layouts"].as<std::string>());
-      for (std::string item; in >> item;) wanted.push_back(parse_layout(item));
-    } else if (layout_arg != "auto") {
-      wanted.push_back(parse_layout(layout_arg));
-    }
-    if (cpu) {
+    if (o.cpu_ranks > 0) {
       IRIS_USER_CHECK(o.cpu_ranks % nodes == 0, "--cpu-ranks {} cannot be spread evenly over {} node(s)", o.cpu_ranks,
                       nodes);
-      if (wanted.empty()) wanted.push_back({1, 1});  // documented CPU default: pure data parallel
-      for (auto [tp, pp] : wanted) {
+      for (auto [tp, pp] : wanted.empty() ? std::vector<std::pair<int, int>>{{1, 1}} : wanted) {  // CPU: pure dp
         IRIS_USER_CHECK(o.cpu_ranks % (tp * pp) == 0, "--cpu-ranks {} cannot hold layout tp={} pp={}: the rank count "
                         "must be a multiple of tp x pp = {}", o.cpu_ranks, tp, pp, tp * pp);
         validate_layout(config, tp, pp);
-        layouts.push_back({nodes, tp, pp});
-        grad_accum.push_back(0);  // the run config's
+        jobs.push_back({{nodes, tp, pp}, 0});
       }
       continue;
     }
-    const fs::path hardware = vm.count("hardware") ? fs::path(vm["hardware"].as<std::string>())
-                                                   : root / "configs/hardware/gpus.json";
-    const plan::GpuSpec gpu = plan::find_gpu(hardware, o.gpu);
-    if (wanted.empty()) {
-      layouts.push_back(auto_layout(config, gpu, o, nodes));
-    } else {
-      for (auto [tp, pp] : wanted) layouts.push_back({nodes, tp, pp});
-    }
-    for (size_t i = grad_accum.size(); i < layouts.size(); ++i)
-      grad_accum.push_back(check_gpu_layout(config, gpu, o, layouts[i]));
+    const plan::GpuSpec gpu = plan::find_gpu(o.hardware.empty() ? root / "configs/hardware/gpus.json"
+                                                                : fs::path(o.hardware), o.gpu);
+    std::vector<Layout> layouts;
+    if (wanted.empty()) layouts.push_back(auto_layout(config, gpu, o, nodes));
+    for (auto [tp, pp] : wanted) layouts.push_back({nodes, tp, pp});
+    for (const Layout& l : layouts) jobs.push_back({l, check_gpu_layout(config, gpu, o, l)});
   }
+  return jobs;
+}
 
-  const std::string model_stem = fs::path(model_arg).stem().string();
-  if (o.name.empty()) o.name = fmt::format("iris-{}-{}{}", o.task, model_stem, vm.count("sweep") ? "-sweep" : "");
-  if (o.run_dir.empty()) o.run_dir = "runs/" + o.name;
-  const fs::path output = vm["output"].as<std::string>();
-  const std::string iris_home = vm.count("iris-home") ? vm["iris-home"].as<std::string>() : root.string();
-  const std::string iris_train = vm.count("iris-home") ? "$IRIS_HOME/build/bin/iris-train"
-                                                       : script_path((fs::path(argv[0]).parent_path() / "iris-train")
-                                                                         .string(), root);
-  const int tasks_per_node = cpu ? o.cpu_ranks / layouts[0].nodes : o.gpus_per_node;
-  auto layout_args = [&](const Layout& l, int accum) {
-    std::vector<std::string> a = {"--parallel.tp", std::to_string(l.tp), "--parallel.pp", std::to_string(l.pp)};
-    if (!cpu) {
-      for (const std::string& s : {std::string("--train.seq_len"), std::to_string(o.seq), std::string("--train.micro_batch"),
-                                   std::to_string(o.micro_batch), std::string("--train.grad_accum"), std::to_string(accum)})
-        a.push_back(s);
-    }
-    return a;
-  };
-
-  std::vector<std::string> train_args;
-  if (o.task == "sft") train_args.push_back("--train.task=sft");
-  if (!cpu)  // one rank per GPU
-    for (const std::string& a : {"--train.device", "cuda", "--parallel.comm", o.comm.c_str()}) train_args.push_back(a);
-  if (o.recompute != "none")
-    for (const std::string& a : {"--train.recompute", o.recompute.c_str()}) train_args.push_back(a);
-  if (o.grad_dtype != "fp32")
-    for (const std::string& a : {"--train.grad_dtype", o.grad_dtype.c_str()}) train_args.push_back(a);
-  std::string sweep_block, array_line, srun_extra, mpirun_extra;
-  int max_nodes = 0;
-  for (const Layout& l : layouts) max_nodes = std::max(max_nodes, l.nodes);
-  if (layouts.size() > 1 || vm.count("sweep")) {
-    // One array task per (nodes, layout); each runs on the first `nodes` nodes of the allocation and
-    // writes to its own RUN_DIR. Submit per node count to avoid idle nodes (see the header lines).
-    array_line = fmt::format("#SBATCH --array=0-{}\n", layouts.size() - 1);
-    sweep_block = "# The sweep: one line per array task, \"nodes tp pp grad_accum\".\nSWEEP=(";
-    for (size_t i = 0; i < layouts.size(); ++i)
-      sweep_block += fmt::format("{}\"{} {} {} {}\"", i ? " " : "", layouts[i].nodes, layouts[i].tp, layouts[i].pp,
-                                 grad_accum[i]);
-    sweep_block += ")\nread -r SWEEP_NODES SWEEP_TP SWEEP_PP SWEEP_ACCUM <<<\"${SWEEP[$SLURM_ARRAY_TASK_ID]}\"\n";
-    sweep_block += fmt::format("NTASKS=$((SWEEP_NODES * {}))\n", tasks_per_node);
-    sweep_block += "RUN_DIR=$RUN_DIR/n${SWEEP_NODES}-tp${SWEEP_TP}-pp${SWEEP_PP}\n";
-    sweep_block += "TRAIN_ARGS+=(--parallel.tp \"$SWEEP_TP\" --parallel.pp \"$SWEEP_PP\")\n";
+// iris-train's flags common to every job of the script; a single job also gets its layout here.
+std::vector<std::string> train_args(const Options& o, const std::vector<PlannedJob>& jobs, bool sweep) {
+  const bool cpu = o.cpu_ranks > 0;
+  std::vector<std::string> a;
+  if (o.task == "sft") a.push_back("--train.task=sft");
+  if (!cpu) a.insert(a.end(), {"--train.device", "cuda", "--parallel.comm", o.comm});  // one rank per GPU
+  if (o.recompute != "none") a.insert(a.end(), {"--train.recompute", o.recompute});
+  if (o.grad_dtype != "fp32") a.insert(a.end(), {"--train.grad_dtype", o.grad_dtype});
+  if (!sweep) {
+    const PlannedJob& j = jobs[0];
+    a.insert(a.end(), {"--parallel.tp", std::to_string(j.layout.tp), "--parallel.pp", std::to_string(j.layout.pp)});
     if (!cpu)
-      sweep_block += fmt::format("TRAIN_ARGS+=(--train.seq_len {} --train.micro_batch {} --train.grad_accum "
-                                 "\"$SWEEP_ACCUM\")\n", o.seq, o.micro_batch);
-    srun_extra = "--nodes=\"$SWEEP_NODES\" --ntasks=\"$NTASKS\" ";
-    mpirun_extra = "--host \"$(scontrol show hostnames | head -n \"$SWEEP_NODES\" | paste -sd,)\" ";
-  } else {
-    for (const auto& a : layout_args(layouts[0], grad_accum[0])) train_args.push_back(a);
+      a.insert(a.end(), {"--train.seq_len", std::to_string(o.seq), "--train.micro_batch", std::to_string(o.micro_batch),
+                         "--train.grad_accum", std::to_string(j.grad_accum)});
   }
-  for (const auto& a : o.extra) train_args.push_back(a);
+  a.insert(a.end(), o.extra.begin(), o.extra.end());
+  return a;
+}
 
-  std::string resources;
-  if (cpu) {
-    resources = "#SBATCH --cpus-per-task=1\n#SBATCH --overcommit   # CPU test job: ranks may share cores";
-  } else {
-    resources = fmt::format("#SBATCH --gpus-per-node={}\n#SBATCH --exclusive", o.gpus_per_node);
-  }
-  if (!o.partition.empty()) resources += "\n#SBATCH --partition=" + o.partition;
-  if (!o.account.empty()) resources += "\n#SBATCH --account=" + o.account;
+// One array task per (nodes, layout); each runs on the first `nodes` nodes of the allocation and writes to its
+// own RUN_DIR. Submit per node count to avoid idle nodes (see the title's lines).
+SweepLines sweep_lines(const Options& o, const std::vector<PlannedJob>& jobs, int tasks_per_node) {
+  SweepLines s;
+  s.array_line = fmt::format("#SBATCH --array=0-{}\n", jobs.size() - 1);
+  s.block = "# The sweep: one line per array task, \"nodes tp pp grad_accum\".\nSWEEP=(";
+  for (size_t i = 0; i < jobs.size(); ++i)
+    s.block += fmt::format("{}\"{} {} {} {}\"", i ? " " : "", jobs[i].layout.nodes, jobs[i].layout.tp,
+                           jobs[i].layout.pp, jobs[i].grad_accum);
+  s.block += ")\nread -r SWEEP_NODES SWEEP_TP SWEEP_PP SWEEP_ACCUM <<<\"${SWEEP[$SLURM_ARRAY_TASK_ID]}\"\n";
+  s.block += fmt::format("NTASKS=$((SWEEP_NODES * {}))\n", tasks_per_node);
+  s.block += "RUN_DIR=$RUN_DIR/n${SWEEP_NODES}-tp${SWEEP_TP}-pp${SWEEP_PP}\n";
+  s.block += "TRAIN_ARGS+=(--parallel.tp \"$SWEEP_TP\" --parallel.pp \"$SWEEP_PP\")\n";
+  if (o.cpu_ranks == 0)
+    s.block += fmt::format("TRAIN_ARGS+=(--train.seq_len {} --train.micro_batch {} --train.grad_accum "
+                           "\"$SWEEP_ACCUM\")\n", o.seq, o.micro_batch);
+  s.srun_extra = "--nodes=\"$SWEEP_NODES\" --ntasks=\"$NTASKS\" ";
+  s.mpirun_extra = "--host \"$(scontrol show hostnames | head -n \"$SWEEP_NODES\" | paste -sd,)\" ";
+  return s;
+}
 
-  std::string command = "iris-slurm";
-  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
-  std::string title;
-  if (layouts.size() == 1 && !vm.count("sweep")) {
-    title = fmt::format("Iris {} of {} on {} node(s) x {} {}: tp={} pp={} dp={}", o.task, model_stem, o.nodes,
-                        tasks_per_node, cpu ? "CPU ranks" : o.gpu, layouts[0].tp, layouts[0].pp,
-                        o.nodes * tasks_per_node / (layouts[0].tp * layouts[0].pp));
-  } else {
-    title = fmt::format("Iris {} of {}: scaling sweep, {} array tasks over node counts {}", o.task, model_stem,
-                        layouts.size(), vm["sweep"].as<std::string>());
-    int first = 0;
-    for (size_t i = 1; i <= layouts.size(); ++i)
-      if (i == layouts.size() || layouts[i].nodes != layouts[first].nodes) {
-        title += fmt::format("\n# Without idle nodes: sbatch --nodes={} --array={}-{} {}", layouts[first].nodes, first,
-                             i - 1, output.filename().string());
-        first = static_cast<int>(i);
-      }
-  }
-  std::string extra_data;
-  if (o.task == "sft") extra_data = "\"${DATA}_loss_mask.bin\" \"${DATA}_loss_mask.idx\"";
+std::string resource_lines(const Options& o) {
+  std::string r = o.cpu_ranks > 0
+                      ? std::string("#SBATCH --cpus-per-task=1\n"
+                                    "#SBATCH --overcommit   # CPU test job: ranks may share cores")
+                      : fmt::format("#SBATCH --gpus-per-node={}\n#SBATCH --exclusive", o.gpus_per_node);
+  if (!o.partition.empty()) r += "\n#SBATCH --partition=" + o.partition;
+  if (!o.account.empty()) r += "\n#SBATCH --account=" + o.account;
+  return r;
+}
 
-  const std::map<std::string, std::string> values = {
+// The script's first comment line; a sweep adds the per-node-count sbatch lines that avoid idle nodes.
+std::string job_title(const Options& o, const std::vector<PlannedJob>& jobs, const std::string& model_stem,
+                      int tasks_per_node) {
+  const Layout& l = jobs[0].layout;
+  if (!is_sweep(o, jobs))
+    return fmt::format("Iris {} of {} on {} node(s) x {} {}: tp={} pp={} dp={}", o.task, model_stem, o.nodes,
+                       tasks_per_node, o.cpu_ranks > 0 ? "CPU ranks" : o.gpu, l.tp, l.pp,
+                       o.nodes * tasks_per_node / (l.tp * l.pp));
+  std::string title = fmt::format("Iris {} of {}: scaling sweep, {} array tasks over node counts {}", o.task,
+                                  model_stem, jobs.size(), o.sweep.empty() ? std::to_string(o.nodes) : o.sweep);
+  size_t first = 0;
+  for (size_t i = 1; i <= jobs.size(); ++i)
+    if (i == jobs.size() || jobs[i].layout.nodes != jobs[first].layout.nodes) {
+      title += fmt::format("\n# Without idle nodes: sbatch --nodes={} --array={}-{} {}", jobs[first].layout.nodes,
+                           first, i - 1, fs::path(o.output).filename().string());
+      first = i;
+    }
+  return title;
+}
+
+// The values of train.sbatch.in's @PLACEHOLDERS@.
+std::map<std::string, std::string> template_values(const Options& o, const std::vector<PlannedJob>& jobs,
+                                                   const fs::path& root, const std::string& title) {
+  const bool cpu = o.cpu_ranks > 0, sweep = is_sweep(o, jobs);
+  const int tasks_per_node = cpu ? o.cpu_ranks / jobs[0].layout.nodes : o.gpus_per_node;
+  int max_nodes = 0;
+  for (const PlannedJob& j : jobs) max_nodes = std::max(max_nodes, j.layout.nodes);
+  const std::string iris_home = o.iris_home.empty() ? root.string() : o.iris_home;
+  const std::string iris_train = !o.iris_home.empty() ? std::string("$IRIS_HOME/build/bin/iris-train")
+                                     : script_path((fs::path(o.self).parent_path() / "iris-train").string(), root);
+  const SweepLines s = sweep ? sweep_lines(o, jobs, tasks_per_node) : SweepLines{};
+  return {
       {"TITLE", title},
-      {"SCRIPT_NAME", output.filename().string()},
-      {"COMMAND", command},
+      {"SCRIPT_NAME", fs::path(o.output).filename().string()},
+      {"COMMAND", o.command},
       {"RANK_UNIT", cpu ? "CPU task (CPU backend test job)" : "GPU"},
       {"JOB_NAME", o.name},
       {"NODES", std::to_string(max_nodes)},
@@ -408,12 +436,12 @@ int run(int argc, char** argv) {
       // --overcommit, and a test machine may have fewer cores than ranks.
       {"TASKS_LINE", cpu ? fmt::format("#SBATCH --ntasks={}", o.cpu_ranks)
                          : fmt::format("#SBATCH --ntasks-per-node={}", tasks_per_node)},
-      {"ARRAY_LINE", array_line},
-      {"RESOURCE_LINES", resources},
+      {"ARRAY_LINE", s.array_line},
+      {"RESOURCE_LINES", resource_lines(o)},
       {"TIME", o.time},
       {"IRIS_HOME", shell_quoted_body(iris_home)},
       {"IRIS_TRAIN", shell_quoted_body(iris_train)},
-      {"MODEL", shell_quoted_body(script_path(model_arg, root))},
+      {"MODEL", shell_quoted_body(script_path(o.model, root))},
       {"DATA", shell_quoted_body(script_path(o.data, root))},
       {"TOKENIZER", shell_quoted_body(script_path(o.tokenizer, root))},
       {"RUN_CONFIG", shell_quoted_body(script_path(o.run_config, root))},
@@ -422,34 +450,41 @@ int run(int argc, char** argv) {
       {"EXIT_REQUEUE", std::to_string(kExitCheckpointedRequeue)},
       {"SIGNAL_LINE", o.signal_lead > 0 ? fmt::format("#SBATCH --signal=B:USR1@{}", o.signal_lead)
                                         : std::string("# (no --signal: iris-slurm --signal-lead 0)")},
-      {"TRAIN_ARGS", join_args(train_args)},
-      {"SWEEP_BLOCK", sweep_block},
-      {"EXTRA_DATA_FILES", extra_data},
-      {"SRUN_EXTRA", srun_extra},
-      {"MPIRUN_EXTRA", mpirun_extra},
+      {"TRAIN_ARGS", join_args(train_args(o, jobs, sweep))},
+      {"SWEEP_BLOCK", s.block},
+      {"EXTRA_DATA_FILES", o.task == "sft" ? "\"${DATA}_loss_mask.bin\" \"${DATA}_loss_mask.idx\"" : ""},
+      {"SRUN_EXTRA", s.srun_extra},
+      {"MPIRUN_EXTRA", s.mpirun_extra},
   };
-  const fs::path templates = vm.count("templates") ? fs::path(vm["templates"].as<std::string>()) : root / "jobs/slurm";
-  const std::string script = fill_template(templates / "train.sbatch.in", values);
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  if (!parse_options(argc, argv, o)) return kExitOk;
+  check_options(o);
+  const LlamaConfig config = LlamaConfig::load(o.model);
+  const fs::path root = source_root();
+  const std::vector<PlannedJob> jobs = plan_jobs(config, o, root);
+
+  const std::string model_stem = fs::path(o.model).stem().string();
+  if (o.name.empty()) o.name = fmt::format("iris-{}-{}{}", o.task, model_stem, o.sweep.empty() ? "" : "-sweep");
+  if (o.run_dir.empty()) o.run_dir = "runs/" + o.name;
+  const int tasks_per_node = o.cpu_ranks > 0 ? o.cpu_ranks / jobs[0].layout.nodes : o.gpus_per_node;
+  const std::string title = job_title(o, jobs, model_stem, tasks_per_node);
+  const fs::path templates = o.templates.empty() ? root / "jobs/slurm" : fs::path(o.templates);
+  const std::string script = fill_template(templates / "train.sbatch.in", template_values(o, jobs, root, title));
   {
-    std::ofstream out(output);
-    IRIS_USER_CHECK(out.good(), "cannot write {}", output.string());
+    std::ofstream out(o.output);
+    IRIS_USER_CHECK(out.good(), "cannot write {}", o.output);
     out << script;
   }
-  fs::permissions(output, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
-  fmt::print("wrote {}: {}\n", output.string(), title.substr(0, title.find('\n')));
-  return 0;
+  fs::permissions(o.output, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  fmt::print("wrote {}: {}\n", o.output, title.substr(0, title.find('\n')));
+  return kExitOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const iris::UserError& e) {
-    std::cerr << "iris-slurm: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "iris-slurm: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return iris::run_tool("iris-slurm", [&] { return run(argc, argv); });
 }

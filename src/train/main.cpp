@@ -8,6 +8,7 @@
 #include "src/core/error.h"
 #include "src/core/log.h"
 #include "src/train/exit_codes.h"
+#include "src/train/tool_main.h"
 #include "src/train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -16,24 +17,17 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   iris::init_logging(rank, world);
-  int status = 0;
-  try {
+  const int status = iris::run_tool("iris-train", [&] {
     iris::RunConfig config;
     std::string help;
     if (!iris::RunConfig::parse(argc, argv, config, &help)) {
       if (rank == 0) std::printf("%s\n", help.c_str());
-    } else {
-      iris::Trainer trainer(std::move(config), world, rank);
-      trainer.run();
-      status = trainer.exit_status();
+      return iris::kExitOk;
     }
-  } catch (const iris::UserError& e) {
-    spdlog::error("{}", e.what());
-    status = 2;
-  } catch (const std::exception& e) {
-    spdlog::error("rank {} failed: {}", rank, e.what());
-    status = 1;
-  }
+    iris::Trainer trainer(std::move(config), world, rank);
+    trainer.run();
+    return trainer.exit_status();
+  });
   // One failed rank must end the whole job rather than leave the others waiting in a collective. A
   // stop after a checkpoint is agreed by every rank: they all leave normally with the same status.
   if (status != 0 && status != iris::kExitCheckpointedRequeue && world > 1) MPI_Abort(MPI_COMM_WORLD, status);

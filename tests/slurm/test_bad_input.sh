@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # iris-slurm refuses, with a clear message and without writing a script, a node/GPU count that cannot
 # hold the layout, a model that does not fit (planner; unless --recompute makes it fit), a missing data
-# path, bad --recompute/--comm/--grad-dtype values (bf16 gradients on a CPU job), and CPU ranks that cannot hold the layout. A valid request next to each refusal shows the refusal is about the input.
+# path, bad --recompute/--comm/--grad-dtype values (bf16 gradients on a CPU job), CPU ranks that cannot hold the layout, and a --signal-lead not shorter than
+# --time. A valid request next to each refusal shows the refusal is about the input.
 set -uo pipefail
 src=$1 build=$2
 slurm=$build/bin/iris-slurm
@@ -56,4 +57,10 @@ refuses '--grad-dtype bf16 is for GPU jobs' --model "$src/configs/models/tiny.js
   --data data --grad-dtype bf16
 accepts  --model "$src/configs/models/tiny.json" --cpu-ranks 4 --layout 2,2 --data data
 refuses "cannot hold layout tp=2 pp=2" --model "$src/configs/models/tiny.json" --cpu-ranks 6 --layout 2,2 --data data
+# A signal lead as long as the time limit would checkpoint and requeue the job at its first step, every time.
+refuses "--signal-lead 300 s is not shorter than --time 00:05:00 (300 s)" --model "$src/configs/models/tiny.json" \
+  --cpu-ranks 4 --data data --time 00:05:00
+accepts --model "$src/configs/models/tiny.json" --cpu-ranks 4 --data data --time 1-00:05:00 --signal-lead 86400
+refuses "is not shorter than --time 1-00:00:00 (86400 s)" --model "$src/configs/models/tiny.json" --cpu-ranks 4 \
+  --data data --time 1-00:00:00 --signal-lead 86400
 exit $fail

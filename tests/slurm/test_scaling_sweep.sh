@@ -8,7 +8,7 @@ src=$1 build=$2
 use_cluster
 rm -rf study
 "$src/tools/scaling-study" --slurm --build "$build" --out study --nodes 1 --layouts "1,1 2,1" --cpu-ranks 2 \
-  --steps 2 --seq 32 --micro-batch 2 --grad-accum 1 -- --time 00:05:00 | tee submit.log
+  --steps 2 --seq 32 --micro-batch 2 --grad-accum 1 -- --time 00:05:00 --signal-lead 60 | tee submit.log
 id=$(sed -nE 's/^scaling-study: submitted job ([0-9]+);.*/\1/p' submit.log)
 [ -n "$id" ] || { echo "FAIL: no job id in the scaling-study output"; exit 1; }
 # An array job leaves the queue when all its tasks have; then every task must have COMPLETED.
