@@ -50,7 +50,7 @@ struct ModelResult {
   std::string name;                // as given in --models
   std::string config_path;         // the config.json both sides used (a copy in --out)
   long long parameters = 0;
-  double flops_per_token = 0;      // plan::flops_per_token at this seq (DESIGN.md's MFU formula)
+  double flops_per_token = 0;      // plan::flops_per_token at this seq (docs/design.md, "Performance")
   std::optional<double> peak_tflops;  // the peak both MFUs are over (--peak-tflops, or Iris's own)
   SideResult iris, torch;
 };

@@ -1,8 +1,9 @@
 // iris-bench's output: one table per model (tokens/s, MFU, peak memory, what saved memory, the
 // Iris/PyTorch ratio), the targets marked met or not (printed, never asserted), and
 // out/results.json with the same figures for scripts.
-// Both MFUs use DESIGN.md's FLOPs per token over one peak: --peak-tflops, else the peak implied by
-// iris-train's own mfu (tokens/s × FLOPs per token / mfu); unknown when neither exists.
+// Both MFUs use the FLOPs per token of docs/design.md ("Performance") over one peak: --peak-tflops,
+// else the peak implied by iris-train's own mfu (tokens/s × FLOPs per token / mfu); unknown when
+// neither exists.
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>

@@ -1,5 +1,5 @@
 // Communicator interface (docs/design.md decision 4): every collective and point-to-point operation Iris uses, on a
-// group of ranks. MpiComm implements it for CPU buffers; NcclComm (CUDA issue) for GPU buffers.
+// group of ranks. MpiComm implements it for CPU buffers; NcclComm for GPU buffers.
 // All parallel logic is written against this interface and never calls MPI or NCCL directly.
 #pragma once
 #include <cstddef>

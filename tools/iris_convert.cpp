@@ -16,7 +16,7 @@
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
 #include "src/train/checkpoint.h"
-#include "src/train/distributed_optimizer.h"
+#include "src/train/zero1_cpu_optimizer.h"
 #include "src/train/tool_main.h"
 
 namespace po = boost::program_options;
@@ -220,7 +220,7 @@ int reshard(const Options& o) {
     // Stands in for the target's DP group when laying out its ZeRO-1 shard: the optimizer only asks it
     // for rank and size there.
     OfflineComm dp(topo.dp_rank, topo.dp, "dp (offline)");
-    DistributedOptimizer optimizer(table, AdamWConfig{}, &dp, 1 << 20);
+    Zero1CpuOptimizer optimizer(table, AdamWConfig{}, &dp, 1 << 20);
     std::vector<float> params(optimizer.padded_size(), 0.0f);
     // All of this rank's state is at hand: the stream reads it without a DP group.
     HostStateStore store(params.data(), params.size(), {0, params.size()}, &optimizer.adam(), size_t{1} << 22);

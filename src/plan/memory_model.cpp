@@ -80,7 +80,7 @@ MemoryBreakdown stage_memory(const LlamaConfig& c, const Job& job, int tp, int p
   const double P = static_cast<double>(mem.local_parameters);
   mem.weights = kBf16 * P;
   const double shard = static_cast<double>((mem.local_parameters + dp - 1) / dp);
-  // bf16 gradients (src/train/cuda/device_optimizer.h): the flat buffer in bf16, and at dp > 1 the fp32
+  // bf16 gradients (src/train/cuda/zero1_cuda_optimizer.h): the flat buffer in bf16, and at dp > 1 the fp32
   // shard the reduce-scatter sums into; at dp = 1 the optimizer reads the bf16 buffer itself.
   mem.gradients = job.bf16_grads ? kBf16 * P + (dp > 1 ? kFp32 * shard : 0.0) : kFp32 * P;
   mem.optimizer = 12.0 * shard;

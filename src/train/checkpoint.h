@@ -13,7 +13,7 @@
 #include "parallel/topology.h"
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
-#include "src/train/distributed_optimizer.h"
+#include "src/train/zero1_cpu_optimizer.h"
 #include "src/train/state_stream.h"
 
 namespace iris {

@@ -1,10 +1,10 @@
 // The CPU training backend: host fp32 weights and gradients, LlamaStage under the PipelineExecutor, ZeRO-1 by
-// DistributedOptimizer over the MPI groups. The weight buffer is whole on every rank (all-gathered after each
+// Zero1CpuOptimizer over the MPI groups. The weight buffer is whole on every rank (all-gathered after each
 // update); checkpoints still read it through the same state stream as the GPU backend, staging size included.
 #include <fmt/format.h>
 
 #include "src/core/check.h"
-#include "src/train/distributed_optimizer.h"
+#include "src/train/zero1_cpu_optimizer.h"
 #include "src/train/training_backend.h"
 
 namespace iris {
@@ -14,7 +14,7 @@ class CpuBackend final : public TrainingBackend {
  public:
   explicit CpuBackend(const TrainingBackendSetup& s)
       : table_(s.table), comms_(s.host_comms), layout_(s.layout) {
-    optimizer_ = std::make_unique<DistributedOptimizer>(s.table, s.adam, comms_.dp.get(), s.layout.bucket, s.layout.overlap);
+    optimizer_ = std::make_unique<Zero1CpuOptimizer>(s.table, s.adam, comms_.dp.get(), s.layout.bucket, s.layout.overlap);
     IRIS_CHECK(optimizer_->padded_size() == layout_.padded && optimizer_->shard_begin() == layout_.shard_begin,
                "the CPU optimizer's shards differ from the trainer's ZeRO-1 layout");
     params_.assign(layout_.padded, 0.0f);
@@ -74,7 +74,7 @@ class CpuBackend final : public TrainingBackend {
   Zero1Layout layout_;
   std::vector<float> params_, grads_;  // (padded,) flat
   std::vector<float> norm_weight_;     // (shard,) 1 where the element counts in the global grad norm
-  std::unique_ptr<DistributedOptimizer> optimizer_;
+  std::unique_ptr<Zero1CpuOptimizer> optimizer_;
   std::unique_ptr<LlamaStage> stage_;
   std::unique_ptr<PipelineExecutor> executor_;
   std::unique_ptr<HostStateStore> store_;

@@ -3,10 +3,10 @@
 // flat gradient buffer whose gradients are final is sent to its owner at once, so most of the DP
 // communication hides behind the remaining layers' backward.
 //
-// The shard geometry is DistributedOptimizer's: rank d owns the contiguous [d·S, (d+1)·S) of the padded
+// The shard geometry is Zero1CpuOptimizer's: rank d owns the contiguous [d·S, (d+1)·S) of the padded
 // flat buffer. A bucket here is a contiguous flat range inside one shard (at most `bucket` elements),
 // reduced in place to its owner (Comm::ireduce), so it can go as soon as its own elements are final.
-// The bucketed reduce-scatter (DistributedOptimizer's non-overlapped path) needs the same slice of every
+// The bucketed reduce-scatter (Zero1CpuOptimizer's non-overlapped path) needs the same slice of every
 // shard at once, which the backward only finishes at its very end. The bytes moved are the same up to
 // dp/(dp−1): a ring reduce sends each element once per link, a reduce-scatter (dp−1)/dp of it.
 //

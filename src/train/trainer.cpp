@@ -345,8 +345,9 @@ std::optional<StepMetrics> Trainer::step(int step) {
   elapsed_s_ += m.step_time_s;
   m.elapsed_s = elapsed_s_;
   m.tokens_per_s = global_batch_ * T / m.step_time_s;
-  // MFU as in DESIGN.md: model FLOPs per token (6 × matmul parameters + 12 · L · C · T, plan::flops_per_token)
-  // times tokens/s, over the peak of every rank together (train.peak_tflops, else the GPU's from the table).
+  // MFU as in docs/design.md, "Performance": model FLOPs per token (6 × matmul parameters + 12 · L · C · T,
+  // plan::flops_per_token) times tokens/s, over the peak of every rank together (train.peak_tflops, else the
+  // GPU's from the table).
   if (peak_tflops_)
     m.mfu = m.tokens_per_s * plan::flops_per_token(model_config_, T) / (topo_.world * *peak_tflops_ * 1e12);
   // Rank 0 writes the metrics; the peak over all ranks is what must fit (later stages may hold more).

@@ -1,8 +1,8 @@
 // What a training backend does in a step, behind one interface so the trainer reads the same for every
 // device: forward and backward over the pipeline schedule, forward only (evaluation), the ZeRO-1 gradient
 // reduction with this rank's Σ g², the AdamW update, and its state streamed to and from checkpoints.
-// Implementations: cpu_backend.cpp (host fp32: LlamaStage, PipelineExecutor, DistributedOptimizer) and, in
-// CUDA builds, cuda/cuda_backend.cpp (bf16 stage, DeviceZero1; no host copy of the state). Host-clean: no
+// Implementations: cpu_backend.cpp (host fp32: LlamaStage, PipelineExecutor, Zero1CpuOptimizer) and, in
+// CUDA builds, cuda/cuda_backend.cpp (bf16 stage, Zero1CudaOptimizer; no host copy of the state). Host-clean: no
 // CUDA header, so CPU-only builds compile the trainer against it.
 #pragma once
 #include <cstdint>

@@ -1,5 +1,5 @@
-// ZeRO-1's plan for one DP group, shared by the host optimizer (distributed_optimizer.h) and the device one
-// (cuda/device_optimizer.h): the shard geometry, the reduce-scatter buckets and AdamW's segments, and the
+// ZeRO-1's plan for one DP group, shared by the host optimizer (zero1_cpu_optimizer.h) and the device one
+// (cuda/zero1_cuda_optimizer.h): the shard geometry, the reduce-scatter buckets and AdamW's segments, and the
 // step's gradient reduction in three calls (begin / grads_ready / finish), overlapped with the backward or not.
 // The padded flat buffer (P rounded up to a multiple of dp) is cut into dp contiguous shards; rank d owns
 // [d·S, (d+1)·S), S = padded / dp. Only the real parameters [0, P) have Adam state.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MFU in metrics.jsonl: null without train.peak_tflops; with it, every step's mfu equals
 # tokens_per_s × FLOPs per token / (ranks × peak), FLOPs per token = 6 × (parameters − the input
-# embedding when untied) + 12 · L · C · T (DESIGN.md), computed here from the config independently.
+# embedding when untied) + 12 · L · C · T (docs/design.md, "Performance"), computed here from the config independently.
 set -euo pipefail
 src=$1 build=$2
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMP_NUM_THREADS=1

@@ -1,7 +1,7 @@
 // The state stream's piece loop (src/train/state_stream.h) on host buffers without a DP group: reads and
 // writes through staging buffers of 1, 3, 1000 and more elements than the buffer give exactly the
 // buffer's bytes; the store refuses pieces outside its ranges and larger than its staging; and the
-// ZeRO-1 layout (src/train/zero1_layout.h) is the one DistributedOptimizer uses. Exact comparisons.
+// ZeRO-1 layout (src/train/zero1_layout.h) is the one Zero1CpuOptimizer uses. Exact comparisons.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,7 +10,7 @@
 
 #include "src/core/check.h"
 #include "src/model/param_table.h"
-#include "src/train/distributed_optimizer.h"
+#include "src/train/zero1_cpu_optimizer.h"
 #include "src/train/state_stream.h"
 #include "src/train/zero1_layout.h"
 
@@ -71,7 +71,7 @@ TEST(StateStream, StoreRefusesPiecesOutsideItsRanges) {
   EXPECT_THROW(store.write(StatePart::Weights, P - 15, 16), Error);
 }
 
-TEST(Zero1Layout, IsTheDistributedOptimizersGeometry) {
+TEST(Zero1Layout, IsTheZero1CpuOptimizersGeometry) {
   const ParamTable table = tiny_table();
   const size_t P = table.total_numel();
   for (int dp : {1, 3}) {

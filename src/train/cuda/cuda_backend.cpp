@@ -1,5 +1,5 @@
 // The CUDA training backend: the CUDA stage, its executor (the same PipelineExecutorT loop as the CPU
-// stage), DeviceZero1 and the device communicators, all on one compute stream. The whole state lives on
+// stage), Zero1CudaOptimizer and the device communicators, all on one compute stream. The whole state lives on
 // the device: weights are initialised there with the CPU's counter-based RNG, the moments start at zero,
 // and checkpoints stream each piece through one pinned staging buffer (and a device scratch of its size).
 #include <cuda_runtime.h>
@@ -12,16 +12,16 @@
 #include "src/train/metrics.h"
 #include "src/train/cuda/cuda_stage_traits.h"
 #include "src/train/cuda/device_init.h"
-#include "src/train/cuda/device_optimizer.h"
+#include "src/train/cuda/zero1_cuda_optimizer.h"
 #include "src/train/training_backend.h"
 
 namespace iris {
 namespace {
 
-// The pinned staging buffer and a device fp32 scratch of the same size, over DeviceZero1's state.
+// The pinned staging buffer and a device fp32 scratch of the same size, over Zero1CudaOptimizer's state.
 class CudaStateStore final : public StateStore {
  public:
-  CudaStateStore(DeviceZero1& optimizer, const Zero1Layout& layout, size_t elements, cudaStream_t stream)
+  CudaStateStore(Zero1CudaOptimizer& optimizer, const Zero1Layout& layout, size_t elements, cudaStream_t stream)
       : optimizer_(optimizer), layout_(layout), elements_(elements), scratch_(elements), stream_(stream) {
     IRIS_CUDA_CHECK(cudaMallocHost(&pinned_, elements * sizeof(float)));
   }
@@ -43,7 +43,7 @@ class CudaStateStore final : public StateStore {
   size_t bytes() const { return 2 * elements_ * sizeof(float); }
 
  private:
-  DeviceZero1& optimizer_;
+  Zero1CudaOptimizer& optimizer_;
   const Zero1Layout& layout_;
   size_t elements_;
   DeviceBuffer<float> scratch_;  // (elements,)
@@ -63,7 +63,7 @@ class CudaBackend final : public TrainingBackend {
     stage_ = std::make_unique<CudaLlamaStage>(s.model, s.topo, s.table, s.layers, s.micro_batch, s.seq_len,
                                               comms_.tp.get(), stream_, s.recompute, s.grad_dtype);
     if (comms_.embedding) embedding_ = &s.table.at("model.embed_tokens.weight");
-    optimizer_ = std::make_unique<DeviceZero1>(layout_, s.adam, comms_.dp.get(), stream_, s.grad_dtype,
+    optimizer_ = std::make_unique<Zero1CudaOptimizer>(layout_, s.adam, comms_.dp.get(), stream_, s.grad_dtype,
                                                embedding_ ? embedding_->numel : 0);
     executor_ = std::make_unique<CudaPipelineExecutor>(*stage_, s.topo, comms_.pp.get(), s.grad_accum);
     store_ = std::make_unique<CudaStateStore>(*optimizer_, layout_, s.staging_elements, stream_);
@@ -156,7 +156,7 @@ class CudaBackend final : public TrainingBackend {
   Communicators comms_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<CudaLlamaStage> stage_;
-  std::unique_ptr<DeviceZero1> optimizer_;
+  std::unique_ptr<Zero1CudaOptimizer> optimizer_;
   std::unique_ptr<CudaPipelineExecutor> executor_;
   std::unique_ptr<CudaStateStore> store_;
   const ParamEntry* embedding_ = nullptr;

@@ -21,11 +21,11 @@
 
 namespace iris {
 
-class DistributedOptimizer {
+class Zero1CpuOptimizer {
  public:
   // dp may be null (dp = 1). bucket_elements: elements of each shard reduced per call. overlap: reduce
   // the gradients during the backward (grad_reduce.h; parallel.overlap_grad_reduce), when dp > 1.
-  DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements,
+  Zero1CpuOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp, size_t bucket_elements,
                        bool overlap = false);
 
   size_t padded_size() const { return layout_.padded; }  // flat buffers must have this length

@@ -1,4 +1,4 @@
-#include "src/train/distributed_optimizer.h"
+#include "src/train/zero1_cpu_optimizer.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,7 +7,7 @@
 
 namespace iris {
 
-DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp,
+Zero1CpuOptimizer::Zero1CpuOptimizer(const ParamTable& table, AdamWConfig config, Comm* dp,
                                            size_t bucket_elements, bool overlap)
     : dp_(dp),
       layout_(Zero1Layout::make(table, dp ? dp->size() : 1, dp ? dp->rank() : 0, bucket_elements, overlap)),
@@ -19,11 +19,11 @@ DistributedOptimizer::DistributedOptimizer(const ParamTable& table, AdamWConfig 
   }
 }
 
-void DistributedOptimizer::finish_grad_reduce(float* grads) {
+void Zero1CpuOptimizer::finish_grad_reduce(float* grads) {
   reduce_.finish([&] { reduce_scatter_grads(grads); });
 }
 
-void DistributedOptimizer::reduce_scatter_grads(float* grads) {
+void Zero1CpuOptimizer::reduce_scatter_grads(float* grads) {
   const int dp = layout_.dp_size;
   if (dp == 1) return;
   const size_t shard = layout_.shard(), bucket = layout_.bucket;
@@ -35,7 +35,7 @@ void DistributedOptimizer::reduce_scatter_grads(float* grads) {
   }
 }
 
-void DistributedOptimizer::step(float* params, const float* grads, double lr, int step, float grad_scale) {
+void Zero1CpuOptimizer::step(float* params, const float* grads, double lr, int step, float grad_scale) {
   adam_->update(params, grads, lr, step, grad_scale);
   if (layout_.dp_size > 1) dp_->all_gather(params + layout_.shard_begin, params, layout_.shard());
 }

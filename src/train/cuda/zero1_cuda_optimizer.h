@@ -1,4 +1,4 @@
-// ZeRO-1 on device buffers (the GPU counterpart of src/train/distributed_optimizer; both follow one
+// ZeRO-1 on device buffers (the GPU counterpart of src/train/zero1_cpu_optimizer; both follow one
 // Zero1Layout: shard geometry, buckets, AdamW segments, and share its Zero1GradReduce): fp32 gradients summed over the DP DeviceComm in buckets, each
 // rank's fp32 master shard and Adam m, v updated on the device by cuda::adamw_update, which also writes
 // the bf16 shard of the weights the stage reads, then the bf16 weights all-gathered.
@@ -35,13 +35,13 @@
 
 namespace iris {
 
-class DeviceZero1 {
+class Zero1CudaOptimizer {
  public:
   // dp: the DP DeviceComm (null when dp = 1). Work is queued on `stream`. grad_dtype: F32 or BF16 (BF16
   // needs a layout without overlapped reduction). all_reduce_max: the most elements one all_reduce_grads
   // call will sum (the tied embedding; 0: none), which sizes its bf16 staging. Weights, master and moments
   // start at zero.
-  DeviceZero1(const Zero1Layout& layout, AdamWConfig adam, Comm* dp, cudaStream_t stream,
+  Zero1CudaOptimizer(const Zero1Layout& layout, AdamWConfig adam, Comm* dp, cudaStream_t stream,
               DType grad_dtype = DType::F32, size_t all_reduce_max = 0);
 
   cuda::bf16* weights() { return weights_.data(); }  // (padded,) bf16, the stage's parameters
@@ -62,7 +62,7 @@ class DeviceZero1 {
   // grads()[offset, offset + count) summed over `comm` (the tied embedding's first and last stage), in fp32:
   // bf16 gradients go through an fp32 staging buffer in chunks and are rounded back to bf16 once.
   void all_reduce_grads(Comm& comm, size_t offset, size_t count);
-  // The step's gradient reduction, as DistributedOptimizer's begin/grads_ready/finish_grad_reduce (the
+  // The step's gradient reduction, as Zero1CpuOptimizer's begin/grads_ready/finish_grad_reduce (the
   // shared Zero1GradReduce; the layout's overlap decides): finish_grad_reduce leaves the DP-summed shard in
   // grads()[shard] (the rest is stale), or for bf16 gradients at dp > 1 in the fp32 shard buffer. The
   // overlapped buckets run on the DP DeviceComm's stream after the backward work queued before each is issued.

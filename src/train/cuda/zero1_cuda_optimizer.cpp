@@ -1,4 +1,4 @@
-#include "src/train/cuda/device_optimizer.h"
+#include "src/train/cuda/zero1_cuda_optimizer.h"
 
 #include <algorithm>
 
@@ -12,7 +12,7 @@ namespace {
 float* as_floats(cuda::bf16* p) { return reinterpret_cast<float*>(p); }
 }  // namespace
 
-DeviceZero1::DeviceZero1(const Zero1Layout& layout, AdamWConfig adam, Comm* dp, cudaStream_t stream, DType grad_dtype,
+Zero1CudaOptimizer::Zero1CudaOptimizer(const Zero1Layout& layout, AdamWConfig adam, Comm* dp, cudaStream_t stream, DType grad_dtype,
                          size_t all_reduce_max)
     : layout_(layout), adam_(adam), dp_(dp), stream_(stream), grad_dtype_(grad_dtype), reduce_(layout, dp) {
   dp_size_ = layout.dp_size;
@@ -48,26 +48,26 @@ DeviceZero1::DeviceZero1(const Zero1Layout& layout, AdamWConfig adam, Comm* dp, 
   if (send > 0) send_ = DeviceBuffer<float>(send);
 }
 
-void* DeviceZero1::grads() {
+void* Zero1CudaOptimizer::grads() {
   if (bf16_grads()) return grads_bf16_.data();
   return grads_.data();
 }
 
-void DeviceZero1::begin_grad_reduce() { reduce_.begin(grads_.data()); }
+void Zero1CudaOptimizer::begin_grad_reduce() { reduce_.begin(grads_.data()); }
 
-GradsReady DeviceZero1::grads_ready() { return reduce_.grads_ready(); }
+GradsReady Zero1CudaOptimizer::grads_ready() { return reduce_.grads_ready(); }
 
-void DeviceZero1::finish_grad_reduce() {
+void Zero1CudaOptimizer::finish_grad_reduce() {
   reduce_.finish([this] { reduce_scatter_grads(); });
 }
 
-size_t DeviceZero1::allocated_bytes() const {
+size_t Zero1CudaOptimizer::allocated_bytes() const {
   return (weights_.size() + gather_.size() + grads_bf16_.size()) * sizeof(cuda::bf16) +
          (grads_.size() + shard_grads_.size() + master_.size() + m_.size() + v_.size() + send_.size()) * sizeof(float) +
          (sums_.size() + partials_.size()) * sizeof(double);
 }
 
-float* DeviceZero1::state_piece(StatePart part, size_t begin, size_t count) {
+float* Zero1CudaOptimizer::state_piece(StatePart part, size_t begin, size_t count) {
   if (part == StatePart::Weights) {
     IRIS_CHECK(begin >= shard_begin_ && begin + count <= shard_begin_ + shard_,
                "master weights [{}, {}) outside this rank's shard", begin, begin + count);
@@ -78,13 +78,13 @@ float* DeviceZero1::state_piece(StatePart part, size_t begin, size_t count) {
   return (part == StatePart::ExpAvg ? m_.data() : v_.data()) + (begin - shard_begin_);  // adam_begin_ = shard_begin_
 }
 
-void DeviceZero1::read_state(StatePart part, size_t begin, size_t count, float* host) {
+void Zero1CudaOptimizer::read_state(StatePart part, size_t begin, size_t count, float* host) {
   IRIS_CUDA_CHECK(cudaMemcpyAsync(host, state_piece(part, begin, count), count * sizeof(float), cudaMemcpyDeviceToHost,
                                   stream_));
   IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void DeviceZero1::write_state(StatePart part, size_t begin, size_t count, const float* src) {
+void Zero1CudaOptimizer::write_state(StatePart part, size_t begin, size_t count, const float* src) {
   if (part != StatePart::Weights) {
     IRIS_CUDA_CHECK(cudaMemcpyAsync(state_piece(part, begin, count), src, count * sizeof(float),
                                     cudaMemcpyDeviceToDevice, stream_));
@@ -100,17 +100,17 @@ void DeviceZero1::write_state(StatePart part, size_t begin, size_t count, const 
   IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the caller reuses src
 }
 
-void DeviceZero1::zero_moments() {
+void Zero1CudaOptimizer::zero_moments() {
   IRIS_CUDA_CHECK(cudaMemsetAsync(m_.data(), 0, m_.size() * sizeof(float), stream_));
   IRIS_CUDA_CHECK(cudaMemsetAsync(v_.data(), 0, v_.size() * sizeof(float), stream_));
   IRIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void DeviceZero1::zero_grads() {
+void Zero1CudaOptimizer::zero_grads() {
   IRIS_CUDA_CHECK(cudaMemsetAsync(grads(), 0, padded_ * dtype_size(grad_dtype_), stream_));
 }
 
-void DeviceZero1::all_reduce_grads(Comm& comm, size_t offset, size_t count) {
+void Zero1CudaOptimizer::all_reduce_grads(Comm& comm, size_t offset, size_t count) {
   if (!bf16_grads()) {
     comm.all_reduce(grads_.data() + offset, count, ReduceOp::Sum);
     return;
@@ -127,7 +127,7 @@ void DeviceZero1::all_reduce_grads(Comm& comm, size_t offset, size_t count) {
   }
 }
 
-void DeviceZero1::reduce_scatter_grads() {
+void Zero1CudaOptimizer::reduce_scatter_grads() {
   if (dp_size_ == 1) return;  // bf16 included: sum_squares and step read the bf16 shard as it is
   if (bf16_grads()) {
     for (size_t off = 0; off < shard_; off += bucket_) {
@@ -149,7 +149,7 @@ void DeviceZero1::reduce_scatter_grads() {
   }
 }
 
-double DeviceZero1::sum_squares(const std::vector<std::pair<size_t, size_t>>& ranges) {
+double Zero1CudaOptimizer::sum_squares(const std::vector<std::pair<size_t, size_t>>& ranges) {
   if (ranges.empty()) return 0.0;
   if (sums_.size() < ranges.size()) sums_ = DeviceBuffer<double>(ranges.size());
   for (size_t i = 0; i < ranges.size(); ++i) {
@@ -170,7 +170,7 @@ double DeviceZero1::sum_squares(const std::vector<std::pair<size_t, size_t>>& ra
   return total;
 }
 
-void DeviceZero1::step(double lr, int step, float grad_scale) {
+void Zero1CudaOptimizer::step(double lr, int step, float grad_scale) {
   const AdamWConfig& c = adam_;
   for (const AdamW::Segment& s : layout_.segments) {
     const size_t local = s.begin - shard_begin_;
@@ -190,7 +190,7 @@ void DeviceZero1::step(double lr, int step, float grad_scale) {
   all_gather_weights();
 }
 
-void DeviceZero1::all_gather_weights() {
+void Zero1CudaOptimizer::all_gather_weights() {
   if (dp_size_ == 1) return;
   const int rank = dp_->rank();
   if (shard_ % 2 == 0) {  // in place: this rank's shard is block `rank` of the gathered buffer
