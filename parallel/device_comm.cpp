@@ -15,11 +15,13 @@
 
 namespace iris {
 
-CommKind parse_comm_kind(const std::string& text) {
+CommKind parse_comm_kind(const std::string& text, const std::string& key) {
   if (text == "nccl") return CommKind::Nccl;
   if (text == "mpi") return CommKind::Mpi;
-  throw UserError(fmt::format("parallel.comm must be nccl or mpi, got \"{}\"", text));
+  throw UserError(fmt::format("{} must be nccl or mpi, got \"{}\"", key, text));
 }
+
+const char* to_string(CommKind kind) { return kind == CommKind::Nccl ? "nccl" : "mpi"; }
 
 std::string device_comm_unavailable_reason(CommKind kind) {
 #if !IRIS_WITH_CUDA

@@ -14,8 +14,9 @@ namespace iris {
 
 enum class CommKind { Nccl, Mpi };
 
-// "nccl" | "mpi"; throws UserError naming parallel.comm otherwise.
-CommKind parse_comm_kind(const std::string& text);
+// "nccl" | "mpi"; throws UserError naming `key` otherwise.
+CommKind parse_comm_kind(const std::string& text, const std::string& key = "parallel.comm");
+const char* to_string(CommKind kind);
 // Empty when this build can run `kind` on device buffers, else why not and what to do.
 std::string device_comm_unavailable_reason(CommKind kind);
 

@@ -17,6 +17,7 @@
 #include "src/model/param_table.h"
 #include "src/train/checkpoint.h"
 #include "src/train/zero1_cpu_optimizer.h"
+#include "src/train/config.h"
 #include "src/train/tool_main.h"
 
 namespace po = boost::program_options;
@@ -78,10 +79,9 @@ void finish_checkpoint(const fs::path& out, const fs::path& tmp, io::Manifest ma
 int hf_to_iris(const Options& o) {
   require(o.hf, "--hf", "hf-to-iris");
   require(o.out, "--out", "hf-to-iris");
-  IRIS_USER_CHECK(o.dtype.empty() || o.dtype == "fp32" || o.dtype == "bf16",
-                  "iris-convert hf-to-iris: --dtype must be bf16 or fp32 (the weights as stored in the checkpoint; "
-                  "training always loads them into fp32), got {}", o.dtype);
-  const int storage_bytes = o.dtype == "bf16" ? 2 : 4;
+  // The weights as stored in the checkpoint; training always loads them into fp32.
+  const DType storage = o.dtype.empty() ? DType::F32 : parse_float_dtype(o.dtype, "iris-convert hf-to-iris: --dtype");
+  const int storage_bytes = storage == DType::BF16 ? 2 : 4;
   const LlamaConfig config = LlamaConfig::load(fs::path(o.hf) / "config.json");
   validate_layout(config, o.tp, o.pp);
   const io::SafetensorsModel hf = io::SafetensorsModel::open(o.hf);

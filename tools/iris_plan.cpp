@@ -20,6 +20,7 @@
 #include "src/core/error.h"
 #include "src/plan/cpu_memory.h"
 #include "src/plan/plan.h"
+#include "src/train/config.h"
 #include "src/train/tool_main.h"
 
 namespace {
@@ -160,10 +161,7 @@ Job gpu_job(const po::variables_map& vm) {
   job.micro_batch = vm["micro-batch"].as<int>();
   job.recompute = parse_recompute(vm["recompute"].as<std::string>(), "--recompute");
   job.flash_attention = !vm["no-flash-attention"].as<bool>();
-  const std::string grad_dtype = vm["grad-dtype"].as<std::string>();
-  IRIS_USER_CHECK(grad_dtype == "fp32" || grad_dtype == "bf16", "--grad-dtype must be fp32 or bf16, got \"{}\"",
-                  grad_dtype);
-  job.bf16_grads = grad_dtype == "bf16";
+  job.bf16_grads = parse_float_dtype(vm["grad-dtype"].as<std::string>(), "--grad-dtype") == DType::BF16;
   IRIS_USER_CHECK(job.gpus >= 1 && job.gpus_per_node >= 1 && job.seq >= 1 && job.global_batch >= 1 &&
                       job.micro_batch >= 1,
                   "--gpus, --gpus-per-node, --seq, --global-batch and --micro-batch must be positive");

@@ -28,6 +28,8 @@
 #include "src/core/check.h"
 #include "src/core/error.h"
 #include "src/plan/plan.h"
+#include "parallel/device_comm.h"
+#include "src/train/config.h"
 #include "src/train/exit_codes.h"
 #include "src/train/tool_main.h"
 
@@ -118,6 +120,9 @@ struct Options {
   std::string task, gpu, partition, account, time, data, tokenizer, init_from, run_config, run_dir, name;
   std::string recompute = "none", comm = "nccl", grad_dtype = "fp32";
   Recompute recompute_mode = Recompute::None;  // parsed from recompute
+  Task task_kind = Task::Pretrain;              // from task
+  CommKind comm_kind = CommKind::Nccl;          // from comm
+  DType grad_dtype_kind = DType::F32;           // from grad_dtype
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
   int signal_lead = 300;  // seconds before the time limit Slurm sends USR1 (0: no signal)
   std::vector<std::string> extra;
@@ -153,7 +158,7 @@ int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const 
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
   job.recompute = o.recompute_mode;
-  job.bf16_grads = o.grad_dtype == "bf16";
+  job.bf16_grads = o.grad_dtype_kind == DType::BF16;
   const int dp = gpus / (l.tp * l.pp);
   job.global_batch = o.global_batch > 0 ? o.global_batch : dp * o.micro_batch;
   IRIS_USER_CHECK(job.global_batch % (dp * o.micro_batch) == 0, "--global-batch {} is not a multiple of dp x "
@@ -176,7 +181,7 @@ Layout auto_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Op
   job.seq = o.seq;
   job.micro_batch = o.micro_batch;
   job.recompute = o.recompute_mode;
-  job.bf16_grads = o.grad_dtype == "bf16";
+  job.bf16_grads = o.grad_dtype_kind == DType::BF16;
   job.global_batch = o.global_batch > 0 ? o.global_batch : job.gpus * o.micro_batch;
   for (const plan::LayoutPlan& p : plan::plan_all(config, gpu, job))
     if (p.refusal.empty() && p.fits && p.tp <= o.gpus_per_node) return {nodes, p.tp, p.pp};
@@ -195,10 +200,10 @@ void check_data(const Options& o) {
   IRIS_USER_CHECK(!o.data.empty(), "--data PREFIX is required (the tokenized dataset PREFIX.bin/.idx)");
   if (is_shell_path(o.data)) return;  // checked by the script at run time
   std::vector<std::string> files = {o.data + ".bin", o.data + ".idx"};
-  if (o.task == "sft") files.insert(files.end(), {o.data + "_loss_mask.bin", o.data + "_loss_mask.idx"});
+  if (o.task_kind == Task::Sft) files.insert(files.end(), {o.data + "_loss_mask.bin", o.data + "_loss_mask.idx"});
   for (const auto& f : files)
     IRIS_USER_CHECK(fs::exists(f), "data file {} does not exist (--data {}{}); tokenize with iris-tokenize first",
-                    f, o.data, o.task == "sft" ? ", an SFT dataset needs tokens and loss mask" : "");
+                    f, o.data, o.task_kind == Task::Sft ? ", an SFT dataset needs tokens and loss mask" : "");
 }
 
 // A path as the script should name it: inside the checkout as $IRIS_HOME/..., else absolute.
@@ -283,7 +288,7 @@ void check_options(Options& o) {
   IRIS_USER_CHECK(!o.model.empty(), "--model is required (e.g. configs/models/llama2-7b.json)");
   IRIS_USER_CHECK(!o.output.empty(), "--output FILE is required (the sbatch script to write)");
   IRIS_USER_CHECK(o.signal_lead >= 0, "--signal-lead must not be negative, got {}", o.signal_lead);
-  IRIS_USER_CHECK(o.task == "pretrain" || o.task == "sft", "--task must be pretrain or sft, got \"{}\"", o.task);
+  o.task_kind = parse_task(o.task, "--task");
   IRIS_USER_CHECK(o.nodes >= 1 && o.gpus_per_node >= 1 && o.seq >= 1 && o.micro_batch >= 1 && o.cpu_ranks >= 0,
                   "--nodes, --gpus-per-node, --seq and --micro-batch must be positive");
   std::smatch t;
@@ -297,10 +302,9 @@ void check_options(Options& o) {
                   "signal the job as it starts; use a longer --time or a shorter --signal-lead (0: none)",
                   o.signal_lead, o.time, seconds);
   o.recompute_mode = parse_recompute(o.recompute, "--recompute");
-  IRIS_USER_CHECK(o.comm == "nccl" || o.comm == "mpi", "--comm must be nccl or mpi, got \"{}\"", o.comm);
-  IRIS_USER_CHECK(o.grad_dtype == "fp32" || o.grad_dtype == "bf16", "--grad-dtype must be fp32 or bf16, got \"{}\"",
-                  o.grad_dtype);
-  IRIS_USER_CHECK(o.grad_dtype == "fp32" || o.cpu_ranks == 0,
+  o.comm_kind = parse_comm_kind(o.comm, "--comm");
+  o.grad_dtype_kind = parse_float_dtype(o.grad_dtype, "--grad-dtype");
+  IRIS_USER_CHECK(o.grad_dtype_kind == DType::F32 || o.cpu_ranks == 0,
                   "--grad-dtype bf16 is for GPU jobs (train.grad_dtype=bf16 needs train.device=cuda); drop it with "
                   "--cpu-ranks");
   check_data(o);
@@ -347,10 +351,10 @@ std::vector<PlannedJob> plan_jobs(const LlamaConfig& config, const Options& o, c
 std::vector<std::string> train_args(const Options& o, const std::vector<PlannedJob>& jobs, bool sweep) {
   const bool cpu = o.cpu_ranks > 0;
   std::vector<std::string> a;
-  if (o.task == "sft") a.push_back("--train.task=sft");
+  if (o.task_kind == Task::Sft) a.push_back("--train.task=sft");
   if (!cpu) a.insert(a.end(), {"--train.device", "cuda", "--parallel.comm", o.comm});  // one rank per GPU
-  if (o.recompute != "none") a.insert(a.end(), {"--train.recompute", o.recompute});
-  if (o.grad_dtype != "fp32") a.insert(a.end(), {"--train.grad_dtype", o.grad_dtype});
+  if (o.recompute_mode != Recompute::None) a.insert(a.end(), {"--train.recompute", o.recompute});
+  if (o.grad_dtype_kind != DType::F32) a.insert(a.end(), {"--train.grad_dtype", o.grad_dtype});
   if (!sweep) {
     const PlannedJob& j = jobs[0];
     a.insert(a.end(), {"--parallel.tp", std::to_string(j.layout.tp), "--parallel.pp", std::to_string(j.layout.pp)});
@@ -452,7 +456,7 @@ std::map<std::string, std::string> template_values(const Options& o, const std::
                                         : std::string("# (no --signal: iris-slurm --signal-lead 0)")},
       {"TRAIN_ARGS", join_args(train_args(o, jobs, sweep))},
       {"SWEEP_BLOCK", s.block},
-      {"EXTRA_DATA_FILES", o.task == "sft" ? "\"${DATA}_loss_mask.bin\" \"${DATA}_loss_mask.idx\"" : ""},
+      {"EXTRA_DATA_FILES", o.task_kind == Task::Sft ? "\"${DATA}_loss_mask.bin\" \"${DATA}_loss_mask.idx\"" : ""},
       {"SRUN_EXTRA", s.srun_extra},
       {"MPIRUN_EXTRA", s.mpirun_extra},
   };

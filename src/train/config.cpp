@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "parallel/device_comm.h"
@@ -24,6 +25,54 @@ struct Key {
   std::function<po::value_semantic*()> semantic;
   std::function<std::string()> print;
 };
+
+// The spellings of an enum-like key's values, in the order the error message lists them.
+template <typename E>
+using Spellings = std::vector<std::pair<E, const char*>>;
+
+const Spellings<Device> kDevices = {{Device::Cpu, "cpu"}, {Device::Cuda, "cuda"}};
+const Spellings<Task> kTasks = {{Task::Pretrain, "pretrain"}, {Task::Sft, "sft"}};
+const Spellings<Recompute> kRecomputes = {
+    {Recompute::None, "none"}, {Recompute::Selective, "selective"}, {Recompute::Full, "full"}};
+const Spellings<DType> kGradDTypes = {{DType::F32, "fp32"}, {DType::BF16, "bf16"}};
+const Spellings<OverlapGradReduce> kOverlaps = {
+    {OverlapGradReduce::Auto, "auto"}, {OverlapGradReduce::On, "true"}, {OverlapGradReduce::Off, "false"}};
+const Spellings<CommKind> kComms = {{CommKind::Nccl, "nccl"}, {CommKind::Mpi, "mpi"}};
+
+template <typename E>
+const char* spelling(const Spellings<E>& spellings, E value) {
+  for (const auto& [v, text] : spellings)
+    if (v == value) return text;
+  return "?";
+}
+
+// "a, b or c"
+template <typename E>
+std::string listing(const Spellings<E>& spellings) {
+  std::string out;
+  for (size_t i = 0; i < spellings.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == spellings.size() ? " or " : ", ") + std::string(spellings[i].second);
+  return out;
+}
+
+template <typename E>
+E parse_spelling(const Spellings<E>& spellings, const std::string& text, const std::string& key) {
+  for (const auto& [v, spelt] : spellings)
+    if (text == spelt) return v;
+  throw UserError(fmt::format("{} must be {}, got \"{}\"", key, listing(spellings), text));
+}
+
+// An enum-like key: read as text, parsed into `field` once when the options are notified.
+template <typename E>
+Key choice(const char* name, E* field, const Spellings<E>& spellings, const char* help) {
+  auto text = std::make_shared<std::string>(spelling(spellings, *field));
+  return Key{name, help,
+             [=]() {
+               return po::value<std::string>(text.get())->default_value(*text)->notifier(
+                   [=](const std::string& value) { *field = parse_spelling(spellings, value, name); });
+             },
+             [=]() { return std::string(spelling(spellings, *field)); }};
+}
 
 template <typename T>
 Key key(const char* name, T* field, const char* help) {
@@ -58,19 +107,19 @@ std::vector<Key> keys_of(RunConfig& c) {
           "peak TFLOP/s of one rank's device, for MFU in metrics.jsonl (0: on cuda the dense bf16 peak of the GPU "
           "from a table by device name, else unknown and mfu is null; the CPU backend has no table, so give e.g. "
           "your cores' measured SGEMM peak)"),
-      key("train.device", &c.train.device,
+      choice("train.device", &c.train.device, kDevices,
           "cpu (fp32 reference backend) or cuda (bf16 weights and activations, fp32 gradients and master weights, "
           "one GPU per rank with parallel.comm=nccl, or shared with mpi)"),
-      key("train.grad_dtype", &c.train.grad_dtype,
+      choice("train.grad_dtype", &c.train.grad_dtype, kGradDTypes,
           "fp32 | bf16: the parameter gradients of train.device=cuda (bf16: accumulated over the micro-batches in "
           "a bf16 buffer, 2 instead of 4 bytes per parameter, each kernel still summing in fp32; the DP reduction, "
           "gradient norm and AdamW stay fp32; no overlapped gradient reduction). train.device=cpu is fp32 only"),
       key("train.exit_margin_s", &c.train.exit_margin_s,
           "stop at least this long before the time limit (more when steps or saves take longer)"),
-      key("train.recompute", &c.train.recompute,
+      choice("train.recompute", &c.train.recompute, kRecomputes,
           "activation recomputation: none | selective (recompute the attention core and SwiGLU in backward) | "
           "full (keep only each layer's input, recompute the layer); same results, less activation memory"),
-      key("train.task", &c.train.task, "pretrain | sft (an iris-tokenize --sft dataset: only answer tokens in the loss)"),
+      choice("train.task", &c.train.task, kTasks, "pretrain | sft (an iris-tokenize --sft dataset: only answer tokens in the loss)"),
       key("sft.packing", &c.sft.packing, "pack several SFT samples per row (false: one sample per row, padded)"),
       key("eval.every", &c.eval.every, "validation loss every N steps into metrics.jsonl (0: never; needs data.split)"),
       key("eval.batches", &c.eval.batches, "global batches of validation data per evaluation"),
@@ -87,7 +136,7 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("parallel.pp", &c.parallel.pp, "pipeline-parallel size"),
       key("parallel.stage_layers", &c.parallel.stage_layers, "layers per pipeline stage, e.g. \"3,5\" (default: even)"),
       key("parallel.bucket_mb", &c.parallel.bucket_mb, "ZeRO-1 gradient reduce-scatter bucket, MiB per shard"),
-      key("parallel.overlap_grad_reduce", &c.parallel.overlap_grad_reduce,
+      choice("parallel.overlap_grad_reduce", &c.parallel.overlap_grad_reduce, kOverlaps,
           "true: send each ZeRO-1 gradient bucket to its owner as soon as the last micro-batch's backward has "
           "finished it, overlapping the DP reduction with the rest of the backward; false: one bucketed "
           "reduce-scatter after the backward; auto: true with train.device=cuda and parallel.comm=nccl, else "
@@ -95,7 +144,7 @@ std::vector<Key> keys_of(RunConfig& c) {
           "the reduce-scatter"),
       key("parallel.timeout_s", &c.parallel.timeout_s,
           "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
-      key("parallel.comm", &c.parallel.comm,
+      choice("parallel.comm", &c.parallel.comm, kComms,
           "communicator for GPU buffers: nccl (a GPU per rank) or mpi (MPI through host memory: GPUs may be "
           "shared by several ranks, and clusters without NCCL run)"),
       key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
@@ -166,9 +215,6 @@ void RunConfig::validate() const {
                   "data.path (the PREFIX given to iris-tokenize --output) or data.paths (a blend) is required");
   IRIS_USER_CHECK(data.path.empty() || data.paths.empty(),
                   "data.path and data.paths are both set; give one dataset in data.path or a blend in data.paths");
-  parse_recompute(train.recompute);  // throws naming the key and the allowed values
-  IRIS_USER_CHECK(train.task == "pretrain" || train.task == "sft", "train.task must be pretrain or sft, got \"{}\"",
-                  train.task);
   IRIS_USER_CHECK(model.hf_dir.empty() || model.init_checkpoint.empty(),
                   "model.hf_dir and model.init_checkpoint are both set; start from one of them");
   IRIS_USER_CHECK(model.init_checkpoint != "latest" && model.init_checkpoint != "auto",
@@ -187,9 +233,6 @@ void RunConfig::validate() const {
   positive(parallel.tp, "parallel.tp");
   positive(parallel.pp, "parallel.pp");
   IRIS_USER_CHECK(parallel.bucket_mb > 0, "parallel.bucket_mb must be positive, got {}", parallel.bucket_mb);
-  IRIS_USER_CHECK(parallel.overlap_grad_reduce == "auto" || parallel.overlap_grad_reduce == "true" ||
-                      parallel.overlap_grad_reduce == "false",
-                  "parallel.overlap_grad_reduce must be auto, true or false, got \"{}\"", parallel.overlap_grad_reduce);
   IRIS_USER_CHECK(optim.lr > 0, "optim.lr must be positive, got {}", optim.lr);
   IRIS_USER_CHECK(optim.min_lr >= 0 && optim.min_lr <= optim.lr, "optim.min_lr must be in [0, optim.lr], got {}",
                   optim.min_lr);
@@ -207,13 +250,11 @@ void RunConfig::validate() const {
   IRIS_USER_CHECK(optim.grad_clip >= 0, "optim.grad_clip must not be negative (0 disables clipping)");
   IRIS_USER_CHECK(parallel.timeout_s >= 0, "parallel.timeout_s must not be negative (0: no timeout), got {}",
                   parallel.timeout_s);
-  if (const CommKind kind = parse_comm_kind(parallel.comm); kind == CommKind::Nccl) {
-    const std::string unavailable = device_comm_unavailable_reason(kind);
+  if (parallel.comm == CommKind::Nccl) {
+    const std::string unavailable = device_comm_unavailable_reason(CommKind::Nccl);
     IRIS_USER_CHECK(unavailable.empty(), "{}", unavailable);
   }
-  IRIS_USER_CHECK(train.device == "cpu" || train.device == "cuda", "train.device must be cpu or cuda, got \"{}\"",
-                  train.device);
-  if (train.device == "cuda") {
+  if (train.device == Device::Cuda) {
     const std::string unavailable = device_comm_unavailable_reason(CommKind::Mpi);  // "" in every CUDA build
     IRIS_USER_CHECK(unavailable.empty(),
                     "train.device=cuda needs a CUDA build: {}; install the CUDA toolkit and reconfigure with nvcc "
@@ -221,8 +262,7 @@ void RunConfig::validate() const {
                     "or use train.device=cpu",
                     unavailable);
   }
-  const DType grads = grad_dtype();  // throws naming the key
-  IRIS_USER_CHECK(grads == DType::F32 || train.device == "cuda",
+  IRIS_USER_CHECK(train.grad_dtype == DType::F32 || train.device == Device::Cuda,
                   "train.grad_dtype=bf16 needs train.device=cuda (the CPU backend keeps fp32 gradients); use "
                   "train.grad_dtype=fp32 or train.device=cuda");
   IRIS_USER_CHECK(train.peak_tflops >= 0, "train.peak_tflops must not be negative (0: unknown), got {}", train.peak_tflops);
@@ -230,10 +270,12 @@ void RunConfig::validate() const {
   time_limit_seconds();  // throws on a malformed value
 }
 
-DType RunConfig::grad_dtype() const {
-  if (train.grad_dtype == "fp32") return DType::F32;
-  if (train.grad_dtype == "bf16") return DType::BF16;
-  throw UserError(fmt::format("train.grad_dtype must be fp32 or bf16, got \"{}\"", train.grad_dtype));
+const char* to_string(Device device) { return spelling(kDevices, device); }
+const char* to_string(Task task) { return spelling(kTasks, task); }
+Device parse_device(const std::string& text, const std::string& key) { return parse_spelling(kDevices, text, key); }
+Task parse_task(const std::string& text, const std::string& key) { return parse_spelling(kTasks, text, key); }
+DType parse_float_dtype(const std::string& text, const std::string& key) {
+  return parse_spelling(kGradDTypes, text, key);
 }
 
 double RunConfig::time_limit_seconds() const {
@@ -296,8 +338,9 @@ std::string RunConfig::to_ini() const {
 }
 
 bool RunConfig::overlap_grad_reduce_requested() const {
-  if (parallel.overlap_grad_reduce == "auto") return train.device == "cuda" && parallel.comm == "nccl";
-  return parallel.overlap_grad_reduce == "true";
+  if (parallel.overlap_grad_reduce == OverlapGradReduce::Auto)
+    return train.device == Device::Cuda && parallel.comm == CommKind::Nccl;
+  return parallel.overlap_grad_reduce == OverlapGradReduce::On;
 }
 
 bool RunConfig::overlaps_grad_reduce() const {

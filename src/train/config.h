@@ -6,9 +6,24 @@
 #include <string>
 #include <vector>
 
+#include "parallel/device_comm.h"
 #include "src/core/dtype.h"
+#include "src/model/llama.h"
 
 namespace iris {
+
+// The enum-like keys, parsed once here (an unknown value is refused naming the key and the allowed
+// values); the rest of the code compares these, never the strings.
+enum class Device { Cpu, Cuda };                   // train.device: cpu | cuda
+enum class Task { Pretrain, Sft };                 // train.task: pretrain | sft
+enum class OverlapGradReduce { Auto, On, Off };    // parallel.overlap_grad_reduce: auto | true | false
+const char* to_string(Device device);
+const char* to_string(Task task);
+// The same spellings for the tools' own flags (iris-slurm --task, iris-plan --grad-dtype, ...): a UserError
+// "<key> must be a or b, got "x"" otherwise.
+Device parse_device(const std::string& text, const std::string& key);
+Task parse_task(const std::string& text, const std::string& key);
+DType parse_float_dtype(const std::string& text, const std::string& key);  // fp32 | bf16 (train.grad_dtype's)
 
 struct RunConfig {
   std::string config_file;  // the --config INI, "" when none
@@ -25,8 +40,8 @@ struct RunConfig {
     std::string tokenizer;      // sentencepiece model the data was made with (checked against the vocab)
   } data;
   struct {
-    std::string task = "pretrain";  // pretrain | sft (data from iris-tokenize --sft: tokens + loss mask)
-    std::string recompute = "none";  // none | selective | full (activation recomputation, src/model/llama.h)
+    Task task = Task::Pretrain;  // pretrain | sft (data from iris-tokenize --sft: tokens + loss mask)
+    Recompute recompute = Recompute::None;  // none | selective | full (activation recomputation, src/model/llama.h)
     int seq_len = 128;          // T
     int micro_batch = 8;        // B: samples per micro-batch on one rank
     int grad_accum = 1;         // micro-batches per optimizer step on one rank
@@ -36,9 +51,9 @@ struct RunConfig {
     std::string time_limit;     // wall-clock budget of this run ("" = none): seconds, or Slurm's [D-]H:M:S forms
     double exit_margin_s = 120; // stop this long (at least) before the time limit or the Slurm job's end
     double peak_tflops = 0;     // one rank's peak FLOP/s in TFLOP/s, for MFU (0: the device table on cuda, else unknown)
-    std::string device = "cpu"; // cpu (fp32 reference backend) | cuda (bf16 weights and activations, one GPU per rank
-                                // or shared with parallel.comm=mpi)
-    std::string grad_dtype = "fp32";  // fp32 | bf16: the flat gradient buffer of train.device=cuda (bf16 halves it)
+    Device device = Device::Cpu;  // cpu (fp32 reference backend) | cuda (bf16 weights and activations, one GPU per
+                                  // rank or shared with parallel.comm=mpi)
+    DType grad_dtype = DType::F32;  // fp32 | bf16: the flat gradient buffer of train.device=cuda (bf16 halves it)
   } train;
   struct {
     bool packing = true;        // several samples per row (positions restart, attention per sample); off pads
@@ -65,9 +80,9 @@ struct RunConfig {
     double bucket_mb = 16;      // ZeRO-1 reduce-scatter bucket size (MiB of fp32 gradients per shard)
     // Reduce gradient buckets during the last micro-batch's backward: true | false | auto (true with
     // train.device=cuda and parallel.comm=nccl, else false; see overlaps_grad_reduce()).
-    std::string overlap_grad_reduce = "auto";
+    OverlapGradReduce overlap_grad_reduce = OverlapGradReduce::Auto;
     double timeout_s = 1800;    // a collective or send/recv not done in this long aborts the job (0: never)
-    std::string comm = "mpi";   // communicator for GPU buffers: nccl | mpi (host-staged, GPUs may be shared)
+    CommKind comm = CommKind::Mpi;  // communicator for GPU buffers: nccl | mpi (host-staged, GPUs may be shared)
   } parallel;
   struct {
     std::string dir = "runs/default";
@@ -95,8 +110,8 @@ struct RunConfig {
   bool overlaps_grad_reduce() const;
   // Validates values that do not depend on other files (ranges); says which key to change.
   void validate() const;
-  // train.grad_dtype as a DType (F32 or BF16). Throws UserError naming the key on another value.
-  DType grad_dtype() const;
+  // train.grad_dtype (F32 or BF16).
+  DType grad_dtype() const { return train.grad_dtype; }
   // train.time_limit in seconds (0 when unset). Throws UserError naming the key on a malformed value.
   double time_limit_seconds() const;
   // The resolved configuration as INI text (every key, including defaults).

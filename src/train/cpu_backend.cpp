@@ -87,10 +87,8 @@ std::unique_ptr<TrainingBackend> make_cpu_backend(const TrainingBackendSetup& se
   return std::make_unique<CpuBackend>(setup);
 }
 
-std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, const TrainingBackendSetup& setup) {
-  if (device == "cuda") return make_cuda_backend(setup);
-  IRIS_USER_CHECK(device == "cpu", "train.device = '{}': expected cpu or cuda", device);
-  return make_cpu_backend(setup);
+std::unique_ptr<TrainingBackend> make_training_backend(Device device, const TrainingBackendSetup& setup) {
+  return device == Device::Cuda ? make_cuda_backend(setup) : make_cpu_backend(setup);
 }
 
 }  // namespace iris

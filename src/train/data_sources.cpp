@@ -126,7 +126,7 @@ std::string BlendedSource::describe() const {
 namespace {
 
 std::unique_ptr<SampleSource> open_source(const RunConfig& c, const std::string& prefix, int vocab_size, DocRange docs) {
-  if (c.train.task == "sft")
+  if (c.train.task == Task::Sft)
     return std::make_unique<SftLoader>(prefix, c.train.seq_len, c.train.seed, vocab_size, c.sft.packing, docs);
   return std::make_unique<PretrainLoader>(prefix, c.train.seq_len, c.train.seed, vocab_size, docs);
 }
@@ -134,7 +134,7 @@ std::unique_ptr<SampleSource> open_source(const RunConfig& c, const std::string&
 // Documents of a dataset: SFT samples are sequences; pretraining counts Megatron documents.
 uint64_t count_documents(const RunConfig& c, const std::string& prefix) {
   const io::IndexedDataset d = io::IndexedDataset::open(prefix);
-  return c.train.task == "sft" ? d.num_sequences() : d.num_documents();
+  return c.train.task == Task::Sft ? d.num_sequences() : d.num_documents();
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
                            // Which shard elements count in the global gradient norm (replicated tensors once
                            // per TP group, the tied embedding once).
                            grad_norm_ranges(table_, topo_, layout_.shard_begin, layout_.shard_end), comms_,
-                           config_.parallel.comm, config_.parallel.timeout_s, parse_recompute(config_.train.recompute),
+                           config_.parallel.comm, config_.parallel.timeout_s, config_.train.recompute,
                            config_.grad_dtype(), staging_elements_from_env(kDefaultStagingBytes)});
   state_ = std::make_unique<StateStream>(backend_->state(), topo_.dp > 1 ? comms_.dp.get() : nullptr);
   initialize_weights();
@@ -229,7 +229,7 @@ void Trainer::describe_startup() const {
   }
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
                backend_->activation_sets());
-  spdlog::info("{} data {}", config_.train.task, data_.train->describe());
+  spdlog::info("{} data {}", to_string(config_.train.task), data_.train->describe());
   if (data_.valid) spdlog::info("validation data {}", data_.valid->describe());
   spdlog::info("global batch {} rows = {} tokens per step", global_batch_, global_batch_ * config_.train.seq_len);
 }

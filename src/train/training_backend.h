@@ -19,6 +19,7 @@
 #include "src/model/llama.h"
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
+#include "src/train/config.h"
 #include "src/train/optimizer.h"
 #include "src/train/pipeline_executor.h"
 #include "src/train/state_stream.h"
@@ -68,17 +69,17 @@ struct TrainingBackendSetup {
   AdamWConfig adam;
   std::vector<std::pair<size_t, size_t>> norm_ranges;  // grad_norm_ranges of this rank's shard
   Communicators& host_comms;                           // the MPI groups (the CPU backend computes over them)
-  std::string comm;                                    // parallel.comm (the CUDA backend's device communicators)
+  CommKind comm = CommKind::Mpi;                       // parallel.comm (the CUDA backend's device communicators)
   double timeout_s = 0;                                // parallel.timeout_s
   Recompute recompute = Recompute::None;               // train.recompute
   DType grad_dtype = DType::F32;                       // train.grad_dtype (cuda; BF16: layout must not overlap)
   size_t staging_elements = 1;                         // the state stream's staging buffer
 };
 
-// train.device: "cpu" or "cuda". Collective over MPI_COMM_WORLD for cuda (it builds the device
+// train.device. Collective over MPI_COMM_WORLD for cuda (it builds the device
 // communicators). Throws UserError naming train.device when this build has no CUDA backend or no CUDA
 // device is visible, and the CUDA stage's own UserErrors (e.g. an unsupported head size).
-std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, const TrainingBackendSetup& setup);
+std::unique_ptr<TrainingBackend> make_training_backend(Device device, const TrainingBackendSetup& setup);
 
 std::unique_ptr<TrainingBackend> make_cpu_backend(const TrainingBackendSetup& setup);
 // In a build without CUDA (cuda_backend_none.cpp) it throws the UserError with how to rebuild.

@@ -55,8 +55,8 @@ class CudaBackend final : public TrainingBackend {
  public:
   explicit CudaBackend(const TrainingBackendSetup& s)
       : table_(s.table), layout_(s.layout), norm_ranges_(s.norm_ranges), grad_dtype_(s.grad_dtype), dp_(s.topo.dp) {
-    comms_ = make_device_communicators(s.topo, s.model.tie_word_embeddings, s.timeout_s, parse_comm_kind(s.comm));
-    comm_ = s.comm;
+    comms_ = make_device_communicators(s.topo, s.model.tie_word_embeddings, s.timeout_s, s.comm);
+    comm_ = to_string(s.comm);
     // A blocking stream: it orders itself with the legacy default stream the stage's and buffers' set-up copies use.
     IRIS_CUDA_CHECK(cudaStreamCreate(&stream_));
     set_compute_stream(comms_, stream_);
