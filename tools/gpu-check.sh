@@ -24,7 +24,7 @@
 #   bench1b 200    iris-bench llama3.2-1b, seq 4096, Iris then PyTorch, no retries
 #   attention 130  iris-attention-bench: wmma, mma and PyTorch SDPA at the same shapes
 #   7b 180         llama2-7b (H200), or as many of its layers as the planner fits (80 GB), Iris only
-#   rest 300       communicators, the model at tp=2, the other trainer_cuda.sh steps, streamed checkpoints
+#   rest 300       communicators, the stage at tp=2 on one GPU, streamed checkpoints, trainer_cuda.sh steps 4-11
 # Files in DIR (at most 8, none in folders): summary.txt (section, item, status, seconds, key numbers) and
 # gpu-check-logs.tar.gz (every item's log and small results), both replaced atomically after every item.
 # IRIS_GPU_CHECK_INJECT="SECTION:CAP:COMMAND" adds an item at the start of SECTION (the tests use it to
@@ -119,7 +119,8 @@ run_item() {
   [ -n "${notes_of:-}" ] && note=$($notes_of "$log" 2>/dev/null | tr '\n' ' ')
   case $rc in
     0) record "$section" "$name" pass $((SECONDS - t0)) "$note" ;;
-    77) record "$section" "$name" skip $((SECONDS - t0)) "$(grep -m1 -iE 'skip|dry run' "$logs/$log.log" | cut -c1-150) $note" ;;
+    77) record "$section" "$name" skip $((SECONDS - t0)) \
+          "$({ grep -m1 '^dry run:' "$logs/$log.log" || grep -m1 -i 'skip' "$logs/$log.log"; } | cut -c1-150) $note" ;;
     124|137) status=1; record "$section" "$name" timeout $((SECONDS - t0)) "stopped after $limit s (cap $cap s) $note" ;;
     *) status=1; record "$section" "$name" fail $((SECONDS - t0)) "exit $rc: $(grep -m1 -E 'FAIL|error|Error' "$logs/$log.log" | cut -c1-150) $note" ;;
   esac
@@ -133,7 +134,10 @@ dry_skip='{ echo "dry run: needs a GPU, not run"; exit 77; }'
 gtest_item() {  # section, item name, cap, binary, filter
   local bin=$bundle/bin/$4
   if [ "$dry" = 1 ]; then
-    run_item "$1" "$2" "$3" "test -x $(q "$bin") || { echo 'FAIL: $4 is not in the bundle'; exit 1; }; $(q "$bin") --gtest_list_tests --gtest_filter=$(q "$5") | tee list.txt && grep -q '^  ' list.txt || { echo 'FAIL: no test matches'; exit 1; }; $dry_skip"
+    run_item "$1" "$2" "$3" "test -x $(q "$bin") || { echo 'FAIL: $4 is not in the bundle'; exit 1; }
+      $(q "$bin") --gtest_list_tests --gtest_filter=$(q "$5") > list.txt || { cat list.txt; echo 'FAIL: it does not start'; exit 1; }
+      cat list.txt; n=\$(grep -c '^  ' list.txt); [ \$n -gt 0 ] || { echo 'FAIL: no test matches'; exit 1; }
+      echo \"dry run: \$n tests listed, needs a GPU to run them\"; exit 77"
   else
     run_item "$1" "$2" "$3" "$(q "$bin") --gtest_color=no --gtest_filter=$(q "$5")"
   fi
@@ -234,14 +238,9 @@ section_7b() {
 }
 section_rest() {
   gtest_item rest comm 90 test_gpu_comm '*'
-  if [ "$dry" = 1 ]; then
-    run_item rest model_tp2 120 "test -x $(q "$bundle/bin/mpi_gpu_model_tp") || { echo 'FAIL: no mpi_gpu_model_tp'; exit 1; }; $dry_skip"
-  else
-    run_item rest model_tp2 120 "mpirun -np 2 --oversubscribe $(q "$bundle/bin/mpi_gpu_model_tp")"
-  fi
+  script_item rest stage_tp2 150 tests/gpu/stage_tp2.sh
+  script_item rest trainer_streamed 250 tests/gpu/trainer_cuda_streamed.sh
   script_item rest trainer_4-11 300 tests/gpu/trainer_cuda.sh IRIS_TRAINER_CUDA_STEPS=4,5,6,7,8,9,10,11
-  script_item rest trainer_streamed 200 tests/gpu/trainer_cuda_streamed.sh
-  script_item rest stage_tp2 120 tests/gpu/stage_tp2.sh
 }
 
 # --- the run --------------------------------------------------------------------------------------------

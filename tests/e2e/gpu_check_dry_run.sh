@@ -12,7 +12,7 @@ fail=0
 check() { local what=$1; shift; if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi; }
 sections=(probe kernels model bench1b attention 7b rest)
 
-rm -rf out unpacked
+rm -rf out out_h200 unpacked
 bash "$src/tools/gpu-check.sh" --dry-run --src "$src" --out out "$build" > dry.log 2>&1
 rc=$?
 cat out/summary.txt
@@ -32,6 +32,11 @@ if [ -x "$build/bin/test_gpu_matmul" ]; then
 else
   echo "note: no CUDA tests in this build: items that need them fail as 'not in the bundle' (exit $rc)"
 fi
+
+# The planner's GPU follows --gpu (on the GPU machine: nvidia-smi's name): on an H200 all of llama2-7b.
+bash "$src/tools/gpu-check.sh" --dry-run --gpu h200-141gb --sections 7b --src "$src" --out out_h200 "$build" > h200.log 2>&1
+check "an h200-141gb plans llama2-7b with all 32 layers" grep -Eq "^7b +llama2-7b .* L=32/32; plan: recompute" out_h200/summary.txt
+check "--sections 7b: the other sections are listed as not asked" grep -Eq "^kernels +- +not asked" out_h200/summary.txt
 
 # 2. A hung item costs its cap, not the call.
 rm -rf out2
