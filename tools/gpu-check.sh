@@ -84,7 +84,9 @@ publish() {  # final note
     echo "${1:-in progress: $current}"
   } > "$out/.summary.tmp" && mv -f "$out/.summary.tmp" "$out/summary.txt"
   cp "$out/summary.txt" "$logs/summary.txt"
-  tar -czf "$out/.logs.tmp" -C "$work" logs && mv -f "$out/.logs.tmp" "$out/gpu-check-logs.tar.gz"
+  # Token datasets iris-bench writes beside its results are inputs, not results: left out.
+  tar -czf "$out/.logs.tmp" --exclude='*.bin' --exclude='*.idx' -C "$work" logs &&
+    mv -f "$out/.logs.tmp" "$out/gpu-check-logs.tar.gz"
 }
 item_pid=""
 # Cut off (the device tool's time limit): stop the running item (timeout ends its process group), then
@@ -116,17 +118,23 @@ run_item() {
   rc=$?
   item_pid=
   rmdir "$logs/$log" 2>/dev/null
+  # A runaway log must not push the archive past the device tool's 16 MiB a file: keep 1 MiB of each end.
+  if [ "$(stat -c %s "$logs/$log.log")" -gt $((4 << 20)) ]; then
+    { head -c $((1 << 20)) "$logs/$log.log"; printf '\n[... gpu-check cut the middle of this log ...]\n'
+      tail -c $((1 << 20)) "$logs/$log.log"; } > "$logs/$log.cut" && mv -f "$logs/$log.cut" "$logs/$log.log"
+  fi
   [ -n "${notes_of:-}" ] && note=$($notes_of "$log" 2>/dev/null | tr '\n' ' ')
   case $rc in
     0) record "$section" "$name" pass $((SECONDS - t0)) "$note" ;;
     77) record "$section" "$name" skip $((SECONDS - t0)) \
-          "$({ grep -m1 '^dry run:' "$logs/$log.log" || grep -m1 -i 'skip' "$logs/$log.log"; } | cut -c1-150) $note" ;;
+          "$({ grep -m1 '^dry run:' "$logs/$log.log" || grep -m1 -i 'skip' "$logs/$log.log" || tail -n1 "$logs/$log.log"; } |
+             cut -c1-150) $note" ;;
     124|137) status=1; record "$section" "$name" timeout $((SECONDS - t0)) "stopped after $limit s (cap $cap s) $note" ;;
     *) status=1; record "$section" "$name" fail $((SECONDS - t0)) "exit $rc: $(grep -m1 -E 'FAIL|error|Error' "$logs/$log.log" | cut -c1-150) $note" ;;
   esac
   publish
 }
-q() { printf '%q ' "$@"; }
+q() { [ $# -eq 0 ] || printf '%q ' "$@"; }  # words quoted for bash -c
 # In a dry run an item proves only what needs no device, then exits 77 with the reason.
 dry_skip='{ echo "dry run: needs a GPU, not run"; exit 77; }'
 
@@ -190,9 +198,19 @@ section_probe() {
   if [ "$dry" = 1 ]; then
     run_item probe device 20 "$libs; command -v nvidia-smi && nvidia-smi -L; $dry_skip"
   else
-    run_item probe device 20 "nvidia-smi --query-gpu=name,driver_version,memory.total,memory.free --format=csv &&
-      nvidia-smi | head -n 4 | tail -n 1; $libs; ls $(q "$bundle/bin") | head -n 50"
+    # The bundle is built against CUDA 13 (libcudart.so.13): an older driver fails every CUDA program.
+    notes_of=probe_notes run_item probe device 20 "nvidia-smi --query-gpu=name,driver_version,memory.total,memory.free \
+      --format=csv || { echo 'FAIL: nvidia-smi'; exit 1; }; nvidia-smi | grep -m1 'CUDA Version'; $libs
+      cuda=\$(nvidia-smi | grep -o 'CUDA Version: [0-9]*' | grep -o '[0-9]*\$')
+      [ \"\${cuda:-0}\" -ge 13 ] || { echo \"FAIL: the driver supports CUDA \${cuda:-?}; the bundle needs 13\"; exit 1; }
+      ! grep -q 'libcudart.so.13: NOT FOUND\\|libcublasLt.so.13: NOT FOUND' <<< \"\$($libs)\" ||
+        { echo 'FAIL: cudart or cuBLASLt not found'; exit 1; }"
   fi
+}
+probe_notes() {  # "NVIDIA H100 80GB HBM3, driver 580.x, 81559 MiB, 81000 MiB free; CUDA 13.0; nccl: path"
+  awk -F', ' 'NR == 2 { printf "%s, driver %s, %s total, %s free; ", $1, $2, $3, $4 }' "$logs/$1.log"
+  grep -o 'CUDA Version: [0-9.]*' "$logs/$1.log" | head -n1 | tr '\n' ';'
+  grep -m1 '^libnccl' "$logs/$1.log"
 }
 section_kernels() {
   gtest_item kernels matmul 60 test_gpu_matmul '*'
@@ -221,7 +239,9 @@ section_bench1b() {
     --warmup-steps 2 --recompute auto --torch-checkpointing off
 }
 section_attention() {
-  local cmd="for shape in '1 4096 32 8 64' '1 4096 32 32 128'; do $(q "$bundle/bin/iris-attention-bench") \$shape 10 || exit; done"
+  # iris-attention-bench exits 77 without a device; here a device is expected, so that fails.
+  local cmd="for shape in '1 4096 32 8 64' '1 4096 32 32 128'; do $(q "$bundle/bin/iris-attention-bench") \$shape 10
+    rc=\$?; [ \$rc = 77 ] && { echo 'FAIL: iris-attention-bench found no CUDA device'; exit 1; }; [ \$rc = 0 ] || exit \$rc; done"
   local sdpa="$(q "${IRIS_PYTHON:-python3}" "$src/bench/torch_sdpa.py") --shapes '1,4096,32,8,64;1,4096,32,32,128' --iters 10"
   if [ "$dry" = 1 ]; then
     run_item attention kernels 60 "test -x $(q "$bundle/bin/iris-attention-bench") || { echo 'FAIL: no iris-attention-bench'; exit 1; }; $dry_skip"
