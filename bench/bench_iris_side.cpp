@@ -106,21 +106,27 @@ SideResult run_iris(const Options& opt, const std::string& name, const std::stri
   if (opt.threads > 0) env.push_back(fmt::format("OMP_NUM_THREADS={}", opt.threads));
   const std::string run_dir = fmt::format("{}/{}-recompute-{}", dir, stem, recompute);
   fs::remove_all(run_dir);
-  std::vector<std::string> argv = {binary, "--model.config", config_path, "--data.path", dataset_prefix,
-                                   "--train.seq_len", std::to_string(opt.seq),
-                                   "--train.micro_batch", std::to_string(opt.micro_batch),
-                                   "--train.grad_accum", std::to_string(opt.grad_accum),
-                                   "--train.steps", std::to_string(opt.warmup_steps + opt.steps),
-                                   "--train.log_every", "1", "--optim.warmup_steps", "1",
-                                   "--output.dir", run_dir, "--train.device", opt.device,
-                                   "--train.recompute", recompute};
-  if (opt.peak_tflops > 0) argv.insert(argv.end(), {"--train.peak_tflops", fmt::format("{}", opt.peak_tflops)});
-  for (const auto& kv : opt.iris_args) {  // after the defaults: the last value of a key wins
+  // iris-train settings, KEY → VALUE in order; --iris-arg replaces a key given here (a repeated option is an error).
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"model.config", config_path}, {"data.path", dataset_prefix}, {"train.seq_len", std::to_string(opt.seq)},
+      {"train.micro_batch", std::to_string(opt.micro_batch)}, {"train.grad_accum", std::to_string(opt.grad_accum)},
+      {"train.steps", std::to_string(opt.warmup_steps + opt.steps)}, {"train.log_every", "1"},
+      // Llama 2's peak learning rate after a one-step warm-up: the trainer's default 1e-3 risks a loss spike in
+      // the few steps the validity check reads (bench_checks.cpp); the speed does not depend on it.
+      {"optim.warmup_steps", "1"}, {"optim.lr", "3e-4"}, {"output.dir", run_dir}, {"train.device", opt.device},
+      {"train.recompute", recompute}};
+  if (opt.peak_tflops > 0) settings.emplace_back("train.peak_tflops", fmt::format("{}", opt.peak_tflops));
+  for (const auto& kv : opt.iris_args) {
     const auto eq = kv.find('=');
     IRIS_USER_CHECK(eq != std::string::npos && eq > 0, "--iris-arg must be KEY=VALUE (e.g. optim.lr=3e-4), got \"{}\"", kv);
-    argv.insert(argv.end(), {"--" + kv.substr(0, eq), kv.substr(eq + 1)});
-    r.notes.push_back("iris-train --" + kv.substr(0, eq) + " " + kv.substr(eq + 1));
+    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    auto it = std::find_if(settings.begin(), settings.end(), [&](const auto& s) { return s.first == key; });
+    if (it != settings.end()) it->second = value;
+    else settings.emplace_back(key, value);
+    r.notes.push_back("iris-train --" + key + " " + value);
   }
+  std::vector<std::string> argv = {binary};
+  for (const auto& [key, value] : settings) argv.insert(argv.end(), {"--" + key, value});
   const std::string log = run_dir + ".log";
   std::printf("[%s] iris-train, recompute %s: %s\n      log: %s\n", name.c_str(), recompute.c_str(),
               shell_command(argv).c_str(), log.c_str());
