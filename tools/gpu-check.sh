@@ -176,18 +176,24 @@ for m in json.load(open(sys.argv[1]))["models"]:
                      else "REFUSED by the planner")
     for side in ("iris", "pytorch"):
         s = m.get(side) or {}
-        if s.get("ok"):
+        if s.get("ok") and s.get("tokens_per_s") is not None:
             mfu = f", MFU {100 * s['mfu']:.1f}%" if s.get("mfu") else ""
-            parts.append(f"{side} {s['tokens_per_s']:,.0f} tok/s{mfu} {s.get('validity', '')}")
+            parts.append(f"{side} {s['tokens_per_s']:,.0f} tok/s{mfu}, {s.get('memory_saving', '')}, "
+                         f"{s.get('peak_memory_mib') or 0:,.0f} MiB, losses {s.get('validity', '')}")
+        elif s.get("ok"):
+            parts.append(f"{side} {s.get('validity', '')}")
         elif s.get("error"):
             parts.append(f"{side} failed")
     if m.get("ratio_tokens_per_s"):
         parts.append(f"ratio {m['ratio_tokens_per_s']:.2f}")
+    for name, t in (m.get("targets") or {}).items():
+        parts.append(f"target {name} >= {t['target']}: {t['status']}")
     print("; ".join(parts))
 PY
 }
-attention_notes() {  # "forward, mma (IRIS_ATTENTION=mma) 1.234 ms;..." from each timing line
-  grep -E ' ms +[0-9.]+ TFLOP/s' "$logs/$1.log" | sed -E 's/^ +//; s/ +([0-9.]+) ms +([0-9.]+) TFLOP\/s/ \1 ms/' | paste -sd';'
+attention_notes() {  # "forward, mma (IRIS_ATTENTION=mma) 1.234 ms 456.7 TFLOP/s;..." from each timing line
+  grep -E ' ms +[0-9.]+ TFLOP/s' "$logs/$1.log" | sed -E 's/^ +//; s/ +([0-9.]+) ms +([0-9.]+) TFLOP\/s/ \1 ms \2 TFLOP\/s/' |
+    paste -sd';'
 }
 
 # --- the sections ---------------------------------------------------------------------------------------
