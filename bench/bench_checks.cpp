@@ -18,6 +18,10 @@ namespace iris::bench {
 namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+// A model fits when the planner's peak is within 95% of the memory: its byte counts have not yet been
+// checked against a GPU's measured peak (docs/planning.md), the allocator fragments, and a run that runs
+// out of memory anyway costs a GPU session its number (there are no retries).
+constexpr double kHeadroom = 0.95;
 
 // MemAvailable of /proc/meminfo, the CPU side's budget when --memory-gib is not given.
 double available_host_gib() {
@@ -84,7 +88,7 @@ FitDecision plan_fit(const Options& opt, const LlamaConfig& config) {
     for (const auto& mode : modes) {
       const auto [need, have] = need_and_have(opt, c, parse_recompute(mode, "--recompute"));
       if (L == config.num_hidden_layers && mode == modes.front()) d.need_gib = need, d.have_gib = have;
-      if (need <= have) {
+      if (need <= kHeadroom * have) {
         d = {true, mode, L, need, have, ""};
         break;
       }
@@ -92,12 +96,13 @@ FitDecision plan_fit(const Options& opt, const LlamaConfig& config) {
   }
   const std::string where = opt.device == "cuda" ? fmt::format("one {}", opt.gpu) : "this host";
   if (!d.fits) {
-    d.why = fmt::format("the planner says {} does not fit on {}: {:.1f} GiB needed with recompute {}, {:.1f} GiB there{}",
+    d.why = fmt::format("the planner says {} does not fit on {}: {:.1f} GiB needed with recompute {}, {:.1f} GiB there "
+                        "(95% usable){}",
                         config.source, where, d.need_gib, modes.front(), d.have_gib,
                         opt.fit_layers ? " (even with one layer)" : "; --fit-layers runs as many of its layers as fit");
     return d;
   }
-  d.why = fmt::format("the planner says {} layers of {} fit on {} with recompute {}: {:.1f} of {:.1f} GiB",
+  d.why = fmt::format("the planner says {} layers of {} fit on {} with recompute {}: {:.1f} of {:.1f} GiB (95% usable)",
                       d.layers, config.num_hidden_layers, where, d.recompute, d.need_gib, d.have_gib);
   return d;
 }
