@@ -46,7 +46,11 @@ bool run_model(const Options& opt, const std::string& name, std::vector<ModelRes
   m.layers = m.model_layers = config.num_hidden_layers;
   m.parameters = config.num_parameters();
   m.flops_per_token = plan::flops_per_token(config, opt.seq);
-  m.fit = plan_fit(opt, config);
+  if (opt.run_iris) {
+    m.fit = plan_fit(opt, config);
+  } else {  // the planner models Iris's memory, not PyTorch's
+    m.fit = {true, opt.recompute, config.num_hidden_layers, 0, 0, "not asked: --torch-only (the planner models Iris)"};
+  }
   std::printf("[%s] [plan] %s\n", name.c_str(), m.fit.why.c_str());
   std::fflush(stdout);
   if (!m.fit.fits) {
