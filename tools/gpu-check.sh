@@ -276,10 +276,11 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 # Open MPI's plugins and launcher (test_gpu_comm starts MPI as one rank without mpirun).
 [ -f "$bundle/env.sh" ] && source "$bundle/env.sh"
 # cuBLASLt, cudart and NCCL come from the machine: the toolkit's folders, or the CUDA wheels beside PyTorch.
+wheels=$("$IRIS_PYTHON" -c 'import site; print(" ".join(p + "/nvidia" for p in site.getsitepackages()))' 2>/dev/null)
 for lib in libcublasLt.so.13 libcudart.so.13 libnccl.so.2; do
   if ! ldconfig -p | grep -q "$lib"; then
-    site=$("$IRIS_PYTHON" -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)
-    dir=$(dirname "$(find /usr/local/cuda*/lib* /usr/lib /opt ${site:+"$site/nvidia"} -name "$lib*" 2>/dev/null | head -n1)" 2>/dev/null)
+    # shellcheck disable=SC2086  # $wheels: one folder per site-packages
+    dir=$(dirname "$(find /usr/local/cuda*/lib* /usr/lib /opt $wheels -name "$lib*" 2>/dev/null | head -n1)" 2>/dev/null)
     [ -n "$dir" ] && [ "$dir" != . ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   fi
 done
