@@ -1,7 +1,8 @@
 // iris-bench, Iris side: a random-token dataset in Megatron's indexed format, then iris-train (one rank,
-// no mpirun) on it from a random init; tokens/s, MFU and peak memory come from its metrics.jsonl.
-// recompute=auto tries none, then selective, then full, moving on only when a run ran out of memory.
+// no mpirun) on it from a random init; tokens/s, MFU, peak memory and the losses come from its
+// metrics.jsonl. One run, with the recompute mode the planner chose (bench_checks.cpp): no retries.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
 #include <sstream>
@@ -51,8 +52,10 @@ void write_random_dataset(const std::string& prefix, int vocab_size, long long t
   io::IndexedDatasetWriter writer(prefix, vocab_size);
   std::vector<int32_t> doc(kDocument);  // (kDocument,)
   for (long long d = 0; d < documents; ++d) {
-    for (int i = 0; i < kDocument; ++i)
-      doc[i] = static_cast<int32_t>(random_u64(/*seed=*/7, /*stream=*/vocab_size, d * kDocument + i) % vocab_size);
+    for (int i = 0; i < kDocument; ++i) {
+      const double u = (random_u64(/*seed=*/7, /*stream=*/vocab_size, d * kDocument + i) >> 11) * 0x1.0p-53;  // [0, 1)
+      doc[i] = static_cast<int32_t>(std::min<double>(vocab_size - 1, vocab_size * (u * u) * (u * u)));
+    }
     writer.add_document(doc);
   }
   writer.finalize();
@@ -73,6 +76,7 @@ void read_metrics(const Options& opt, const std::string& path, SideResult& r) {
     const double memory = device_memory ? m["device_peak_memory_mib"].get<double>() : m["peak_memory_mib"].get<double>();
     r.peak_memory_mib = std::max(r.peak_memory_mib.value_or(0.0), memory);
     r.peak_memory_kind = device_memory ? "device_peak_memory_mib" : "peak_memory_mib (peak RSS)";
+    r.losses.push_back(m.contains("loss") && m["loss"].is_number() ? m["loss"].get<double>() : NAN);
     if (m["step"].get<int>() <= opt.warmup_steps) continue;
     const double rate = m["tokens_per_s"].get<double>();
     IRIS_USER_CHECK(rate > 0, "{}: step {} has tokens_per_s {}", path, m["step"].get<int>(), rate);
@@ -91,75 +95,59 @@ void read_metrics(const Options& opt, const std::string& path, SideResult& r) {
 }  // namespace
 
 SideResult run_iris(const Options& opt, const std::string& name, const std::string& config_path,
-                    const std::string& dataset_prefix) {
+                    const std::string& dataset_prefix, const std::string& recompute) {
   SideResult r;
   const std::string binary = opt.iris_train.empty() ? executable_dir() + "/iris-train" : opt.iris_train;
   const std::string stem = model_stem(config_path);
   const std::string dir = fs::absolute(fs::path(opt.out) / "iris").string();
   fs::create_directories(dir);
-  // Keys another build may not have yet: read them off --help rather than guess.
-  const std::string help_log = dir + "/iris-train-help.txt";
   IRIS_USER_CHECK(fs::exists(binary), "no iris-train at {} (build it, or pass --iris-train PATH)", binary);
-  run_logged({binary, "--help"}, help_log);
-  const std::string help = read_text(help_log);
-  const bool knows_device = help.find("--train.device") != std::string::npos;
-  const bool knows_recompute = help.find("--train.recompute") != std::string::npos;
-  if (opt.device == "cuda" && !knows_device) {
-    r.error = fmt::format("{} has no train.device key, so it cannot train on the GPU (a build from before the "
-                          "CUDA trainer); see {}", binary, help_log);
-    return r;
-  }
-  std::vector<std::string> plan = {opt.recompute};
-  if (opt.recompute == "auto") plan = knows_recompute ? std::vector<std::string>{"none", "selective", "full"}
-                                                      : std::vector<std::string>{"none"};
-  if (!knows_recompute && opt.recompute != "none" && opt.recompute != "auto") {
-    r.error = fmt::format("--recompute {}: {} has no train.recompute key yet", opt.recompute, binary);
-    return r;
-  }
-  if (!knows_recompute) r.notes.push_back("iris-train has no train.recompute key: ran without recompute");
-
   std::vector<std::string> env;
   if (opt.threads > 0) env.push_back(fmt::format("OMP_NUM_THREADS={}", opt.threads));
-  for (size_t i = 0; i < plan.size(); ++i) {
-    const std::string run_dir = fmt::format("{}/{}-recompute-{}", dir, stem, plan[i]);
-    fs::remove_all(run_dir);
-    std::vector<std::string> argv = {binary, "--model.config", config_path, "--data.path", dataset_prefix,
-                                     "--train.seq_len", std::to_string(opt.seq),
-                                     "--train.micro_batch", std::to_string(opt.micro_batch),
-                                     "--train.grad_accum", std::to_string(opt.grad_accum),
-                                     "--train.steps", std::to_string(opt.warmup_steps + opt.steps),
-                                     "--train.log_every", "1", "--optim.warmup_steps", "1",
-                                     "--output.dir", run_dir};
-    if (knows_device) argv.insert(argv.end(), {"--train.device", opt.device});
-    if (knows_recompute) argv.insert(argv.end(), {"--train.recompute", plan[i]});
-    if (opt.peak_tflops > 0) argv.insert(argv.end(), {"--train.peak_tflops", fmt::format("{}", opt.peak_tflops)});
-    const std::string log = run_dir + ".log";
-    const std::string command = shell_command(argv);
-    std::printf("[%s] iris-train, recompute %s: %s\n      log: %s\n", name.c_str(), plan[i].c_str(), command.c_str(),
-                log.c_str());
-    std::fflush(stdout);
-    const int status = run_logged(argv, log, env);
-    r.attempts.push_back(fmt::format("recompute {}: exit {} (log {})", plan[i], status, log));
-    if (status == 0) {
-      try {  // a malformed metrics file fails this side only; the other side and the other models still run
-        read_metrics(opt, run_dir + "/metrics.jsonl", r);
-      } catch (const std::exception& e) {
-        r.error = fmt::format("reading {}/metrics.jsonl: {}", run_dir, e.what());
-        return r;
-      }
-      r.ok = true;
-      r.memory_saving = knows_recompute ? "recompute " + plan[i] : "recompute none";
-      return r;
-    }
+  const std::string run_dir = fmt::format("{}/{}-recompute-{}", dir, stem, recompute);
+  fs::remove_all(run_dir);
+  // iris-train settings, KEY → VALUE in order; --iris-arg replaces a key given here (a repeated option is an error).
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"model.config", config_path}, {"data.path", dataset_prefix}, {"train.seq_len", std::to_string(opt.seq)},
+      {"train.micro_batch", std::to_string(opt.micro_batch)}, {"train.grad_accum", std::to_string(opt.grad_accum)},
+      {"train.steps", std::to_string(opt.warmup_steps + opt.steps)}, {"train.log_every", "1"},
+      // Llama 2's peak learning rate after a one-step warm-up: the trainer's default 1e-3 risks a loss spike in
+      // the few steps the validity check reads (bench_checks.cpp); the speed does not depend on it.
+      {"optim.warmup_steps", "1"}, {"optim.lr", "3e-4"}, {"output.dir", run_dir}, {"train.device", opt.device},
+      {"train.recompute", recompute}};
+  if (opt.peak_tflops > 0) settings.emplace_back("train.peak_tflops", fmt::format("{}", opt.peak_tflops));
+  for (const auto& kv : opt.iris_args) {
+    const auto eq = kv.find('=');
+    IRIS_USER_CHECK(eq != std::string::npos && eq > 0, "--iris-arg must be KEY=VALUE (e.g. optim.lr=3e-4), got \"{}\"", kv);
+    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    auto it = std::find_if(settings.begin(), settings.end(), [&](const auto& s) { return s.first == key; });
+    if (it != settings.end()) it->second = value;
+    else settings.emplace_back(key, value);
+    r.notes.push_back("iris-train --" + key + " " + value);
+  }
+  std::vector<std::string> argv = {binary};
+  for (const auto& [key, value] : settings) argv.insert(argv.end(), {"--" + key, value});
+  const std::string log = run_dir + ".log";
+  std::printf("[%s] iris-train, recompute %s: %s\n      log: %s\n", name.c_str(), recompute.c_str(),
+              shell_command(argv).c_str(), log.c_str());
+  std::fflush(stdout);
+  const int status = run_logged(argv, log, env);
+  r.attempts.push_back(fmt::format("recompute {}: exit {} (log {})", recompute, status, log));
+  r.memory_saving = "recompute " + recompute;
+  if (status != 0) {
     const bool oom = log_says_out_of_memory(log);
-    if (oom && i + 1 < plan.size()) {
-      std::printf("[%s] out of memory with recompute %s; trying %s\n", name.c_str(), plan[i].c_str(), plan[i + 1].c_str());
-      continue;
-    }
-    r.error = fmt::format("iris-train exited with status {}{} (log {}):\n{}", status, oom ? ", out of memory" : "", log,
-                          log_tail(log, 8));
+    r.error = fmt::format("iris-train exited with status {}{} (log {}):\n{}", status,
+                          oom ? ", out of memory although the planner said it fits (docs/planning.md's model is off)" : "",
+                          log, log_tail(log, 8));
     return r;
   }
+  try {  // a malformed metrics file fails this side only; the other side and the other models still run
+    read_metrics(opt, run_dir + "/metrics.jsonl", r);
+  } catch (const std::exception& e) {
+    r.error = fmt::format("reading {}/metrics.jsonl: {}", run_dir, e.what());
+    return r;
+  }
+  r.ok = true;
   return r;
 }
 

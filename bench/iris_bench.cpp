@@ -1,14 +1,19 @@
 // iris-bench: Iris's training step against PyTorch's on one device, in one run (bench_driver.h).
 //   iris-bench --models llama3.2-1b,llama2-7b --seq 4096 --micro-batch 1 --grad-accum 8 --steps 10
-//              --warmup-steps 3 --device cuda --recompute auto --python python3 --out runs/iris-bench
-// Prints a table per model and writes OUT/results.json; the logs of every child run stay in OUT.
-// Exit status: 0 when every requested side ran (targets met or not), 1 when a side failed, 2 on bad options.
+//              --warmup-steps 3 --device cuda --gpu h100-80gb --recompute auto --python python3 --out runs/iris-bench
+// The planner decides first whether the Iris side fits (and which recompute mode, with --recompute auto);
+// a model that does not fit is refused at once. After each side the table is printed and OUT/results.json
+// rewritten; the logs of every child run stay in OUT. Exit status: 0 when every requested side ran with
+// valid losses (targets met or not), 1 when a side failed or was INVALID, 2 on bad options, 3 when the
+// planner refused a model (and nothing failed).
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "bench/bench_driver.h"
 #include "src/core/check.h"
@@ -30,6 +35,64 @@ std::vector<std::string> split_commas(const std::string& s) {
   return parts;
 }
 
+// Plans, then runs the asked sides of one model, reporting after each; false when a side failed or was
+// INVALID. A model the planner refuses runs nothing (its result says why).
+bool run_model(const Options& opt, const std::string& name, std::vector<ModelResult>& results) {
+  results.emplace_back();
+  ModelResult& m = results.back();
+  m.name = name;
+  m.config_path = materialize_model_config(name, opt.out);
+  LlamaConfig config = LlamaConfig::load(m.config_path);
+  m.layers = m.model_layers = config.num_hidden_layers;
+  m.parameters = config.num_parameters();
+  m.flops_per_token = plan::flops_per_token(config, opt.seq);
+  if (opt.run_iris) {
+    m.fit = plan_fit(opt, config);
+  } else {  // the planner models Iris's memory, not PyTorch's
+    m.fit = {true, opt.recompute, config.num_hidden_layers, 0, 0, "not asked: --torch-only (the planner models Iris)"};
+  }
+  std::printf("[%s] [plan] %s\n", name.c_str(), m.fit.why.c_str());
+  std::fflush(stdout);
+  if (!m.fit.fits) {
+    m.iris.error = m.torch.error = "REFUSED: " + m.fit.why;
+    m.ran_iris = opt.run_iris, m.ran_torch = opt.run_torch;
+    report(opt, results);
+    return true;
+  }
+  if (m.fit.layers < config.num_hidden_layers) {  // --fit-layers: both sides run the shallower model
+    m.config_path = write_layers_config(config, m.fit.layers,
+                                        (fs::path(m.config_path).parent_path() /
+                                         fmt::format("{}-L{}.json", model_stem(name), m.fit.layers)).string());
+    config = LlamaConfig::load(m.config_path);
+  }
+  m.layers = config.num_hidden_layers;
+  m.parameters = config.num_parameters();
+  m.flops_per_token = plan::flops_per_token(config, opt.seq);
+  if (opt.plan_only) {
+    report(opt, results);
+    return true;
+  }
+  bool ok = true;
+  if (opt.run_iris) {
+    const long long tokens = 1LL * (opt.steps + opt.warmup_steps) * opt.micro_batch * opt.grad_accum * (opt.seq + 1);
+    const std::string prefix = fs::absolute(fs::path(opt.out) / "data" / fmt::format("skewed_v{}", config.vocab_size));
+    write_random_dataset(prefix, config.vocab_size, std::max(tokens, 64LL * (opt.seq + 1)));
+    m.iris = run_iris(opt, name, m.config_path, prefix, m.fit.recompute);
+    if (m.iris.ok) m.iris.validity = loss_verdict(m.iris.losses, config, opt.warmup_steps, /*must_fall=*/true);
+    m.ran_iris = true;
+    ok = m.iris.valid();
+    report(opt, results);  // now, so a run cut short before the other side still leaves this one
+  }
+  if (opt.run_torch) {
+    m.torch = run_torch(opt, name, m.config_path);
+    if (m.torch.ok) m.torch.validity = loss_verdict(m.torch.losses, config, opt.warmup_steps, /*must_fall=*/true);
+    m.ran_torch = true;
+    ok = ok && m.torch.valid();
+    report(opt, results);
+  }
+  return ok;
+}
+
 int run(int argc, char** argv) {
   Options opt;
   std::string models = "llama3.2-1b,llama2-7b";
@@ -43,9 +106,15 @@ int run(int argc, char** argv) {
       ("warmup-steps", po::value(&opt.warmup_steps)->default_value(opt.warmup_steps), "steps first, left out of the averages")
       ("device", po::value(&opt.device)->default_value(opt.device), "cuda | cpu")
       ("recompute", po::value(&opt.recompute)->default_value(opt.recompute),
-       "Iris train.recompute: none | selective | full | auto (none, then selective, then full on out-of-memory)")
+       "Iris train.recompute: none | selective | full | auto (the least the planner says fits)")
+      ("gpu", po::value(&opt.gpu), "cuda: the configs/hardware/gpus.json entry to plan for (e.g. h100-80gb, h200-141gb)")
+      ("hardware", po::value(&opt.hardware), "a gpus.json to read instead of the one built in")
+      ("memory-gib", po::value(&opt.memory_gib)->default_value(0), "cpu: the planner's memory budget (0: MemAvailable)")
+      ("fit-layers", po::bool_switch(&opt.fit_layers), "run as many of the model's layers as the planner fits, when all do not")
+      ("plan-only", po::bool_switch(&opt.plan_only), "print the planner's answer and run nothing")
+      ("iris-arg", po::value(&opt.iris_args)->composing(), "an extra iris-train setting KEY=VALUE (repeatable)")
       ("torch-checkpointing", po::value(&opt.torch_checkpointing)->default_value(opt.torch_checkpointing),
-       "PyTorch gradient checkpointing: off | on | auto (on after an out-of-memory)")
+       "PyTorch gradient checkpointing: off | on (no retry after an out-of-memory)")
       ("torch-compile", po::value(&opt.torch_compile)->default_value(opt.torch_compile), "auto (where it works) | off")
       ("iris-only", po::bool_switch(), "run only the Iris side")
       ("torch-only", po::bool_switch(), "run only the PyTorch side")
@@ -76,8 +145,8 @@ int run(int argc, char** argv) {
   IRIS_USER_CHECK(opt.recompute == "none" || opt.recompute == "selective" || opt.recompute == "full" ||
                       opt.recompute == "auto",
                   "--recompute must be none, selective, full or auto, got \"{}\"", opt.recompute);
-  IRIS_USER_CHECK(opt.torch_checkpointing == "off" || opt.torch_checkpointing == "on" || opt.torch_checkpointing == "auto",
-                  "--torch-checkpointing must be off, on or auto, got \"{}\"", opt.torch_checkpointing);
+  IRIS_USER_CHECK(opt.torch_checkpointing == "off" || opt.torch_checkpointing == "on",
+                  "--torch-checkpointing must be off or on, got \"{}\"", opt.torch_checkpointing);
   IRIS_USER_CHECK(opt.torch_compile == "auto" || opt.torch_compile == "off", "--torch-compile must be auto or off");
   IRIS_USER_CHECK(opt.seq > 0 && opt.micro_batch > 0 && opt.grad_accum > 0 && opt.steps > 0 && opt.warmup_steps >= 0,
                   "--seq, --micro-batch, --grad-accum and --steps must be positive, --warmup-steps not negative");
@@ -88,30 +157,12 @@ int run(int argc, char** argv) {
   fs::create_directories(opt.out);
 
   std::vector<ModelResult> results;
-  bool all_ok = true;
+  bool all_ok = true, refused = false;
   for (const auto& name : opt.models) {
-    ModelResult m;
-    m.name = name;
-    m.config_path = materialize_model_config(name, opt.out);
-    const LlamaConfig config = LlamaConfig::load(m.config_path);
-    m.parameters = config.num_parameters();
-    m.flops_per_token = plan::flops_per_token(config, opt.seq);
-    if (opt.run_iris) {
-      const long long tokens = 1LL * (opt.steps + opt.warmup_steps) * opt.micro_batch * opt.grad_accum * (opt.seq + 1);
-      const std::string prefix = fs::absolute(fs::path(opt.out) / "data" / fmt::format("random_v{}", config.vocab_size));
-      write_random_dataset(prefix, config.vocab_size, std::max(tokens, 64LL * (opt.seq + 1)));
-      m.iris = run_iris(opt, name, m.config_path, prefix);
-      all_ok = all_ok && m.iris.ok;
-    }
-    if (opt.run_torch) {
-      m.torch = run_torch(opt, name, m.config_path);
-      all_ok = all_ok && m.torch.ok;
-    }
-    results.push_back(std::move(m));
-    // After every model, so a run cut short by a time limit still leaves the models it finished.
-    report(opt, results);
+    if (!run_model(opt, name, results)) all_ok = false;
+    refused = refused || !results.back().fit.fits;
   }
-  return all_ok ? 0 : 1;
+  return !all_ok ? 1 : refused ? 3 : 0;
 }
 
 }  // namespace

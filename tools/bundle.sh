@@ -6,6 +6,7 @@
 # a copied libc must match that machine's loader, and every Linux with a C++ compiler has libstdc++.
 #
 #   tools/bundle.sh [--build DIR] [--out DIR] [--only GLOB]... [--no-cuda-libs] [--with PATH]... [--with-build PATH]...
+#                    [--gpu-check] [--pack FILE]
 #     --only GLOB        bundle only build/bin/GLOB (e.g. 'test_gpu_*'); repeat for more: --only iris-train --only 'test_gpu_*'
 #     --no-cuda-libs     leave out the CUDA toolkit's libraries (cuBLASLt alone is ~540 MB); the target
 #                        then needs them on its library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64)
@@ -13,6 +14,11 @@
 #                        match something) to OUT/PATH: test scripts, their helpers, configs
 #                        (--with 'tests/gpu/*.sh' --with configs/models)
 #     --with-build PATH  the same relative to the build dir, also to OUT/PATH (--with-build 'data/sample_text.*')
+#     --gpu-check        what tools/gpu-check.sh runs (docs/gpu-validation.md): the GPU tests, iris-train,
+#                        iris-bench, iris-attention-bench, mpi_gpu_model_tp, tests/gpu/*.sh and their helper, the
+#                        SDPA script and the sample tokens; implies --no-cuda-libs
+#     --pack FILE        then tar -cJf FILE (the bundle's folder name inside) and check it is under the device
+#                        tool's 64 MiB carry limit
 #   OUT then stands for both the checkout and the build dir: a script that CTest would run as
 #   `bash SCRIPT <source> <build>` runs from the bundle as `bash OUT/tests/gpu/X.sh OUT OUT`.
 #
@@ -26,7 +32,7 @@
 # only: no ssh launch to other nodes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=$root/build out=$root/.bundle cuda_libs=1
+build=$root/build out=$root/.bundle cuda_libs=1 pack=""
 only=() with=() with_build=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -36,7 +42,13 @@ while [ $# -gt 0 ]; do
     --no-cuda-libs) cuda_libs=0; shift ;;
     --with) with+=("$2"); shift 2 ;;
     --with-build) with_build+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --gpu-check)
+      only+=(iris-train iris-bench iris-attention-bench 'test_gpu_*' mpi_gpu_model_tp)
+      with+=('tests/gpu/*.sh' tests/mpi/common.bash bench/torch_sdpa.py)
+      with_build+=('data/sample_text.*')
+      cuda_libs=0; shift ;;
+    --pack) pack=$2; shift 2 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bundle: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -166,3 +178,10 @@ export OMPI_MCA_plm=isolated              # mpirun launches on this machine only
 unset bundle_dir
 ENV
 echo "bundle: $(ls "$out/bin" | wc -l) programs, $(ls "$out/lib" | grep -c '\.so') libraries$([ -n "$mpi_note" ] && echo ', Open MPI plugins and mpirun') in $out ($(du -sh "$out" | cut -f1))"
+if [ -n "$pack" ]; then
+  case $pack in /*) ;; *) pack=$PWD/$pack ;; esac
+  tar -cJf "$pack.tmp" -C "$(dirname "$out")" "$(basename "$out")" && mv -f "$pack.tmp" "$pack"
+  bytes=$(stat -c %s "$pack")
+  echo "bundle: packed into $pack: $((bytes / 1048576)) MiB ($bytes bytes; the device tool carries 64 MiB at most)"
+  [ "$bytes" -lt $((64 * 1048576)) ] || { echo "bundle: $pack is over the 64 MiB carry limit" >&2; exit 1; }
+fi

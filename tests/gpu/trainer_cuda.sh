@@ -35,7 +35,8 @@
 # Usage (CTest's and tools/gpu-check.sh's interface): bash trainer_cuda.sh SRC BUILD, from a scratch
 # directory. Needs BUILD/bin/iris-train, BUILD/data/sample_text.{bin,idx} (tools/prepare-sample.sh),
 # SRC/tests/mpi/common.bash, mpirun on PATH (4 ranks on one GPU) and python3 ($IRIS_PYTHON when set;
-# standard library only). Exit 77: skipped (no GPU), unless IRIS_EXPECT_GPU=1.
+# standard library only). Exit 77: skipped (no GPU), unless IRIS_EXPECT_GPU=1. IRIS_TRAINER_CUDA_STEPS=1,2,3
+# runs only those steps (tools/gpu-check.sh runs 1-3 first, the rest last).
 set -uo pipefail
 src=$1 build=$2
 source "$src/tests/mpi/common.bash"
@@ -118,6 +119,12 @@ if ! launch 1 probe --train.device cuda --train.steps 1; then
 fi
 grep -E "device .*train.device=cuda|MFU unknown" probe.log
 
+# IRIS_TRAINER_CUDA_STEPS: the steps to run (comma-separated, default all); step 1's runs are the reference
+# of the others, so it always runs, and 8 brings 5, 10 brings 9 (the runs they compare against).
+steps=,${IRIS_TRAINER_CUDA_STEPS:-1,2,3,4,5,6,7,8,9,10,11},
+case $steps in *,8,*) steps+=5, ;; esac
+case $steps in *,10,*) steps+=9, ;; esac
+want() { [[ $steps == *",$1,"* ]]; }
 fail=0
 check() { local what=$1; shift; if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi; }
 
@@ -141,102 +148,122 @@ sys.exit(0 if mem_ok and mfu_ok else 1)
 PY
 
 # 2. determinism
-run 1 cuda2 1 --train.device cuda || { echo "FAIL second cuda run"; tail -n 20 cuda2.log; fail=1; }
-check "two cuda runs identical" compare cuda cuda2 0 0
-check "two cuda runs: identical weights" same_weights cuda cuda2
+if want 2; then
+  run 1 cuda2 1 --train.device cuda || { echo "FAIL second cuda run"; tail -n 20 cuda2.log; fail=1; }
+  check "two cuda runs identical" compare cuda cuda2 0 0
+  check "two cuda runs: identical weights" same_weights cuda cuda2
+fi
 
 # 3. checkpoint and resume
-rm -rf ckpt
-if IRIS_FAULT=0:4:exit run 1 first 1 --train.device cuda --checkpoint.dir ckpt --checkpoint.every 3; then
-  echo "FAIL the interrupted cuda run did not stop"; fail=1
-elif ! run 1 resumed 1 --train.device cuda --checkpoint.dir ckpt --checkpoint.load latest; then
-  echo "FAIL cuda resume"; tail -n 20 resumed.log; fail=1
-else
-  grep -q "resumed from .*step_00000003 at step 3" resumed.log || { echo "FAIL no resume line"; fail=1; }
-  mkdir -p tail && tail -n 2 cuda/metrics.jsonl >tail/metrics.jsonl
-  check "resume on cuda: steps 4-5 bit-identical" compare tail resumed 0 0
-  check "resume on cuda: final weights bit-identical" same_weights cuda resumed
+if want 3; then
+  rm -rf ckpt
+  if IRIS_FAULT=0:4:exit run 1 first 1 --train.device cuda --checkpoint.dir ckpt --checkpoint.every 3; then
+    echo "FAIL the interrupted cuda run did not stop"; fail=1
+  elif ! run 1 resumed 1 --train.device cuda --checkpoint.dir ckpt --checkpoint.load latest; then
+    echo "FAIL cuda resume"; tail -n 20 resumed.log; fail=1
+  else
+    grep -q "resumed from .*step_00000003 at step 3" resumed.log || { echo "FAIL no resume line"; fail=1; }
+    mkdir -p tail && tail -n 2 cuda/metrics.jsonl >tail/metrics.jsonl
+    check "resume on cuda: steps 4-5 bit-identical" compare tail resumed 0 0
+    check "resume on cuda: final weights bit-identical" same_weights cuda resumed
+  fi
 fi
 
 # 4. NCCL, one rank
-if run 1 nccl 1 --train.device cuda --parallel.comm nccl; then
-  check "parallel.comm nccl (tp=pp=dp=1) identical to mpi" compare cuda nccl 0 0
-elif grep -q "parallel.comm=nccl needs" nccl.log; then
-  echo "skip parallel.comm nccl: $(grep -o 'parallel.comm=nccl needs[^;]*' nccl.log | head -n1)"
-else
-  echo "FAIL parallel.comm nccl run"; tail -n 20 nccl.log; fail=1
+if want 4; then
+  if run 1 nccl 1 --train.device cuda --parallel.comm nccl; then
+    check "parallel.comm nccl (tp=pp=dp=1) identical to mpi" compare cuda nccl 0 0
+  elif grep -q "parallel.comm=nccl needs" nccl.log; then
+    echo "skip parallel.comm nccl: $(grep -o 'parallel.comm=nccl needs[^;]*' nccl.log | head -n1)"
+  else
+    echo "FAIL parallel.comm nccl run"; tail -n 20 nccl.log; fail=1
+  fi
 fi
 
 # 5. pp=2 × dp=2 on one GPU (StagedComm), the same global batch (grad_accum 4/dp)
-if run 4 layout 2 --train.device cuda --parallel.comm mpi --parallel.pp 2; then
-  check "pp=2 x dp=2 (mpi, one GPU) vs one rank (rel 1e-2)" compare cuda layout 1e-2 1e-2
-else
-  echo "FAIL pp=2 x dp=2 run"; tail -n 30 layout.log; fail=1
+if want 5; then
+  if run 4 layout 2 --train.device cuda --parallel.comm mpi --parallel.pp 2; then
+    check "pp=2 x dp=2 (mpi, one GPU) vs one rank (rel 1e-2)" compare cuda layout 1e-2 1e-2
+  else
+    echo "FAIL pp=2 x dp=2 run"; tail -n 30 layout.log; fail=1
+  fi
 fi
 
 # 6. tp = 2 × dp = 2 (mpi, 4 ranks on one GPU): TP changes where bf16 rounding happens (each rank's
 #    row-parallel partial product, all-reduced in fp32), so the cuda-vs-cpu tolerance applies, and the drop.
-if run 4 tp2 2 --train.device cuda --parallel.comm mpi --parallel.tp 2; then
-  check "tp=2 x dp=2 (mpi, one GPU) vs one rank (loss rel 2e-2, grad_norm rel 1e-1)" compare cuda tp2 2e-2 1e-1
-  check "tp=2 x dp=2 loss drop within 25% of one rank's" same_drop cuda tp2 0.25
-else
-  echo "FAIL tp=2 x dp=2 run"; tail -n 30 tp2.log; fail=1
+if want 6; then
+  if run 4 tp2 2 --train.device cuda --parallel.comm mpi --parallel.tp 2; then
+    check "tp=2 x dp=2 (mpi, one GPU) vs one rank (loss rel 2e-2, grad_norm rel 1e-1)" compare cuda tp2 2e-2 1e-1
+    check "tp=2 x dp=2 loss drop within 25% of one rank's" same_drop cuda tp2 0.25
+  else
+    echo "FAIL tp=2 x dp=2 run"; tail -n 30 tp2.log; fail=1
+  fi
 fi
 
 # 7. train.recompute full changes what is kept, never the arithmetic: bit-identical to none.
-if run 1 recompute 1 --train.device cuda --train.recompute full; then
-  check "recompute full identical to none on cuda" compare cuda recompute 0 0
-else
-  echo "FAIL recompute full run"; tail -n 20 recompute.log; fail=1
+if want 7; then
+  if run 1 recompute 1 --train.device cuda --train.recompute full; then
+    check "recompute full identical to none on cuda" compare cuda recompute 0 0
+  else
+    echo "FAIL recompute full run"; tail -n 20 recompute.log; fail=1
+  fi
 fi
 
 # 8. parallel.overlap_grad_reduce true (forced: auto is off with parallel.comm mpi) vs run 5's reduce-scatter
 #    after the backward: at dp = 2 each gradient is a sum of two, whatever the order, so bit-identical; and
 #    the CUDA stage must have reported layers during the backward (buckets issued before it ended).
-if run 4 layout_overlap 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --parallel.overlap_grad_reduce true; then
-  check "pp=2 x dp=2: overlapped gradient reduction identical to the reduce-scatter after the backward" \
-    compare layout layout_overlap 0 0
-  grep -h "buckets issued during the backward" layout_overlap.log
-  n=$(buckets_issued_in_backward layout_overlap.log)
-  check "pp=2 x dp=2: buckets issued during the backward (${n:-none})" test "${n:-0}" -gt 0
-else
-  echo "FAIL pp=2 x dp=2 overlap_grad_reduce=true run"; tail -n 30 layout_overlap.log; fail=1
+if want 8; then
+  if run 4 layout_overlap 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --parallel.overlap_grad_reduce true; then
+    check "pp=2 x dp=2: overlapped gradient reduction identical to the reduce-scatter after the backward" \
+      compare layout layout_overlap 0 0
+    grep -h "buckets issued during the backward" layout_overlap.log
+    n=$(buckets_issued_in_backward layout_overlap.log)
+    check "pp=2 x dp=2: buckets issued during the backward (${n:-none})" test "${n:-0}" -gt 0
+  else
+    echo "FAIL pp=2 x dp=2 overlap_grad_reduce=true run"; tail -n 30 layout_overlap.log; fail=1
+  fi
 fi
 
 # 9. bf16 gradient accumulation (train.grad_dtype bf16) vs run 1's fp32 gradients on cuda.
-device_mib() { grep -o "rank 0 holds [0-9.]* MiB" "$1" | head -n1 | grep -o "[0-9.]*"; }
-if run 1 bf16 1 --train.device cuda --train.grad_dtype bf16; then
-  check "bf16 gradients vs fp32 gradients on cuda (loss/val_loss rel 2e-2, grad_norm rel 1e-1)" compare cuda bf16 2e-2 1e-1
-  check "bf16 gradients learn" learns bf16
-  check "bf16 gradients: loss drop within 25% of fp32 gradients'" same_drop cuda bf16 0.25
-  check "bf16 gradients: the start-up line names them" grep -q "bf16 (train.grad_dtype=bf16)" bf16.log
-  check "bf16 gradients: smaller flat device buffers ($(device_mib bf16.log) MiB vs $(device_mib cuda.log) MiB)" \
-    "$python" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" \
-    "$(device_mib bf16.log)" "$(device_mib cuda.log)"
-else
-  echo "FAIL bf16 gradient run"; tail -n 20 bf16.log; fail=1
+if want 9; then
+  device_mib() { grep -o "rank 0 holds [0-9.]* MiB" "$1" | head -n1 | grep -o "[0-9.]*"; }
+  if run 1 bf16 1 --train.device cuda --train.grad_dtype bf16; then
+    check "bf16 gradients vs fp32 gradients on cuda (loss/val_loss rel 2e-2, grad_norm rel 1e-1)" compare cuda bf16 2e-2 1e-1
+    check "bf16 gradients learn" learns bf16
+    check "bf16 gradients: loss drop within 25% of fp32 gradients'" same_drop cuda bf16 0.25
+    check "bf16 gradients: the start-up line names them" grep -q "bf16 (train.grad_dtype=bf16)" bf16.log
+    check "bf16 gradients: smaller flat device buffers ($(device_mib bf16.log) MiB vs $(device_mib cuda.log) MiB)" \
+      "$python" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" \
+      "$(device_mib bf16.log)" "$(device_mib cuda.log)"
+  else
+    echo "FAIL bf16 gradient run"; tail -n 20 bf16.log; fail=1
+  fi
 fi
 
 # 10. bf16 gradients at pp = 2 × dp = 2 (the reduce-scatter through fp32, the tied embedding's all-reduce
 #     through fp32; overlap_grad_reduce asked for, and reported as not applying).
-if run 4 bf16_layout 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --train.grad_dtype bf16 \
-     --parallel.overlap_grad_reduce true; then
-  check "bf16 gradients, pp=2 x dp=2 (mpi, one GPU) vs one rank (loss rel 2e-2, grad_norm rel 1e-1)" \
-    compare bf16 bf16_layout 2e-2 1e-1
-  check "bf16 gradients, pp=2 x dp=2: loss drop within 25% of one rank's" same_drop bf16 bf16_layout 0.25
-  check "bf16 gradients, pp=2 x dp=2: the start-up log says the overlap does not apply" \
-    grep -q "overlap_grad_reduce does not apply to train.grad_dtype=bf16" bf16_layout.log
-else
-  echo "FAIL bf16 gradients pp=2 x dp=2 run"; tail -n 30 bf16_layout.log; fail=1
+if want 10; then
+  if run 4 bf16_layout 2 --train.device cuda --parallel.comm mpi --parallel.pp 2 --train.grad_dtype bf16 \
+       --parallel.overlap_grad_reduce true; then
+    check "bf16 gradients, pp=2 x dp=2 (mpi, one GPU) vs one rank (loss rel 2e-2, grad_norm rel 1e-1)" \
+      compare bf16 bf16_layout 2e-2 1e-1
+    check "bf16 gradients, pp=2 x dp=2: loss drop within 25% of one rank's" same_drop bf16 bf16_layout 0.25
+    check "bf16 gradients, pp=2 x dp=2: the start-up log says the overlap does not apply" \
+      grep -q "overlap_grad_reduce does not apply to train.grad_dtype=bf16" bf16_layout.log
+  else
+    echo "FAIL bf16 gradients pp=2 x dp=2 run"; tail -n 30 bf16_layout.log; fail=1
+  fi
 fi
 
 # 11. The opt-in register-resident attention kernels (IRIS_ATTENTION=mma, src/kernels/cuda/attention_mma.cu)
 #     in the whole model: against run 1 within the cuda-vs-cpu tolerance (other kernels, other roundings),
 #     and it learns.
-if IRIS_ATTENTION=mma run 1 cuda_mma 1 --train.device cuda; then
-  check "IRIS_ATTENTION=mma vs the default kernels (loss/val_loss rel 2e-2, grad_norm rel 1e-1)" compare cuda cuda_mma 2e-2 1e-1
-  check "IRIS_ATTENTION=mma: loss drop within 25% of the default kernels'" same_drop cuda cuda_mma 0.25
-else
-  echo "FAIL IRIS_ATTENTION=mma run"; tail -n 20 cuda_mma.log; fail=1
+if want 11; then
+  if IRIS_ATTENTION=mma run 1 cuda_mma 1 --train.device cuda; then
+    check "IRIS_ATTENTION=mma vs the default kernels (loss/val_loss rel 2e-2, grad_norm rel 1e-1)" compare cuda cuda_mma 2e-2 1e-1
+    check "IRIS_ATTENTION=mma: loss drop within 25% of the default kernels'" same_drop cuda cuda_mma 0.25
+  else
+    echo "FAIL IRIS_ATTENTION=mma run"; tail -n 20 cuda_mma.log; fail=1
+  fi
 fi
 exit $fail
