@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "io/h5_handle.h"
+
 namespace iris::io {
 
 constexpr int kCheckpointFormatVersion = 1;
@@ -50,7 +52,7 @@ class CheckpointFileWriter {
 
  private:
   std::filesystem::path path_;
-  int64_t file_ = -1;
+  H5Id file_;
   uint64_t bytes_ = 0;
 };
 
@@ -72,7 +74,7 @@ class CheckpointFileReader {
 
  private:
   std::filesystem::path path_;
-  int64_t file_ = -1;
+  H5Id file_;
   std::vector<SliceInfo> slices_;
 };
 
