@@ -430,6 +430,21 @@ void prune_checkpoints(const fs::path& root, int keep) {
   }
 }
 
+fs::path newest_checkpoint_before(const fs::path& root, int64_t before) {
+  static const std::regex complete("step_([0-9]{8})");
+  fs::path best;
+  int64_t best_step = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!std::regex_match(name, m, complete) || !fs::exists(entry.path() / "manifest.json")) continue;
+    const int64_t step = std::stoll(m[1].str());
+    if (step < before && step > best_step) best_step = step, best = entry.path();
+  }
+  return best;
+}
+
 fs::path resolve_checkpoint(const std::string& spec, const fs::path& root) {
   auto via_latest = [](const fs::path& dir) {
     std::ifstream in(dir / "latest");

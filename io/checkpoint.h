@@ -113,6 +113,10 @@ void write_latest(const std::filesystem::path& root, const std::string& step_dir
 // Removes all but the newest `keep` complete step directories (and stale *.tmp directories).
 void prune_checkpoints(const std::filesystem::path& root, int keep);
 
+// The newest complete step directory (one with a manifest.json) in `root` whose step is below `before`;
+// empty when there is none.
+std::filesystem::path newest_checkpoint_before(const std::filesystem::path& root, int64_t before);
+
 // "latest" / "auto" / a path → a step directory. For "latest" and "auto", `root` is checkpoint.dir;
 // "auto" returns "" when there is no checkpoint. A step directory, or a root holding `latest`, both work.
 std::filesystem::path resolve_checkpoint(const std::string& spec, const std::filesystem::path& root);
