@@ -132,6 +132,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   if (const double job_end = slurm_job_end_time(); job_end > 0) deadline_ = deadline_ > 0 ? std::min(deadline_, job_end) : job_end;
 
   // Everything is valid on every rank: only now touch the output directory.
+  run_lock_ = RunLock::hold_for_run(config_.checkpoint.dir, *comms_.world, topo_.rank);  // refused: every rank throws
   maybe_load_checkpoint();
   device_peak_mib_ = backend_->device_memory_in_use_mib();
   comms_.world->barrier();

@@ -24,7 +24,7 @@ for n in 1 2; do
      --output.dir out_first_$n >first_$n.log 2>&1)
   expect_exit "first save, $n rank(s)" 2 $? first_$n.log \
     "checkpoint at step 2 into $ck failed .*the previous checkpoints are untouched"
-  expect_dir "first save, $n rank(s)" $ck ""
+  expect_dir "first save, $n rank(s)" $ck "iris.lock"
 
   # A later save.
   ck=disk_$n
@@ -46,7 +46,7 @@ for n in 1 2; do
   expect_exit "later save, $n rank(s), $how" 2 $rc later_$n.log \
     "checkpoint at step $((last + 2)) into $ck failed .*the previous checkpoints are untouched"
   entries=$(for s in $(seq 2 2 $last); do printf 'step_%08d ' "$s"; done)
-  expect_dir "later save, $n rank(s)" $ck "latest ${entries% }"
+  expect_dir "later save, $n rank(s)" $ck "iris.lock latest ${entries% }"
   [ "$(cat $ck/latest)" = "$(printf 'step_%08d' $last)" ] || { echo "FAIL later save, $n rank(s): latest is $(cat $ck/latest)"; fail=1; }
   expect_resume "resume after the full disk, $n rank(s)" "$n" "$ck/step_$(printf '%08d' $last)" $last "${layout[@]}" \
     --train.steps $((last + 1)) --output.dir out_resume_$n

@@ -23,7 +23,7 @@ for n in 1 2; do
   grep -q "training diverged at step $((4 + steps)):" bad_$n.log \
     || { echo "FAIL diverged, $n rank(s): $steps steps in metrics.jsonl do not end at the stop"; fail=1; }
   ! grep -q "MPI_ABORT" bad_$n.log || { echo "FAIL diverged, $n rank(s): the ranks were aborted, not stopped together"; fail=1; }
-  expect_dir "diverged, $n rank(s)" $ck "latest step_00000002 step_00000004"
+  expect_dir "diverged, $n rank(s)" $ck "iris.lock latest step_00000002 step_00000004"
   expect_resume "resume after divergence, $n rank(s)" "$n" $ck/step_00000004 4 --optim.lr 1e-3 --train.steps 6 \
     --output.dir out_resume_$n
 done
