@@ -378,8 +378,17 @@ Manifest Manifest::from_json(const nlohmann::json& j, const std::string& source)
     m.has_optimizer_state = j.at("has_optimizer_state").get<bool>();
     m.run_config_ini = j.at("run_config").get<std::string>();
     m.model_config = j.at("model_config");
-    for (const auto& f : j.at("files"))
+    IRIS_USER_CHECK(m.tp > 0 && m.pp > 0 && m.dp > 0, "{}: layout tp={} pp={} dp={} must be positive", source, m.tp,
+                    m.pp, m.dp);
+    for (const auto& f : j.at("files")) {
+      IRIS_USER_CHECK(f.at("size").is_number_unsigned() && f.at("crc32").is_number_unsigned(),
+                      "{}: file entry {} needs a non-negative size and crc32", source, f.dump());
       m.files.push_back({f.at("name").get<std::string>(), f.at("size").get<uint64_t>(), f.at("crc32").get<uint32_t>()});
+      // A rank file lives inside the checkpoint directory: a path must never reach outside it.
+      const std::string& name = m.files.back().name;
+      IRIS_USER_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos,
+                      "{}: rank file name '{}' is not a plain file name inside the checkpoint", source, name);
+    }
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: malformed manifest: {}", source, e.what()));
   }

@@ -1,6 +1,7 @@
 // io/checkpoint on failure paths: a write that runs out of disk (a file-size limit with SIGXFSZ ignored,
 // so writes fail with EFBIG as on a full disk) throws naming the file, and the process then exits with
 // the status it chooses instead of crashing in HDF5's exit handler; H5Id closes each id exactly once.
+// Edited manifests (a rank file name with ../, negative sizes, a bad layout) are refused by name.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "io/checkpoint.h"
@@ -87,8 +89,8 @@ TEST_F(CheckpointFaultTest, WriterDestroyedAfterAFailedWriteExitsWithoutASignal)
               "save failed: .*rank_00000.h5");
 }
 
-// A damaged file to read: the reader throws UserError, its ids are closed, a second reader works after.
-TEST_F(CheckpointFaultTest, UnreadableFileThrowsAndLeavesNoOpenIds) {
+// Damaged or missing files: the reader throws UserError (closing what it opened); a good file reads after.
+TEST_F(CheckpointFaultTest, UnreadableFilesThrowAndAGoodOneReadsAfter) {
   {
     std::FILE* f = std::fopen((root / "junk.h5").c_str(), "wb");
     std::fputs("not an HDF5 file", f);
@@ -129,6 +131,49 @@ TEST(H5Id, ClosesExactlyOnceAndMoves) {
   EXPECT_EQ(closes, 1);
   { H5Id d(-1, count_close); }
   EXPECT_EQ(closes, 1);  // an invalid id is never closed
+}
+
+}  // namespace
+
+namespace {
+
+// Hostile manifests: every edit is refused with a UserError naming the manifest and what is wrong, and
+// none makes the reader look outside the checkpoint directory.
+TEST(CheckpointManifest, EditedManifestsAreRefusedByName) {
+  Manifest good;
+  good.step = 4;
+  good.model_config = {{"vocab_size", 16}};
+  good.files = {{rank_file_name(0), 100, 7}};
+  const nlohmann::json base = good.to_json();
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> edit;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"parent dir", [](nlohmann::json& j) { j["files"][0]["name"] = "../rank_00000.h5"; }, "not a plain file name"},
+      {"absolute", [](nlohmann::json& j) { j["files"][0]["name"] = "/etc/passwd"; }, "not a plain file name"},
+      {"dot-dot", [](nlohmann::json& j) { j["files"][0]["name"] = ".."; }, "not a plain file name"},
+      {"empty name", [](nlohmann::json& j) { j["files"][0]["name"] = ""; }, "not a plain file name"},
+      {"negative size", [](nlohmann::json& j) { j["files"][0]["size"] = -5; }, "non-negative size"},
+      {"string size", [](nlohmann::json& j) { j["files"][0]["size"] = "100"; }, "non-negative size"},
+      {"zero tp", [](nlohmann::json& j) { j["layout"]["tp"] = 0; }, "must be positive"},
+      {"no step", [](nlohmann::json& j) { j.erase("step"); }, "malformed manifest"},
+      {"other format", [](nlohmann::json& j) { j["format"] = "zip"; }, "not an Iris checkpoint manifest"},
+      {"future version", [](nlohmann::json& j) { j["format_version"] = 99; }, "version 99 is not supported"},
+  };
+  for (const auto& c : cases) {
+    nlohmann::json j = base;
+    c.edit(j);
+    try {
+      Manifest::from_json(j, "ck/step_00000004/manifest.json");
+      ADD_FAILURE() << c.what << ": accepted";
+    } catch (const iris::UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("ck/step_00000004/manifest.json"), std::string::npos) << c.what << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(c.expected), std::string::npos) << c.what << ": " << e.what();
+    }
+  }
+  EXPECT_EQ(Manifest::from_json(base, "ok").files.at(0).name, rank_file_name(0));
 }
 
 }  // namespace
