@@ -41,7 +41,7 @@ grep -q "resumed from ck/step_" c.log || { echo "FAIL: run C did not resume"; fa
 [ ! -s ck/iris.lock ] && echo "ok   run C released the lock (empty record)" || { echo "FAIL: run C left a record"; fail=1; }
 
 # A straggler: some process still holds the flock, the record names a PID that does not exist.
-flock ck/iris.lock sleep 60 &
+flock ck/iris.lock sleep 60 >/dev/null 2>&1 &
 straggler=$!
 for _ in $(seq 50); do flock -n ck/iris.lock true 2>/dev/null || break; sleep 0.1; done
 dead=999999; while kill -0 $dead 2>/dev/null; do dead=$((dead - 1)); done
@@ -50,6 +50,6 @@ step=$(sed 's/step_0*//' ck/latest)
 iris 1 --train.steps $((step + 2)) --checkpoint.dir ck --checkpoint.load auto --output.dir out_d >d.log 2>&1
 expect_exit "flock held, holder gone: taken over" 0 $? d.log \
   "took over the lock on checkpoint.dir ck: its holder \(host [^,]+, PID $dead,.*is gone but the lock was still held"
-kill "$straggler" 2>/dev/null; wait
+kill $(pgrep -P "$straggler") "$straggler" 2>/dev/null; wait
 verify_latest "after the takeovers"
 exit $fail
