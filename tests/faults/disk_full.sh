@@ -51,4 +51,10 @@ for n in 1 2; do
   expect_resume "resume after the full disk, $n rank(s)" "$n" "$ck/step_$(printf '%08d' $last)" $last "${layout[@]}" \
     --train.steps $((last + 1)) --output.dir out_resume_$n
 done
+# Only one rank's write fails (dp=2: rank 0's file holds the weights and half the moments, ~6.8 MB; rank 1's
+# only its half of the moments, ~3.4 MB; the limit is 5 MB): the other rank must not wait for it forever.
+(ulimit -f 5000; iris 2 --train.steps 2 --checkpoint.dir ck_one --checkpoint.every 2 --output.dir out_one >one.log 2>&1)
+expect_exit "one rank's save fails, 2 ranks (dp=2)" 2 $? one.log \
+  "checkpoint at step 2 into ck_one failed \(on rank\(s\) 0\).*the previous checkpoints are untouched"
+expect_dir "one rank's save fails, 2 ranks (dp=2)" ck_one "iris.lock"
 exit $fail
