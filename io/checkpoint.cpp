@@ -20,14 +20,12 @@ namespace {
 
 // bfloat16 as an HDF5 float type: fp32's sign and exponent with a 7-bit mantissa, in 2 bytes.
 // HDF5 converts between it and fp32 on write and read (readers that know HDF5 see a float type).
-hid_t bfloat16_type() {
-  const hid_t t = H5Tcopy(H5T_IEEE_F32LE);
-  if (t < 0) return t;
-  if (H5Tset_fields(t, 15, 7, 8, 0, 7) < 0 || H5Tset_precision(t, 16) < 0 || H5Tset_size(t, 2) < 0 ||
-      H5Tset_ebias(t, 127) < 0) {
-    H5Tclose(t);
-    return -1;
-  }
+H5Id bfloat16_type() {
+  H5Id t(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
+  if (!t.valid()) return t;
+  if (H5Tset_fields(t.get(), 15, 7, 8, 0, 7) < 0 || H5Tset_precision(t.get(), 16) < 0 || H5Tset_size(t.get(), 2) < 0 ||
+      H5Tset_ebias(t.get(), 127) < 0)
+    t.reset();
   return t;
 }
 
@@ -46,8 +44,15 @@ std::string h5_error_text() {
   return text;
 }
 
+// Before the first HDF5 call: no automatic error printing, and no HDF5 exit handler. HDF5 1.10's H5Fclose
+// of a file whose flush failed (a full disk) reports the failure but leaves a dangling id behind, and the
+// exit handler's H5F__close_cb then crashes the process (exit 139 instead of 2). Every id here is owned
+// by an H5Id and closed before main returns, so the handler has nothing left to do.
 void silence_h5() {
-  static const bool done = [] { return H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0; }();
+  static const bool done = [] {
+    H5dont_atexit();  // fails harmlessly when another caller already started the library
+    return H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
+  }();
   (void)done;
 }
 
@@ -66,53 +71,44 @@ void silence_h5() {
     return iris_h5_rc_;                                                      \
   }()
 
-namespace {
+// An owned id from a checked HDF5 call: IRIS_H5_OWN(H5Dopen2(...), H5Dclose, ctx).
+#define IRIS_H5_OWN(call, close, context) H5Id(IRIS_H5_CHECK(call, context), close)
 
-// Closes an HDF5 id on scope exit (without throwing).
-struct H5Handle {
-  hid_t id = -1;
-  herr_t (*close)(hid_t) = nullptr;
-  H5Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  ~H5Handle() {
-    if (id >= 0) close(id);
-  }
-  H5Handle(const H5Handle&) = delete;
-  H5Handle& operator=(const H5Handle&) = delete;
-};
+namespace {
 
 void write_int_attr(hid_t obj, const char* key, const std::vector<int64_t>& values, const std::string& ctx) {
   const hsize_t n = std::max<size_t>(values.size(), 1);
-  H5Handle space(IRIS_H5_CHECK(H5Screate_simple(1, &n, nullptr), ctx), H5Sclose);
-  H5Handle attr(IRIS_H5_CHECK(H5Acreate2(obj, key, H5T_STD_I64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), ctx), H5Aclose);
+  const H5Id space = IRIS_H5_OWN(H5Screate_simple(1, &n, nullptr), H5Sclose, ctx);
+  const H5Id attr = IRIS_H5_OWN(H5Acreate2(obj, key, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose, ctx);
   std::vector<int64_t> v = values.empty() ? std::vector<int64_t>{0} : values;
-  IRIS_H5_CHECK(H5Awrite(attr.id, H5T_NATIVE_INT64, v.data()), ctx);
+  IRIS_H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, v.data()), ctx);
 }
 
 std::vector<int64_t> read_int_attr(hid_t obj, const char* key, const std::string& ctx) {
   IRIS_USER_CHECK(H5Aexists(obj, key) > 0, "{}: attribute '{}' is missing (not an Iris checkpoint file?)", ctx, key);
-  H5Handle attr(IRIS_H5_CHECK(H5Aopen(obj, key, H5P_DEFAULT), ctx), H5Aclose);
-  H5Handle space(IRIS_H5_CHECK(H5Aget_space(attr.id), ctx), H5Sclose);
-  const hssize_t n = IRIS_H5_CHECK(H5Sget_simple_extent_npoints(space.id), ctx);
+  const H5Id attr = IRIS_H5_OWN(H5Aopen(obj, key, H5P_DEFAULT), H5Aclose, ctx);
+  const H5Id space = IRIS_H5_OWN(H5Aget_space(attr.get()), H5Sclose, ctx);
+  const hssize_t n = IRIS_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), ctx);
   std::vector<int64_t> v(static_cast<size_t>(n));
-  IRIS_H5_CHECK(H5Aread(attr.id, H5T_NATIVE_INT64, v.data()), ctx);
+  IRIS_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, v.data()), ctx);
   return v;
 }
 
 void write_string_attr(hid_t obj, const char* key, const std::string& value, const std::string& ctx) {
-  H5Handle type(IRIS_H5_CHECK(H5Tcopy(H5T_C_S1), ctx), H5Tclose);
-  IRIS_H5_CHECK(H5Tset_size(type.id, std::max<size_t>(value.size(), 1)), ctx);
-  H5Handle space(IRIS_H5_CHECK(H5Screate(H5S_SCALAR), ctx), H5Sclose);
-  H5Handle attr(IRIS_H5_CHECK(H5Acreate2(obj, key, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), ctx), H5Aclose);
+  const H5Id type = IRIS_H5_OWN(H5Tcopy(H5T_C_S1), H5Tclose, ctx);
+  IRIS_H5_CHECK(H5Tset_size(type.get(), std::max<size_t>(value.size(), 1)), ctx);
+  const H5Id space = IRIS_H5_OWN(H5Screate(H5S_SCALAR), H5Sclose, ctx);
+  const H5Id attr = IRIS_H5_OWN(H5Acreate2(obj, key, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose, ctx);
   std::string v = value.empty() ? std::string(1, '\0') : value;
-  IRIS_H5_CHECK(H5Awrite(attr.id, type.id, v.data()), ctx);
+  IRIS_H5_CHECK(H5Awrite(attr.get(), type.get(), v.data()), ctx);
 }
 
 std::string read_string_attr(hid_t obj, const char* key, const std::string& ctx) {
-  H5Handle attr(IRIS_H5_CHECK(H5Aopen(obj, key, H5P_DEFAULT), ctx), H5Aclose);
-  H5Handle type(IRIS_H5_CHECK(H5Aget_type(attr.id), ctx), H5Tclose);
-  const size_t n = H5Tget_size(type.id);
+  const H5Id attr = IRIS_H5_OWN(H5Aopen(obj, key, H5P_DEFAULT), H5Aclose, ctx);
+  const H5Id type = IRIS_H5_OWN(H5Aget_type(attr.get()), H5Tclose, ctx);
+  const size_t n = H5Tget_size(type.get());
   std::string v(n, '\0');
-  IRIS_H5_CHECK(H5Aread(attr.id, type.id, v.data()), ctx);
+  IRIS_H5_CHECK(H5Aread(attr.get(), type.get(), v.data()), ctx);
   return v.substr(0, v.find('\0'));
 }
 
@@ -177,19 +173,17 @@ int64_t SliceInfo::global_index(int64_t k) const {
 
 CheckpointFileWriter::CheckpointFileWriter(const fs::path& path) : path_(path) {
   silence_h5();
-  file_ = IRIS_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                        fmt::format("creating checkpoint file {}", path.string()));
+  file_ = IRIS_H5_OWN(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                      fmt::format("creating checkpoint file {}", path.string()));
   for (const char* g : kGroups) {
-    H5Handle group(IRIS_H5_CHECK(H5Gcreate2(file_, g, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path.string()), H5Gclose);
+    const H5Id group = IRIS_H5_OWN(H5Gcreate2(file_.get(), g, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, path.string());
   }
 }
 
-CheckpointFileWriter::~CheckpointFileWriter() {
-  if (file_ >= 0) H5Fclose(file_);
-}
+CheckpointFileWriter::~CheckpointFileWriter() = default;  // file_ closes itself
 
 void CheckpointFileWriter::set_attribute(const std::string& key, int64_t value) {
-  write_int_attr(file_, key.c_str(), {value}, path_.string());
+  write_int_attr(file_.get(), key.c_str(), {value}, path_.string());
 }
 
 void CheckpointFileWriter::write(const SliceInfo& s, const float* data) {
@@ -208,33 +202,38 @@ void CheckpointFileWriter::write(const SliceInfo& s, const float* data) {
   hsize_t row = 1;
   for (size_t d = 1; d < dims.size(); ++d) row *= dims[d];
   chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<hsize_t>(row, 1)));
-  H5Handle space(IRIS_H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), ctx), H5Sclose);
-  H5Handle dcpl(IRIS_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), ctx), H5Pclose);
-  IRIS_H5_CHECK(H5Pset_chunk(dcpl.id, static_cast<int>(chunk.size()), chunk.data()), ctx);
-  IRIS_H5_CHECK(H5Pset_fletcher32(dcpl.id), ctx);
+  const H5Id space = IRIS_H5_OWN(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose, ctx);
+  const H5Id dcpl = IRIS_H5_OWN(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, ctx);
+  IRIS_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), ctx);
+  IRIS_H5_CHECK(H5Pset_fletcher32(dcpl.get()), ctx);
   // No object timestamps: the same state then gives the same bytes (reproducible files, cmp-able).
-  IRIS_H5_CHECK(H5Pset_obj_track_times(dcpl.id, false), ctx);
+  IRIS_H5_CHECK(H5Pset_obj_track_times(dcpl.get(), false), ctx);
   const std::string path = s.group + "/" + s.name;
   IRIS_CHECK(s.storage_bytes == 4 || s.storage_bytes == 2, "{}: storage of {} bytes per element", ctx, s.storage_bytes);
-  H5Handle type(IRIS_H5_CHECK(s.storage_bytes == 2 ? bfloat16_type() : H5Tcopy(H5T_IEEE_F32LE), ctx), H5Tclose);
-  H5Handle dset(IRIS_H5_CHECK(H5Dcreate2(file_, path.c_str(), type.id, space.id, H5P_DEFAULT, dcpl.id, H5P_DEFAULT), ctx),
-                H5Dclose);
-  IRIS_H5_CHECK(H5Dwrite(dset.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), ctx);
-  write_string_attr(dset.id, "rule", s.rule, ctx);
-  write_int_attr(dset.id, "global_shape", s.global_shape, ctx);
-  write_int_attr(dset.id, "block_offset", s.block_offset, ctx);
-  write_int_attr(dset.id, "block_shape", s.block_shape, ctx);
-  write_int_attr(dset.id, "valid_rows", {s.valid_rows}, ctx);
-  write_int_attr(dset.id, "flat_range", {s.flat_begin, s.flat_end}, ctx);
+  const H5Id type = s.storage_bytes == 2 ? bfloat16_type() : H5Id(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
+  IRIS_H5_CHECK(type.get(), ctx);
+  H5Id dset = IRIS_H5_OWN(
+      H5Dcreate2(file_.get(), path.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose, ctx);
+  IRIS_H5_CHECK(H5Dwrite(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), ctx);
+  write_string_attr(dset.get(), "rule", s.rule, ctx);
+  write_int_attr(dset.get(), "global_shape", s.global_shape, ctx);
+  write_int_attr(dset.get(), "block_offset", s.block_offset, ctx);
+  write_int_attr(dset.get(), "block_shape", s.block_shape, ctx);
+  write_int_attr(dset.get(), "valid_rows", {s.valid_rows}, ctx);
+  write_int_attr(dset.get(), "flat_range", {s.flat_begin, s.flat_end}, ctx);
+  // Closing the dataset writes its cached chunks: a full disk can fail here, and must not pass unseen.
+  IRIS_H5_CHECK(dset.close(), ctx);
   bytes_ += static_cast<uint64_t>(s.numel()) * s.storage_bytes;
 }
 
 void CheckpointFileWriter::close() {
   const std::string ctx = fmt::format("closing checkpoint file {} (disk full?)", path_.string());
-  const hid_t f = file_;
-  file_ = -1;
-  IRIS_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), ctx);
-  IRIS_H5_CHECK(H5Fclose(f), ctx);
+  // The file is closed even when the flush fails: an id still open at exit is closed again by HDF5's
+  // exit handler, which crashes on a file whose writes failed.
+  const bool flushed = H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) >= 0;
+  const std::string flush_error = flushed ? "" : h5_error_text();
+  const bool closed = file_.close() >= 0;
+  IRIS_USER_CHECK(flushed && closed, "{}: {}", ctx, flushed ? h5_error_text() : flush_error);
   fsync_path(path_, false);
 }
 
@@ -243,57 +242,56 @@ void CheckpointFileWriter::close() {
 CheckpointFileReader::CheckpointFileReader(const fs::path& path) : path_(path) {
   silence_h5();
   IRIS_USER_CHECK(fs::exists(path), "checkpoint file {} is missing", path.string());
-  file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  IRIS_USER_CHECK(file_ >= 0, "checkpoint file {} cannot be opened as HDF5 (truncated or damaged?): {}", path.string(),
+  file_ = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  IRIS_USER_CHECK(file_.valid(), "checkpoint file {} cannot be opened as HDF5 (truncated or damaged?): {}", path.string(),
                   h5_error_text());
   for (const char* g : kGroups) {
     const std::string ctx = fmt::format("listing group {} of {}", g, path.string());
-    IRIS_USER_CHECK(H5Lexists(file_, g, H5P_DEFAULT) > 0, "checkpoint file {} has no group '{}' (not an Iris checkpoint?)",
+    IRIS_USER_CHECK(H5Lexists(file_.get(), g, H5P_DEFAULT) > 0, "checkpoint file {} has no group '{}' (not an Iris checkpoint?)",
                     path.string(), g);
     std::vector<std::string> names;
-    IRIS_H5_CHECK(H5Literate_by_name(file_, g, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names, H5P_DEFAULT),
+    IRIS_H5_CHECK(H5Literate_by_name(file_.get(), g, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names, H5P_DEFAULT),
                   ctx);
     for (const auto& name : names) {
       const std::string dctx = fmt::format("checkpoint file {}, tensor {}/{}", path.string(), g, name);
-      H5Handle dset(IRIS_H5_CHECK(H5Dopen2(file_, (std::string(g) + "/" + name).c_str(), H5P_DEFAULT), dctx), H5Dclose);
+      const H5Id dset = IRIS_H5_OWN(H5Dopen2(file_.get(), (std::string(g) + "/" + name).c_str(), H5P_DEFAULT), H5Dclose,
+                                    dctx);
       SliceInfo s;
       s.group = g;
       s.name = name;
-      s.rule = read_string_attr(dset.id, "rule", dctx);
-      s.global_shape = read_int_attr(dset.id, "global_shape", dctx);
-      s.block_offset = read_int_attr(dset.id, "block_offset", dctx);
-      s.block_shape = read_int_attr(dset.id, "block_shape", dctx);
-      s.valid_rows = read_int_attr(dset.id, "valid_rows", dctx).at(0);
-      const auto range = read_int_attr(dset.id, "flat_range", dctx);
+      s.rule = read_string_attr(dset.get(), "rule", dctx);
+      s.global_shape = read_int_attr(dset.get(), "global_shape", dctx);
+      s.block_offset = read_int_attr(dset.get(), "block_offset", dctx);
+      s.block_shape = read_int_attr(dset.get(), "block_shape", dctx);
+      s.valid_rows = read_int_attr(dset.get(), "valid_rows", dctx).at(0);
+      const auto range = read_int_attr(dset.get(), "flat_range", dctx);
       IRIS_USER_CHECK(range.size() == 2 && s.global_shape.size() == s.block_shape.size() &&
                           s.block_offset.size() == s.block_shape.size(),
                       "{}: inconsistent slice attributes", dctx);
       s.flat_begin = range[0];
       s.flat_end = range[1];
-      H5Handle type(IRIS_H5_CHECK(H5Dget_type(dset.id), dctx), H5Tclose);
-      s.storage_bytes = static_cast<int>(H5Tget_size(type.id));
-      IRIS_USER_CHECK(H5Tget_class(type.id) == H5T_FLOAT && (s.storage_bytes == 4 || s.storage_bytes == 2),
+      const H5Id type = IRIS_H5_OWN(H5Dget_type(dset.get()), H5Tclose, dctx);
+      s.storage_bytes = static_cast<int>(H5Tget_size(type.get()));
+      IRIS_USER_CHECK(H5Tget_class(type.get()) == H5T_FLOAT && (s.storage_bytes == 4 || s.storage_bytes == 2),
                       "{}: not a float32 or bfloat16 dataset", dctx);
-      H5Handle space(IRIS_H5_CHECK(H5Dget_space(dset.id), dctx), H5Sclose);
-      const hssize_t n = IRIS_H5_CHECK(H5Sget_simple_extent_npoints(space.id), dctx);
+      const H5Id space = IRIS_H5_OWN(H5Dget_space(dset.get()), H5Sclose, dctx);
+      const hssize_t n = IRIS_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), dctx);
       IRIS_USER_CHECK(n == s.numel(), "{}: holds {} elements but its flat_range says {}", dctx, n, s.numel());
       slices_.push_back(std::move(s));
     }
   }
 }
 
-CheckpointFileReader::~CheckpointFileReader() {
-  if (file_ >= 0) H5Fclose(file_);
-}
+CheckpointFileReader::~CheckpointFileReader() = default;  // file_ closes itself
 
 int64_t CheckpointFileReader::attribute(const std::string& key) const {
-  return read_int_attr(file_, key.c_str(), path_.string()).at(0);
+  return read_int_attr(file_.get(), key.c_str(), path_.string()).at(0);
 }
 
 void CheckpointFileReader::read(const SliceInfo& s, float* dst) const {
   const std::string path = s.group + "/" + s.name;
-  H5Handle dset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
-  const bool ok = dset.id >= 0 && H5Dread(dset.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) >= 0;
+  const H5Id dset(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  const bool ok = dset.valid() && H5Dread(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) >= 0;
   IRIS_USER_CHECK(ok, "checkpoint file {}: cannot read tensor {} ({}): {}. The file is damaged (checksum mismatch or "
                   "truncated); load an earlier checkpoint",
                   path_.string(), s.name, s.group, h5_error_text());
@@ -318,12 +316,12 @@ void CheckpointFileReader::read_into_global(const SliceInfo& s, float* global, i
       count[d] = static_cast<hsize_t>(s.block_shape[d]);
       mstart[d] = static_cast<hsize_t>(s.block_offset[d]);
     }
-    H5Handle dset(IRIS_H5_CHECK(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), ctx), H5Dclose);
-    H5Handle fspace(IRIS_H5_CHECK(H5Dget_space(dset.id), ctx), H5Sclose);
-    IRIS_H5_CHECK(H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, fstart.data(), nullptr, count.data(), nullptr), ctx);
-    H5Handle mspace(IRIS_H5_CHECK(H5Screate_simple(rank, mdims.data(), nullptr), ctx), H5Sclose);
-    IRIS_H5_CHECK(H5Sselect_hyperslab(mspace.id, H5S_SELECT_SET, mstart.data(), nullptr, count.data(), nullptr), ctx);
-    const bool ok = H5Dread(dset.id, H5T_NATIVE_FLOAT, mspace.id, fspace.id, H5P_DEFAULT, global) >= 0;
+    const H5Id dset = IRIS_H5_OWN(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Dclose, ctx);
+    const H5Id fspace = IRIS_H5_OWN(H5Dget_space(dset.get()), H5Sclose, ctx);
+    IRIS_H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, fstart.data(), nullptr, count.data(), nullptr), ctx);
+    const H5Id mspace = IRIS_H5_OWN(H5Screate_simple(rank, mdims.data(), nullptr), H5Sclose, ctx);
+    IRIS_H5_CHECK(H5Sselect_hyperslab(mspace.get(), H5S_SELECT_SET, mstart.data(), nullptr, count.data(), nullptr), ctx);
+    const bool ok = H5Dread(dset.get(), H5T_NATIVE_FLOAT, mspace.get(), fspace.get(), H5P_DEFAULT, global) >= 0;
     IRIS_USER_CHECK(ok, "checkpoint file {}: cannot read tensor {} ({}): {}. The file is damaged (checksum mismatch "
                     "or truncated); load an earlier checkpoint",
                     path_.string(), s.name, s.group, h5_error_text());
@@ -380,8 +378,17 @@ Manifest Manifest::from_json(const nlohmann::json& j, const std::string& source)
     m.has_optimizer_state = j.at("has_optimizer_state").get<bool>();
     m.run_config_ini = j.at("run_config").get<std::string>();
     m.model_config = j.at("model_config");
-    for (const auto& f : j.at("files"))
+    IRIS_USER_CHECK(m.tp > 0 && m.pp > 0 && m.dp > 0, "{}: layout tp={} pp={} dp={} must be positive", source, m.tp,
+                    m.pp, m.dp);
+    for (const auto& f : j.at("files")) {
+      IRIS_USER_CHECK(f.at("size").is_number_unsigned() && f.at("crc32").is_number_unsigned(),
+                      "{}: file entry {} needs a non-negative size and crc32", source, f.dump());
       m.files.push_back({f.at("name").get<std::string>(), f.at("size").get<uint64_t>(), f.at("crc32").get<uint32_t>()});
+      // A rank file lives inside the checkpoint directory: a path must never reach outside it.
+      const std::string& name = m.files.back().name;
+      IRIS_USER_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos,
+                      "{}: rank file name '{}' is not a plain file name inside the checkpoint", source, name);
+    }
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: malformed manifest: {}", source, e.what()));
   }
@@ -430,6 +437,21 @@ void prune_checkpoints(const fs::path& root, int keep) {
     std::error_code ec;
     fs::remove_all(dirs[i], ec);
   }
+}
+
+fs::path newest_checkpoint_before(const fs::path& root, int64_t before) {
+  static const std::regex complete("step_([0-9]{8})");
+  fs::path best;
+  int64_t best_step = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!std::regex_match(name, m, complete) || !fs::exists(entry.path() / "manifest.json")) continue;
+    const int64_t step = std::stoll(m[1].str());
+    if (step < before && step > best_step) best_step = step, best = entry.path();
+  }
+  return best;
 }
 
 fs::path resolve_checkpoint(const std::string& spec, const fs::path& root) {

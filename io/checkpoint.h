@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "io/h5_handle.h"
+
 namespace iris::io {
 
 constexpr int kCheckpointFormatVersion = 1;
@@ -50,7 +52,7 @@ class CheckpointFileWriter {
 
  private:
   std::filesystem::path path_;
-  int64_t file_ = -1;
+  H5Id file_;
   uint64_t bytes_ = 0;
 };
 
@@ -72,7 +74,7 @@ class CheckpointFileReader {
 
  private:
   std::filesystem::path path_;
-  int64_t file_ = -1;
+  H5Id file_;
   std::vector<SliceInfo> slices_;
 };
 
@@ -110,6 +112,10 @@ void finalize_checkpoint(const std::filesystem::path& tmp_dir, const std::filesy
 void write_latest(const std::filesystem::path& root, const std::string& step_dir_name);
 // Removes all but the newest `keep` complete step directories (and stale *.tmp directories).
 void prune_checkpoints(const std::filesystem::path& root, int keep);
+
+// The newest complete step directory (one with a manifest.json) in `root` whose step is below `before`;
+// empty when there is none.
+std::filesystem::path newest_checkpoint_before(const std::filesystem::path& root, int64_t before);
 
 // "latest" / "auto" / a path → a step directory. For "latest" and "auto", `root` is checkpoint.dir;
 // "auto" returns "" when there is no checkpoint. A step directory, or a root holding `latest`, both work.

@@ -169,6 +169,22 @@ std::shared_ptr<const MappedShard> open_shard(const fs::path& file) {
     }
     shard->tensors.emplace(key, parse_tensor_entry(path, key, value, data_size));
   }
+  // Tensors share no bytes (as the safetensors format requires): overlapping ranges mean a corrupt or
+  // hand-made header, and writing one tensor must never change another.
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // (begin, end) of each non-empty tensor
+  std::vector<const std::string*> names;
+  for (const auto& [name, info] : shard->tensors)
+    if (info.data_end > info.data_begin) ranges.emplace_back(info.data_begin, info.data_end), names.push_back(&name);
+  std::vector<size_t> order(ranges.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
+  for (size_t k = 1; k < order.size(); ++k) {
+    const size_t prev = order[k - 1], cur = order[k];
+    IRIS_USER_CHECK(ranges[cur].first >= ranges[prev].second,
+                    "{}: tensors '{}' (data_offsets [{}, {}]) and '{}' (data_offsets [{}, {}]) overlap (corrupt header)",
+                    path, *names[prev], ranges[prev].first, ranges[prev].second, *names[cur], ranges[cur].first,
+                    ranges[cur].second);
+  }
   return shard;
 }
 

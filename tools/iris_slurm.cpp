@@ -452,6 +452,7 @@ std::map<std::string, std::string> template_values(const Options& o, const std::
       {"INIT_FROM", shell_quoted_body(script_path(o.init_from, root))},
       {"RUN_DIR", shell_quoted_body(o.run_dir)},
       {"EXIT_REQUEUE", std::to_string(kExitCheckpointedRequeue)},
+      {"EXIT_DIVERGED", std::to_string(kExitDiverged)},
       {"SIGNAL_LINE", o.signal_lead > 0 ? fmt::format("#SBATCH --signal=B:USR1@{}", o.signal_lead)
                                         : std::string("# (no --signal: iris-slurm --signal-lead 0)")},
       {"TRAIN_ARGS", join_args(train_args(o, jobs, sweep))},

@@ -119,6 +119,11 @@ std::vector<Key> keys_of(RunConfig& c) {
       choice("train.recompute", &c.train.recompute, kRecomputes,
           "activation recomputation: none | selective (recompute the attention core and SwiGLU in backward) | "
           "full (keep only each layer's input, recompute the layer); same results, less activation memory"),
+      key("train.max_consecutive_skipped", &c.train.max_consecutive_skipped,
+          "stop as diverged (exit status 3) after more than this many non-finite steps in a row (0: no limit)"),
+      key("train.max_skipped_fraction", &c.train.max_skipped_fraction,
+          "stop as diverged (exit status 3) when more than this fraction of the last 100 steps were non-finite "
+          "(1: no limit)"),
       choice("train.task", &c.train.task, kTasks, "pretrain | sft (an iris-tokenize --sft dataset: only answer tokens in the loss)"),
       key("sft.packing", &c.sft.packing, "pack several SFT samples per row (false: one sample per row, padded)"),
       key("eval.every", &c.eval.every, "validation loss every N steps into metrics.jsonl (0: never; needs data.split)"),
@@ -267,6 +272,10 @@ void RunConfig::validate() const {
                   "train.grad_dtype=fp32 or train.device=cuda");
   IRIS_USER_CHECK(train.peak_tflops >= 0, "train.peak_tflops must not be negative (0: unknown), got {}", train.peak_tflops);
   IRIS_USER_CHECK(train.exit_margin_s >= 0, "train.exit_margin_s must not be negative, got {}", train.exit_margin_s);
+  IRIS_USER_CHECK(train.max_consecutive_skipped >= 0, "train.max_consecutive_skipped must be >= 0 (0: no limit), got {}",
+                  train.max_consecutive_skipped);
+  IRIS_USER_CHECK(train.max_skipped_fraction >= 0 && train.max_skipped_fraction <= 1,
+                  "train.max_skipped_fraction must be in [0, 1] (1: no limit), got {}", train.max_skipped_fraction);
   time_limit_seconds();  // throws on a malformed value
 }
 

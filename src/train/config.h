@@ -50,6 +50,8 @@ struct RunConfig {
     int log_every = 1;          // progress-line period (metrics.jsonl gets every step)
     std::string time_limit;     // wall-clock budget of this run ("" = none): seconds, or Slurm's [D-]H:M:S forms
     double exit_margin_s = 120; // stop this long (at least) before the time limit or the Slurm job's end
+    int max_consecutive_skipped = 10;  // more non-finite steps in a row: diverged, exit 3 (0: no limit)
+    double max_skipped_fraction = 0.1; // more of the last 100 steps non-finite: diverged, exit 3 (1: no limit)
     double peak_tflops = 0;     // one rank's peak FLOP/s in TFLOP/s, for MFU (0: the device table on cuda, else unknown)
     Device device = Device::Cpu;  // cpu (fp32 reference backend) | cuda (bf16 weights and activations, one GPU per
                                   // rank or shared with parallel.comm=mpi)

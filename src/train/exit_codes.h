@@ -9,6 +9,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 // Bad input (config, data, flags): requeueing would fail the same way.
 inline constexpr int kExitUserError = 2;
+// Diverged: too many non-finite steps (train.max_consecutive_skipped, train.max_skipped_fraction); every
+// rank stops together without saving. A requeue would diverge again: resume by hand with a lower LR.
+inline constexpr int kExitDiverged = 3;
 // "Checkpointed, please requeue": a signal (SIGUSR1/SIGTERM) or the time limit stopped training
 // after a checkpoint was written; the job script runs `scontrol requeue $SLURM_JOB_ID`.
 inline constexpr int kExitCheckpointedRequeue = 42;

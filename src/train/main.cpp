@@ -1,6 +1,7 @@
 // iris-train: the MPI-launched trainer. `mpirun -np N iris-train --config FILE [--section.key=value ...]`;
 // a single rank also runs without mpirun. Exit status (src/train/exit_codes.h): 0 done, 2 bad input,
-// 1 internal failure, 42 stopped early by a signal or the time limit after saving a checkpoint.
+// 1 internal failure, 3 diverged (too many non-finite steps), 42 stopped early by a signal or the time
+// limit after saving a checkpoint.
 #include <mpi.h>
 
 #include <cstdio>
@@ -29,8 +30,10 @@ int main(int argc, char** argv) {
     return trainer.exit_status();
   });
   // One failed rank must end the whole job rather than leave the others waiting in a collective. A
-  // stop after a checkpoint is agreed by every rank: they all leave normally with the same status.
-  if (status != 0 && status != iris::kExitCheckpointedRequeue && world > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  // stop after a checkpoint or on divergence is agreed by every rank: they all leave normally with that
+  // status.
+  const bool agreed = status == iris::kExitCheckpointedRequeue || status == iris::kExitDiverged;
+  if (status != 0 && !agreed && world > 1) MPI_Abort(MPI_COMM_WORLD, status);
   MPI_Finalize();
   return status;
 }

@@ -84,6 +84,7 @@ void maybe_raise_test_signal(int rank, int step, int micro_batch, bool eval) {
 
 Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(config)) {
   config_.validate();
+  divergence_ = DivergenceGuard({config_.train.max_consecutive_skipped, config_.train.max_skipped_fraction});
   model_config_ = LlamaConfig::load(config_.model.config);
   topo_ = Topology::make(world, rank, config_.parallel.tp, config_.parallel.pp);
   validate_layout(model_config_, topo_.tp, topo_.pp);
@@ -131,6 +132,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   if (const double job_end = slurm_job_end_time(); job_end > 0) deadline_ = deadline_ > 0 ? std::min(deadline_, job_end) : job_end;
 
   // Everything is valid on every rank: only now touch the output directory.
+  run_lock_ = RunLock::hold_for_run(config_.checkpoint.dir, *comms_.world, topo_.rank);  // refused: every rank throws
   maybe_load_checkpoint();
   device_peak_mib_ = backend_->device_memory_in_use_mib();
   comms_.world->barrier();
@@ -450,6 +452,10 @@ std::vector<StepMetrics> Trainer::run() {
     if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps || m->val_loss))
       spdlog::info("{}", progress_line(*m, config_.train.steps, first_step));
     all.push_back(*m);
+    if (divergence_.record(s, m->skipped)) {  // the same step on every rank: they all stop here
+      if (topo_.rank == 0) spdlog::error("{}", divergence_.stop_message(s, config_.checkpoint.dir, config_.optim.lr));
+      return all;
+    }
     // The step-boundary agreement (unless the evaluation already stopped); the time limit does not
     // stop a run that has just finished.
     if (stop_reason_.empty() && agree_to_stop(false) && stop_reason_ == "the time limit" && s == config_.train.steps)
@@ -488,6 +494,7 @@ std::vector<StepMetrics> Trainer::run() {
 }
 
 int Trainer::exit_status() const {
+  if (divergence_.diverged()) return kExitDiverged;
   if (stop_reason_.empty()) return kExitOk;
   return stopped_with_checkpoint_ ? kExitCheckpointedRequeue : kExitFailure;
 }

@@ -19,9 +19,11 @@
 #include "src/train/config.h"
 #include "src/train/data_loader.h"
 #include "src/train/data_sources.h"
+#include "src/train/divergence.h"
 #include "src/train/lr_schedule.h"
 #include "src/train/metrics.h"
 #include "src/train/pipeline_executor.h"
+#include "src/train/run_lock.h"
 #include "src/train/state_stream.h"
 #include "src/train/training_backend.h"
 #include "src/train/zero1_layout.h"
@@ -114,6 +116,8 @@ class Trainer {
   bool reduce_overlap_logged_ = false;
   std::string abandoned_;             // what a stop between micro-batches dropped, e.g. "step 7 after 2 of 8 micro-batches"
   bool stopped_with_checkpoint_ = false;
+  std::unique_ptr<RunLock> run_lock_;  // rank 0: checkpoint.dir is this run's until the trainer ends
+  DivergenceGuard divergence_;        // fed every step's skip decision; stops a diverged run (exit 3)
 };
 
 }  // namespace iris

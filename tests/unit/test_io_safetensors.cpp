@@ -495,6 +495,8 @@ TEST_F(SafetensorsTest, MalformedHeaders) {
       {R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 18446744073709551615]}})", {"'w'", "outside"}},
       {R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", {"'w'", "needs 12 bytes"}},
       {R"({"w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 16]}})", {"'w'", "needs 8 bytes"}},
+      {R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+           "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", {"'a'", "'b'", "overlap"}},
       {R"({"__metadata__": {"format": 1}})", {"__metadata__", "format"}},
       {R"({"__metadata__": ["pt"]})", {"__metadata__"}},
   };
