@@ -145,13 +145,8 @@ struct SweepLines {
   std::string array_line, block, srun_extra, mpirun_extra;
 };
 
-// Fits the planner's Job to the options and checks (tp, pp) on nodes x gpus; returns grad_accum.
-int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Options& o, const Layout& l) {
-  const int gpus = l.nodes * o.gpus_per_node;
-  IRIS_USER_CHECK(gpus % (l.tp * l.pp) == 0, "{} node(s) x {} GPUs = {} GPUs cannot hold layout tp={} pp={}: the GPU "
-                  "count must be a multiple of tp x pp = {}", l.nodes, o.gpus_per_node, gpus, l.tp, l.pp, l.tp * l.pp);
-  IRIS_USER_CHECK(l.tp <= o.gpus_per_node, "tp={} is larger than --gpus-per-node {}: tensor parallelism must stay "
-                  "inside a node", l.tp, o.gpus_per_node);
+// The planner's Job for the options on this many GPUs, without its global batch.
+plan::Job planner_job(const Options& o, int gpus) {
   plan::Job job;
   job.gpus = gpus;
   job.gpus_per_node = o.gpus_per_node;
@@ -159,6 +154,17 @@ int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const 
   job.micro_batch = o.micro_batch;
   job.recompute = o.recompute_mode;
   job.bf16_grads = o.grad_dtype_kind == DType::BF16;
+  return job;
+}
+
+// Fits the planner's Job to the options and checks (tp, pp) on nodes x gpus; returns grad_accum.
+int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Options& o, const Layout& l) {
+  const int gpus = l.nodes * o.gpus_per_node;
+  IRIS_USER_CHECK(gpus % (l.tp * l.pp) == 0, "{} node(s) x {} GPUs = {} GPUs cannot hold layout tp={} pp={}: the GPU "
+                  "count must be a multiple of tp x pp = {}", l.nodes, o.gpus_per_node, gpus, l.tp, l.pp, l.tp * l.pp);
+  IRIS_USER_CHECK(l.tp <= o.gpus_per_node, "tp={} is larger than --gpus-per-node {}: tensor parallelism must stay "
+                  "inside a node", l.tp, o.gpus_per_node);
+  plan::Job job = planner_job(o, gpus);
   const int dp = gpus / (l.tp * l.pp);
   job.global_batch = o.global_batch > 0 ? o.global_batch : dp * o.micro_batch;
   IRIS_USER_CHECK(job.global_batch % (dp * o.micro_batch) == 0, "--global-batch {} is not a multiple of dp x "
@@ -175,13 +181,7 @@ int check_gpu_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const 
 
 // The planner's best fitting layout for this many nodes.
 Layout auto_layout(const LlamaConfig& config, const plan::GpuSpec& gpu, const Options& o, int nodes) {
-  plan::Job job;
-  job.gpus = nodes * o.gpus_per_node;
-  job.gpus_per_node = o.gpus_per_node;
-  job.seq = o.seq;
-  job.micro_batch = o.micro_batch;
-  job.recompute = o.recompute_mode;
-  job.bf16_grads = o.grad_dtype_kind == DType::BF16;
+  plan::Job job = planner_job(o, nodes * o.gpus_per_node);
   job.global_batch = o.global_batch > 0 ? o.global_batch : job.gpus * o.micro_batch;
   for (const plan::LayoutPlan& p : plan::plan_all(config, gpu, job))
     if (p.refusal.empty() && p.fits && p.tp <= o.gpus_per_node) return {nodes, p.tp, p.pp};
@@ -419,9 +419,9 @@ std::string job_title(const Options& o, const std::vector<PlannedJob>& jobs, con
 
 // The values of train.sbatch.in's @PLACEHOLDERS@.
 std::map<std::string, std::string> template_values(const Options& o, const std::vector<PlannedJob>& jobs,
-                                                   const fs::path& root, const std::string& title) {
+                                                   const fs::path& root, const std::string& title,
+                                                   int tasks_per_node) {
   const bool cpu = o.cpu_ranks > 0, sweep = is_sweep(o, jobs);
-  const int tasks_per_node = cpu ? o.cpu_ranks / jobs[0].layout.nodes : o.gpus_per_node;
   int max_nodes = 0;
   for (const PlannedJob& j : jobs) max_nodes = std::max(max_nodes, j.layout.nodes);
   const std::string iris_home = o.iris_home.empty() ? root.string() : o.iris_home;
@@ -477,7 +477,8 @@ int run(int argc, char** argv) {
   const int tasks_per_node = o.cpu_ranks > 0 ? o.cpu_ranks / jobs[0].layout.nodes : o.gpus_per_node;
   const std::string title = job_title(o, jobs, model_stem, tasks_per_node);
   const fs::path templates = o.templates.empty() ? root / "jobs/slurm" : fs::path(o.templates);
-  const std::string script = fill_template(templates / "train.sbatch.in", template_values(o, jobs, root, title));
+  const std::string script =
+      fill_template(templates / "train.sbatch.in", template_values(o, jobs, root, title, tasks_per_node));
   {
     std::ofstream out(o.output);
     IRIS_USER_CHECK(out.good(), "cannot write {}", o.output);

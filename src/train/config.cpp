@@ -32,12 +32,9 @@ using Spellings = std::vector<std::pair<E, const char*>>;
 
 const Spellings<Device> kDevices = {{Device::Cpu, "cpu"}, {Device::Cuda, "cuda"}};
 const Spellings<Task> kTasks = {{Task::Pretrain, "pretrain"}, {Task::Sft, "sft"}};
-const Spellings<Recompute> kRecomputes = {
-    {Recompute::None, "none"}, {Recompute::Selective, "selective"}, {Recompute::Full, "full"}};
 const Spellings<DType> kGradDTypes = {{DType::F32, "fp32"}, {DType::BF16, "bf16"}};
 const Spellings<OverlapGradReduce> kOverlaps = {
     {OverlapGradReduce::Auto, "auto"}, {OverlapGradReduce::On, "true"}, {OverlapGradReduce::Off, "false"}};
-const Spellings<CommKind> kComms = {{CommKind::Nccl, "nccl"}, {CommKind::Mpi, "mpi"}};
 
 template <typename E>
 const char* spelling(const Spellings<E>& spellings, E value) {
@@ -62,16 +59,25 @@ E parse_spelling(const Spellings<E>& spellings, const std::string& text, const s
   throw UserError(fmt::format("{} must be {}, got \"{}\"", key, listing(spellings), text));
 }
 
-// An enum-like key: read as text, parsed into `field` once when the options are notified.
-template <typename E>
-Key choice(const char* name, E* field, const Spellings<E>& spellings, const char* help) {
-  auto text = std::make_shared<std::string>(spelling(spellings, *field));
+// An enum-like key: read as text, parsed into `field` once when the options are notified by `parse`
+// (text, key name), printed by `print`.
+template <typename E, typename Parse, typename Print>
+Key choice(const char* name, E* field, Parse parse, Print print, const char* help) {
+  auto text = std::make_shared<std::string>(print(*field));
   return Key{name, help,
              [=]() {
                return po::value<std::string>(text.get())->default_value(*text)->notifier(
-                   [=](const std::string& value) { *field = parse_spelling(spellings, value, name); });
+                   [=](const std::string& value) { *field = parse(value, name); });
              },
-             [=]() { return std::string(spelling(spellings, *field)); }};
+             [=]() { return std::string(print(*field)); }};
+}
+
+// One of the keys whose spellings this file owns.
+template <typename E>
+Key choice(const char* name, E* field, const Spellings<E>& spellings, const char* help) {
+  return choice(
+      name, field, [&spellings](const std::string& text, const char* key) { return parse_spelling(spellings, text, key); },
+      [&spellings](E value) { return spelling(spellings, value); }, help);
 }
 
 template <typename T>
@@ -116,7 +122,7 @@ std::vector<Key> keys_of(RunConfig& c) {
           "gradient norm and AdamW stay fp32; no overlapped gradient reduction). train.device=cpu is fp32 only"),
       key("train.exit_margin_s", &c.train.exit_margin_s,
           "stop at least this long before the time limit (more when steps or saves take longer)"),
-      choice("train.recompute", &c.train.recompute, kRecomputes,
+      choice("train.recompute", &c.train.recompute, parse_recompute, [](Recompute r) { return to_string(r); },
           "activation recomputation: none | selective (recompute the attention core and SwiGLU in backward) | "
           "full (keep only each layer's input, recompute the layer); same results, less activation memory"),
       key("train.max_consecutive_skipped", &c.train.max_consecutive_skipped,
@@ -149,7 +155,7 @@ std::vector<Key> keys_of(RunConfig& c) {
           "the reduce-scatter"),
       key("parallel.timeout_s", &c.parallel.timeout_s,
           "abort the job when a collective or send/recv has not completed after this many seconds (0: wait forever)"),
-      choice("parallel.comm", &c.parallel.comm, kComms,
+      choice("parallel.comm", &c.parallel.comm, parse_comm_kind, [](CommKind k) { return to_string(k); },
           "communicator for GPU buffers: nccl (a GPU per rank) or mpi (MPI through host memory: GPUs may be "
           "shared by several ranks, and clusters without NCCL run)"),
       key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
