@@ -33,7 +33,10 @@ int main(int argc, char** argv) {
   // stop after a checkpoint or on divergence is agreed by every rank: they all leave normally with that
   // status.
   const bool agreed = status == iris::kExitCheckpointedRequeue || status == iris::kExitDiverged;
-  if (status != 0 && !agreed && world > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  if (status != 0 && !agreed && world > 1) {
+    spdlog::error("rank {} failed (exit status {}); ending every rank of the job", rank, status);
+    MPI_Abort(MPI_COMM_WORLD, status);
+  }
   MPI_Finalize();
   return status;
 }
