@@ -103,17 +103,23 @@ Prompt PromptEncoder::parse(const std::string& line, const std::string& where) c
   return p;
 }
 
+std::vector<int32_t> template_stop_ids(const io::SftTemplate& tmpl, const io::SftVocabulary& vocab) {
+  std::vector<int32_t> ids;
+  for (const auto& segment : tmpl.assistant()) {
+    if (segment.kind != io::SftTemplateSegment::Kind::Token || !segment.train) continue;
+    const int id = segment.token == "eos" ? vocab.eos_id : segment.token == "bos" ? vocab.bos_id
+                                                                                  : vocab.piece_id(segment.token);
+    if (id >= 0) ids.push_back(id);
+  }
+  return ids;
+}
+
 std::vector<int32_t> PromptEncoder::stop_ids() const {
   std::vector<int32_t> ids;
   if (tokenizer && tokenizer->eos_id() >= 0) ids.push_back(tokenizer->eos_id());
   if (formatter && tokenizer) {
-    const auto vocab = io::SftVocabulary::of(*tokenizer);
-    for (const auto& segment : formatter->templ().assistant()) {
-      if (segment.kind != io::SftTemplateSegment::Kind::Token || !segment.train) continue;
-      const int id = segment.token == "eos" ? vocab.eos_id : segment.token == "bos" ? vocab.bos_id
-                                                                                    : vocab.piece_id(segment.token);
-      if (id >= 0) ids.push_back(id);
-    }
+    const auto more = template_stop_ids(formatter->templ(), io::SftVocabulary::of(*tokenizer));
+    ids.insert(ids.end(), more.begin(), more.end());
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());

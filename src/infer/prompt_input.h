@@ -31,6 +31,10 @@ struct PromptEncoder {
 std::vector<int32_t> render_chat_prompt(const io::SftFormatter& formatter, const io::SftSample& sample,
                                         const std::string& where);
 
+// The ids of the template's trained "token" segments in its assistant part (what closes an answer: "eos",
+// "<|eot_id|>", ...), the pieces the vocabulary lacks left out.
+std::vector<int32_t> template_stop_ids(const io::SftTemplate& tmpl, const io::SftVocabulary& vocab);
+
 // Every non-blank line of a JSONL file, parsed. UserError naming the file when it cannot be read.
 std::vector<Prompt> read_prompts(const std::string& path, const PromptEncoder& encoder);
 
