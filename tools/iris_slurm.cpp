@@ -198,11 +198,55 @@ std::string join_args(const std::vector<std::string>& args) {
   return out;
 }
 
+// --task generate: iris-generate over --data (a prompts JSONL) with the model of --init-from, one node,
+// tensor parallel over the ranks. iris-generate runs on the CPU backend so far, so the job is a CPU job
+// (--cpu-ranks N, tp = N); GPU jobs are refused until iris-generate has --device cuda.
+int write_generate_job(Options& o, const po::variables_map& vm, const LlamaConfig& config, int argc, char** argv) {
+  IRIS_USER_CHECK(o.cpu_ranks > 0, "--task generate writes a CPU job so far (iris-generate has no --device cuda yet): "
+                  "give --cpu-ranks N (N = tensor-parallel ranks on one node)");
+  IRIS_USER_CHECK(!o.init_from.empty(), "--task generate needs --init-from (an HF directory or an Iris checkpoint)");
+  IRIS_USER_CHECK(!o.data.empty(), "--task generate needs --data PROMPTS.jsonl");
+  IRIS_USER_CHECK(o.nodes == 1 && !vm.count("sweep"), "--task generate runs on one node (no --nodes, no --sweep)");
+  check_file(o.data, "--data");
+  check_file(o.tokenizer, "--tokenizer");
+  check_file(o.init_from, "--init-from");
+  validate_layout(config, o.cpu_ranks, 1);
+  const fs::path root = source_root(), output = vm["output"].as<std::string>();
+  const std::string model_stem = fs::path(vm["model"].as<std::string>()).stem().string();
+  if (o.name.empty()) o.name = "iris-generate-" + model_stem;
+  if (o.run_dir.empty()) o.run_dir = "runs/" + o.name;
+  std::string command = "iris-slurm", resources = "#SBATCH --cpus-per-task=1\n#SBATCH --overcommit";
+  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  if (!o.partition.empty()) resources += "\n#SBATCH --partition=" + o.partition;
+  if (!o.account.empty()) resources += "\n#SBATCH --account=" + o.account;
+  const std::string title = fmt::format("Iris generate with {} on {} CPU ranks (tp={})", model_stem, o.cpu_ranks,
+                                        o.cpu_ranks);
+  const std::map<std::string, std::string> values = {
+      {"TITLE", title}, {"SCRIPT_NAME", output.filename().string()}, {"COMMAND", command}, {"JOB_NAME", o.name},
+      {"NTASKS", std::to_string(o.cpu_ranks)}, {"RESOURCE_LINES", resources}, {"TIME", o.time},
+      {"IRIS_HOME", shell_quoted_body(vm.count("iris-home") ? vm["iris-home"].as<std::string>() : root.string())},
+      {"IRIS_GENERATE", shell_quoted_body(script_path((fs::path(argv[0]).parent_path() / "iris-generate").string(), root))},
+      {"INIT_FROM", shell_quoted_body(script_path(o.init_from, root))},
+      {"DATA", shell_quoted_body(script_path(o.data, root))},
+      {"TOKENIZER", shell_quoted_body(script_path(o.tokenizer, root))},
+      {"RUN_DIR", shell_quoted_body(o.run_dir)}, {"GENERATE_ARGS", join_args(o.extra)}};
+  const fs::path templates = vm.count("templates") ? fs::path(vm["templates"].as<std::string>()) : root / "jobs/slurm";
+  const std::string script = fill_template(templates / "generate.sbatch.in", values);
+  {
+    std::ofstream out(output);
+    IRIS_USER_CHECK(out.good(), "cannot write {}", output.string());
+    out << script;
+  }
+  fs::permissions(output, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  fmt::print("wrote {}: {}\n", output.string(), title);
+  return 0;
+}
+
 int run(int argc, char** argv) {
   Options o;
   po::options_description opts("iris-slurm options");
   opts.add_options()("help", "show this help")
-      ("task", po::value(&o.task)->default_value("pretrain"), "pretrain | sft")
+      ("task", po::value(&o.task)->default_value("pretrain"), "pretrain | sft | generate")
       ("model", po::value<std::string>(), "HF config.json of the model (e.g. configs/models/llama2-7b.json)")
       ("nodes", po::value(&o.nodes)->default_value(1), "nodes")
       ("gpus-per-node", po::value(&o.gpus_per_node)->default_value(8), "GPUs per node (one rank per GPU)")
@@ -255,7 +299,8 @@ int run(int argc, char** argv) {
   IRIS_USER_CHECK(vm.count("model"), "--model is required (e.g. configs/models/llama2-7b.json)");
   IRIS_USER_CHECK(vm.count("output"), "--output FILE is required (the sbatch script to write)");
   IRIS_USER_CHECK(o.signal_lead >= 0, "--signal-lead must not be negative, got {}", o.signal_lead);
-  IRIS_USER_CHECK(o.task == "pretrain" || o.task == "sft", "--task must be pretrain or sft, got \"{}\"", o.task);
+  IRIS_USER_CHECK(o.task == "pretrain" || o.task == "sft" || o.task == "generate",
+                  "--task must be pretrain, sft or generate, got \"{}\"", o.task);
   IRIS_USER_CHECK(o.nodes >= 1 && o.gpus_per_node >= 1 && o.seq >= 1 && o.micro_batch >= 1 && o.cpu_ranks >= 0,
                   "--nodes, --gpus-per-node, --seq and --micro-batch must be positive");
   IRIS_USER_CHECK(std::regex_match(o.time, std::regex(R"((\d+-)?\d{1,2}:\d{2}:\d{2})")),
@@ -269,6 +314,7 @@ int run(int argc, char** argv) {
   IRIS_USER_CHECK(o.grad_dtype == "fp32" || o.cpu_ranks == 0,
                   "--grad-dtype bf16 is for GPU jobs (train.grad_dtype=bf16 needs train.device=cuda); drop it with "
                   "--cpu-ranks");
+  if (o.task == "generate") return write_generate_job(o, vm, config, argc, argv);
   check_data(o);
   check_file(o.tokenizer, "--tokenizer");
   check_file(o.run_config, "--run-config");

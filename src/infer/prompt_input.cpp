@@ -73,12 +73,15 @@ Prompt PromptEncoder::parse(const std::string& line, const std::string& where) c
   } catch (const nlohmann::json::parse_error& e) {
     bad(where, "malformed JSON", fmt::format("malformed JSON ({})", e.what()));
   }
-  if (!j.is_object()) bad(where, "not an object", "expected a JSON object {\"id\", \"prompt\" | \"messages\" | \"prompt_ids\"}");
+  if (!j.is_object())
+    bad(where, "not an object", "expected a JSON object {\"id\", \"prompt\" | \"messages\" | \"instruction\" | \"prompt_ids\"}");
   Prompt p;
   p.where = where;
   p.id = id_of(j, where);
-  const int kinds = int(j.contains("prompt")) + int(j.contains("messages")) + int(j.contains("prompt_ids"));
-  if (kinds != 1) bad(where, "bad record", "expected exactly one of \"prompt\", \"messages\", \"prompt_ids\"");
+  const int kinds = int(j.contains("prompt")) + int(j.contains("messages")) + int(j.contains("prompt_ids")) +
+                    int(j.contains("instruction"));
+  if (kinds != 1)
+    bad(where, "bad record", "expected exactly one of \"prompt\", \"messages\", \"instruction\", \"prompt_ids\"");
   if (j.contains("prompt_ids")) {
     const auto& ids = j["prompt_ids"];
     if (!ids.is_array()) bad(where, "bad prompt_ids", "\"prompt_ids\" must be an array of integers");
@@ -98,8 +101,21 @@ Prompt PromptEncoder::parse(const std::string& line, const std::string& where) c
     p.ids.insert(p.ids.end(), ids.begin(), ids.end());
     return p;
   }
-  if (!formatter) bad(where, "no template", "a \"messages\" record needs --template (e.g. llama2-chat)");
-  p.ids = render_chat_prompt(*formatter, chat_of(j["messages"], where), where);
+  if (!formatter) bad(where, "no template", "a \"messages\" or \"instruction\" record needs --template (e.g. llama2-chat)");
+  if (j.contains("messages")) {
+    p.ids = render_chat_prompt(*formatter, chat_of(j["messages"], where), where);
+    return p;
+  }
+  // An Alpaca record without its output, as the SFT data was formatted (io/sft_format.h).
+  io::SftTurn turn;
+  for (const char* key : {"instruction", "input"})
+    if (j.contains(key) && !j[key].is_string()) bad(where, "bad record", fmt::format("\"{}\" must be a string", key));
+  turn.instruction = j["instruction"].get<std::string>();
+  turn.input = j.value("input", std::string());
+  turn.content = turn.input.empty() ? turn.instruction : turn.instruction + "\n\n" + turn.input;
+  io::SftSample sample;
+  sample.turns.push_back(turn);
+  p.ids = render_chat_prompt(*formatter, sample, where);
   return p;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iris-generate end to end on a tiny model trained 3 steps on the sample (sentencepiece tokenizer of the
-# prepared sample): a JSONL of {"prompt"}, {"messages"} (llama2-chat and medalpaca templates) and
-# {"prompt_ids"} lines gives one answer per line in input order with every field; --prompt streams to stdout;
+# prepared sample): a JSONL of {"prompt"}, {"messages"} (llama2-chat and medalpaca templates), {"instruction",
+# "input"} and {"prompt_ids"} lines gives one answer per line in input order with every field; --prompt streams to stdout;
 # bad input (unknown template, a prompt longer than max_position_embeddings, an id outside the vocabulary, a
 # malformed line, messages without --template) exits 2 naming the line, and leaves no output file.
 set -euo pipefail
@@ -27,6 +27,7 @@ cat >prompts.jsonl <<'JSON'
 
 {"id": 3, "prompt_ids": [1, 200, 300, 400]}
 {"id": "turns", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "What is a cataract?"}]}
+{"id": "alpaca", "instruction": "Answer this question truthfully", "input": "What is uveitis?"}
 JSON
 # medalpaca has no place for a system prompt (refused naming the line, as iris-tokenize does): drop it there.
 sed 's/{"role": "system", "content": "Answer briefly."}, //' prompts.jsonl >prompts.medalpaca.jsonl
@@ -38,7 +39,7 @@ for t in llama2-chat medalpaca; do
   /usr/bin/python3 - out.$t.jsonl <<'PY' || fail "answers of $t"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-assert [r["id"] for r in rows] == ["text", "chat", "3", "turns"], [r["id"] for r in rows]
+assert [r["id"] for r in rows] == ["text", "chat", "3", "turns", "alpaca"], [r["id"] for r in rows]
 for r in rows:
     assert set(r) == {"id", "completion", "completion_ids", "prompt_tokens", "completion_tokens", "finish_reason"}, r
     assert isinstance(r["completion"], str) and r["finish_reason"] in ("eos", "stop", "length"), r
@@ -80,4 +81,25 @@ expect_bad too_long "long.jsonl:2: the prompt has 129 tokens, more than the mode
   --input long.jsonl
 expect_bad outside_vocab "vocab.jsonl:3: token 1 (id 2048) is outside the vocabulary [0, 2048)" --input vocab.jsonl
 expect_bad malformed "malformed.jsonl:2: malformed JSON" --input malformed.jsonl
-expect_bad no_template "chat.jsonl:1: a \"messages\" record needs --template" --input chat.jsonl
+expect_bad no_template "chat.jsonl:1: a \"messages\" or \"instruction\" record needs --template" --input chat.jsonl
+
+# iris-slurm --task generate: a CPU job (tp = --cpu-ranks) that runs here as it is, with mpirun as launcher.
+"$build/bin/iris-slurm" --task generate --model model.json --cpu-ranks 2 --init-from $ckpt --tokenizer "$tok" \
+  --data prompts.llama2-chat.jsonl --run-dir runs/genjob --train-arg=--template=llama2-chat \
+  --train-arg=--templates-dir="$src/configs/templates" --train-arg=--max-new-tokens=12 --train-arg=--batch=3 \
+  --output generate.sbatch >slurm.log 2>&1 || { cat slurm.log; fail "iris-slurm --task generate"; }
+bash -n generate.sbatch || fail "generate.sbatch is not valid bash"
+SLURM_JOB_ID=0 SLURM_JOB_NUM_NODES=1 IRIS_LAUNCHER=mpirun bash generate.sbatch >job.log 2>&1 \
+  || { cat job.log; fail "the generated job failed"; }
+/usr/bin/python3 - runs/genjob/answers.jsonl out.llama2-chat.jsonl <<'PY' || fail "the job's answers (tp 2) differ from tp 1"
+import json, sys
+a, b = ([json.loads(l)["completion_ids"] for l in open(f)] for f in sys.argv[1:])
+assert a == b, (a, b)
+print("ok   iris-slurm --task generate: the job's tp-2 answers equal the tp-1 run")
+PY
+set +e
+"$build/bin/iris-slurm" --task generate --model model.json --init-from $ckpt --data prompts.jsonl \
+  --output gpu.sbatch >slurm_gpu.log 2>&1
+status=$?
+set -e
+[ $status -eq 2 ] && grep -q "cpu-ranks" slurm_gpu.log && [ ! -e gpu.sbatch ] || fail "a GPU generate job was not refused"
