@@ -5,9 +5,21 @@
 #include "parallel/tp_comm.h"
 #include "src/core/check.h"
 #include "src/kernels/cpu/decode_attention.h"
+#include "src/kernels/cpu/matmul_few_rows.h"
 #include "src/kernels/cpu/ops.h"
 
 namespace iris::infer {
+namespace {
+
+// out (N, OC) = inp (N, IC) · weight^T: OpenBLAS for a prefill, one pass over the weight for a decode step.
+void linear(float* out, const float* inp, const float* weight, int N, int IC, int OC) {
+  if (N <= cpu::kFewRows)
+    cpu::matmul_forward_few_rows(out, inp, weight, N, IC, OC);
+  else
+    cpu::matmul_forward(out, inp, weight, N, IC, OC);
+}
+
+}  // namespace
 
 KvCache::KvCache(int L, int slots_, int T_max_, int NKV_local_, int HS_)
     : slots(slots_), T_max(T_max_), NKV_local(NKV_local_), HS(HS_), lengths(static_cast<size_t>(slots_), 0) {
@@ -110,21 +122,21 @@ void CpuDecoder::forward_rows(const int32_t* tokens, const int32_t* slot, const 
   for (size_t l = 0; l < offsets_.layers.size(); ++l) {
     const auto& w = offsets_.layers[l];
     cpu::rmsnorm_forward(ln_.data(), rstd_.data(), resid_.data(), P + w.ln1, N, C_, eps);
-    cpu::matmul_forward(q_.data(), ln_.data(), P + w.q, N, C_, QW);  // q/k/v column-parallel
-    cpu::matmul_forward(k_.data(), ln_.data(), P + w.k, N, C_, KW);
-    cpu::matmul_forward(v_.data(), ln_.data(), P + w.v, N, C_, KW);
+    linear(q_.data(), ln_.data(), P + w.q, N, C_, QW);  // q/k/v column-parallel
+    linear(k_.data(), ln_.data(), P + w.k, N, C_, KW);
+    linear(v_.data(), ln_.data(), P + w.v, N, C_, KW);
     cpu::rope_forward(q_.data(), cos_.data(), sin_.data(), N, NH_local_, HS_);
     cpu::rope_forward(k_.data(), cos_.data(), sin_.data(), N, NKV_local_, HS_);
     cache_.write(static_cast<int>(l), k_.data(), v_.data(), write_slot, pos, N);
     attention(static_cast<int>(l), slot, N, prefill);
-    cpu::matmul_forward(tmp_.data(), att_.data(), P + w.o, N, QW, C_);  // o_proj row-parallel: partial sums
+    linear(tmp_.data(), att_.data(), P + w.o, N, QW, C_);  // o_proj row-parallel: partial sums
     reduce_from_tp_region_forward(tp_, tmp_.data(), NC);
     cpu::add_inplace(resid_.data(), tmp_.data(), NC);
     cpu::rmsnorm_forward(ln_.data(), rstd_.data(), resid_.data(), P + w.ln2, N, C_, eps);
-    cpu::matmul_forward(gate_.data(), ln_.data(), P + w.gate, N, C_, F_local_);
-    cpu::matmul_forward(up_.data(), ln_.data(), P + w.up, N, C_, F_local_);
+    linear(gate_.data(), ln_.data(), P + w.gate, N, C_, F_local_);
+    linear(up_.data(), ln_.data(), P + w.up, N, C_, F_local_);
     cpu::swiglu_forward(gate_.data(), gate_.data(), up_.data(), N, F_local_);
-    cpu::matmul_forward(tmp_.data(), gate_.data(), P + w.down, N, F_local_, C_);  // down row-parallel
+    linear(tmp_.data(), gate_.data(), P + w.down, N, F_local_, C_);  // down row-parallel
     reduce_from_tp_region_forward(tp_, tmp_.data(), NC);
     cpu::add_inplace(resid_.data(), tmp_.data(), NC);
   }
@@ -139,7 +151,7 @@ void CpuDecoder::head(float* logits, const int* rows, int N) {
   for (int i = 0; i < N; ++i)
     std::copy(lnf_.begin() + static_cast<size_t>(rows[i]) * C_, lnf_.begin() + static_cast<size_t>(rows[i] + 1) * C_,
               ln_.begin() + static_cast<size_t>(i) * C_);
-  cpu::matmul_forward(logits_local_.data(), ln_.data(), params_ + offsets_.head, N, C_, VL);
+  linear(logits_local_.data(), ln_.data(), params_ + offsets_.head, N, C_, VL);
   const int V = config_.vocab_size;
   if (topo_.tp == 1) {
     for (int i = 0; i < N; ++i)

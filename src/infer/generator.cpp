@@ -1,6 +1,7 @@
 #include "src/infer/generator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 
 #include "io/checkpoint.h"
@@ -142,6 +143,9 @@ std::vector<Completion> Generator::generate(const std::vector<Prompt>& prompts, 
   for (int32_t i = 0; i < slots; ++i) free_slots.push_back(i);
   std::vector<Active> active;
   size_t next_prompt = 0;
+  stats_ = GenerationStats{};
+  using clock = std::chrono::steady_clock;
+  auto seconds_since = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
 
   // A chosen token: recorded, reported; true when its sequence is done.
   auto take = [&](size_t p, int32_t token, int64_t position) {
@@ -157,8 +161,12 @@ std::vector<Completion> Generator::generate(const std::vector<Prompt>& prompts, 
       free_slots.pop_front();
       const auto& ids = prompts[p].ids;
       const int T = static_cast<int>(ids.size());
+      const auto t0 = clock::now();
       decoder.prefill(logits.data(), slot, ids.data(), T);
       const int32_t token = choose_token(logits.data(), V, s.sampling, prompt_stream(prompts[p].id), T, scratch, probs);
+      stats_.prefill_s += seconds_since(t0);
+      stats_.prompt_tokens += T;
+      stats_.prefill_new_tokens += 1;
       if (take(p, token, T))
         free_slots.push_front(slot);
       else
@@ -170,7 +178,9 @@ std::vector<Completion> Generator::generate(const std::vector<Prompt>& prompts, 
       slot_of[i] = active[i].slot;
       tokens[i] = active[i].next;
     }
+    const auto t0 = clock::now();
     decoder.decode(logits.data(), slot_of.data(), tokens.data(), static_cast<int>(active.size()));
+    stats_.decode_tokens += static_cast<int64_t>(active.size());
     std::vector<Active> still;
     for (size_t i = 0; i < active.size(); ++i) {
       Active a = active[i];
@@ -183,6 +193,7 @@ std::vector<Completion> Generator::generate(const std::vector<Prompt>& prompts, 
         still.push_back(a);
     }
     active.swap(still);
+    stats_.decode_s += seconds_since(t0);
   }
   return out;
 }

@@ -46,6 +46,13 @@ struct GenerationSettings {
   int batch = 8;                          // sequences decoded together
 };
 
+// Where the time of the last generate() went: prefills (each prompt's forward and its first new token) and
+// decode steps (one token per running sequence per step).
+struct GenerationStats {
+  int64_t prompt_tokens = 0, prefill_new_tokens = 0, decode_tokens = 0;
+  double prefill_s = 0.0, decode_s = 0.0;
+};
+
 // Told each token as it is chosen: (index of the prompt, the completion so far).
 using TokenCallback = std::function<void(size_t prompt, const Completion& so_far)>;
 
@@ -72,12 +79,14 @@ class Generator {
 
   const LlamaConfig& config() const { return config_; }
   const std::vector<float>& params() const { return params_; }
+  const GenerationStats& last_stats() const { return stats_; }
 
  private:
   LlamaConfig config_;
   Topology topo_;
   Comm* tp_;
   std::vector<float> params_;
+  GenerationStats stats_;
 };
 
 }  // namespace iris::infer

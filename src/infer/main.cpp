@@ -23,7 +23,7 @@ namespace {
 struct Options {
   std::string checkpoint, hf, tokenizer, template_name, templates_dir, input, output, prompt, device = "cpu";
   int max_new_tokens = 64, batch = 8, tp = 1, top_k = 0;
-  bool greedy = false;
+  bool greedy = false, ignore_eos = false;
   float temperature = 1.0f, top_p = 1.0f;
   uint64_t seed = 0;
   std::vector<std::string> stop;
@@ -50,6 +50,7 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
       ("seed", po::value(&o.seed), "sampling seed; a token depends on (seed, prompt id, position) only")
       ("batch", po::value(&o.batch)->default_value(8), "sequences decoded together")
       ("stop", po::value(&o.stop)->multitoken(), "stop strings (finish_reason \"stop\"; cut from the completion)")
+      ("ignore-eos", po::bool_switch(&o.ignore_eos), "never stop at EOS / end of turn (benchmarks: always max-new-tokens)")
       ("device", po::value(&o.device)->default_value("cpu"), "cpu")
       ("tp", po::value(&o.tp)->default_value(1), "tensor-parallel ranks (mpirun -np TP)");
   po::variables_map vm;
@@ -143,7 +144,10 @@ int run(const Options& o, int rank, int world) {
   s.max_new_tokens = o.max_new_tokens;
   s.batch = o.batch;
   s.sampling = {!o.sampled, o.temperature, o.top_k, o.top_p, o.seed};
-  s.stop_ids = enc.stop_ids();
+  if (!o.ignore_eos) {  // the tokenizer's and template's, and the model's own eos_token_id as HF generate() stops at
+    s.stop_ids = enc.stop_ids();
+    if (gen.config().eos_token_id >= 0) s.stop_ids.push_back(gen.config().eos_token_id);
+  }
   s.stop_strings = o.stop;
   if (enc.tokenizer) {
     const io::Tokenizer tok = *enc.tokenizer;
@@ -166,6 +170,10 @@ int run(const Options& o, int rank, int world) {
   }
   const auto out = gen.generate(prompts, s, on_token);
   if (rank != 0) return 0;
+  const infer::GenerationStats& st = gen.last_stats();
+  spdlog::info("prefill: {} prompt tokens in {:.3f} s ({:.1f} tokens/s); decode: {} tokens in {:.3f} s ({:.1f} tokens/s), "
+               "batch {}", st.prompt_tokens, st.prefill_s, st.prompt_tokens / std::max(st.prefill_s, 1e-9),
+               st.decode_tokens, st.decode_s, st.decode_tokens / std::max(st.decode_s, 1e-9), s.batch);
   if (stream) {
     if (printed < out[0].text.size()) std::fwrite(out[0].text.data() + printed, 1, out[0].text.size() - printed, stdout);
     std::printf("\n");
