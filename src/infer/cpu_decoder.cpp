@@ -89,22 +89,8 @@ void CpuDecoder::attention(int l, const int32_t* slot, int N, bool prefill) {
   }
   // Each row's own sequence: its cache up to and including the position just written.
   for (int n = 0; n < N; ++n) lengths_[n] = cache_.lengths[slot[n]] + 1;
-  // The op reads slots 0..B-1 of a (B, NKV, T_max, HS) cache; rows name arbitrary slots, so run it per row
-  // on the row's slot (B = 1) unless the rows are exactly slots 0..N-1.
-  bool identity = true;
-  for (int n = 0; n < N; ++n) identity = identity && slot[n] == n;
-  if (identity) {
-    cpu::decode_attention_forward(att_.data(), q_.data(), cache_.k[l].data(), cache_.v[l].data(), lengths_.data(), N,
-                                  NH_local_, NKV_local_, HS_, cache_.T_max);
-    return;
-  }
-  const size_t qw = static_cast<size_t>(NH_local_) * HS_;
-  for (int n = 0; n < N; ++n) {
-    const size_t base = static_cast<size_t>(slot[n]) * cache_.slot_floats();
-    cpu::decode_attention_forward(att_.data() + n * qw, q_.data() + n * qw, cache_.k[l].data() + base,
-                                  cache_.v[l].data() + base, &lengths_[n], 1, NH_local_, NKV_local_, HS_,
-                                  cache_.T_max);
-  }
+  cpu::decode_attention_forward(att_.data(), q_.data(), cache_.k[l].data(), cache_.v[l].data(), slot,
+                                lengths_.data(), N, NH_local_, NKV_local_, HS_, cache_.T_max);
 }
 
 void CpuDecoder::forward_rows(const int32_t* tokens, const int32_t* slot, const int32_t* pos, int N, bool prefill) {

@@ -45,12 +45,12 @@ TEST_P(GpuDecodeAttention, MatchesTheCpuOp) {
           v.values[i] = -1000.0f;
         }
   std::vector<float> ref(q.values.size());
-  iris::cpu::decode_attention_forward(ref.data(), q.values.data(), k.values.data(), v.values.data(), lengths.data(),
-                                      B, NH, NKV, HS, T_max);
+  iris::cpu::decode_attention_forward(ref.data(), q.values.data(), k.values.data(), v.values.data(), nullptr,
+                                      lengths.data(), B, NH, NKV, HS, T_max);
   DeviceBuffer<bf16> dq(q.bits), dk(k.bits), dv(v.bits), dout(q.bits.size());
   DeviceBuffer<int32_t> dlen(lengths);
-  iris::cuda::decode_attention_forward(dout.get(), dq.get(), dk.get(), dv.get(), dlen.get(), B, NH, NKV, HS, T_max,
-                                       nullptr);
+  iris::cuda::decode_attention_forward(dout.get(), dq.get(), dk.get(), dv.get(), nullptr, dlen.get(), B, NH, NKV, HS,
+                                       T_max, nullptr);
   EXPECT_TRUE(all_close("decode_attention NH=" + std::to_string(NH) + " NKV=" + std::to_string(NKV) +
                             " HS=" + std::to_string(HS),
                         download_as_float(dout), ref, kBf16Out.atol, kBf16Out.rtol));

@@ -67,7 +67,22 @@ TEST_P(DecodeAttention, EachSequenceSeesOnlyItsOwnCache) {
     }
   }
   std::vector<int32_t> len(lengths, lengths + B);
-  decode_attention_forward(out.data(), q.data(), k_cache.data(), v_cache.data(), len.data(), B, NH, NKV, HS, T_max);
+  decode_attention_forward(out.data(), q.data(), k_cache.data(), v_cache.data(), nullptr, len.data(), B, NH, NKV, HS,
+                           T_max);
+  EXPECT_TRUE(test::all_close(out, expected, test::kFp32));
+  // The same rows naming their cache slots explicitly, in reverse order (row r reads slot B-1-r).
+  std::vector<int32_t> reversed_slot(B), reversed_len(B);
+  std::vector<float> reversed_q(q.size()), reversed_out(q.size());
+  for (int r = 0; r < B; ++r) {
+    reversed_slot[r] = B - 1 - r;
+    reversed_len[r] = len[B - 1 - r];
+    std::copy_n(q.begin() + size_t(B - 1 - r) * NH * HS, NH * HS, reversed_q.begin() + size_t(r) * NH * HS);
+  }
+  decode_attention_forward(reversed_out.data(), reversed_q.data(), k_cache.data(), v_cache.data(), reversed_slot.data(),
+                           reversed_len.data(), B, NH, NKV, HS, T_max);
+  for (int r = 0; r < B; ++r)
+    EXPECT_TRUE(std::equal(reversed_out.begin() + size_t(r) * NH * HS, reversed_out.begin() + size_t(r + 1) * NH * HS,
+                           out.begin() + size_t(B - 1 - r) * NH * HS)) << "row " << r;
   EXPECT_TRUE(test::all_close(out, expected, test::kFp32));
   EXPECT_TRUE(test::all_close(out, test::to_double(last_row_of_full), test::kFp32));
 }

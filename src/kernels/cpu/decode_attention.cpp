@@ -8,7 +8,8 @@
 namespace iris::cpu {
 
 void decode_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
-                              const int32_t* lengths, int B, int NH, int NKV, int HS, int T_max) {
+                              const int32_t* slot, const int32_t* lengths, int B, int NH, int NKV, int HS,
+                              int T_max) {
   const int group = NH / NKV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
 #pragma omp parallel
@@ -18,7 +19,8 @@ void decode_attention_forward(float* out, const float* q, const float* k_cache, 
     for (int b = 0; b < B; ++b) {
       for (int h = 0; h < NH; ++h) {
         const int T = lengths[b];
-        const size_t kv_base = (static_cast<size_t>(b) * NKV + h / group) * T_max * HS;
+        const size_t s_b = slot ? static_cast<size_t>(slot[b]) : static_cast<size_t>(b);
+        const size_t kv_base = (s_b * NKV + h / group) * T_max * HS;
         const float* qh = q + (static_cast<size_t>(b) * NH + h) * HS;
         const float* kh = k_cache + kv_base;
         const float* vh = v_cache + kv_base;
