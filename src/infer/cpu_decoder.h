@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "parallel/comm.h"
+#include "src/infer/decoder.h"
 #include "src/model/llama_config.h"
 #include "src/model/param_table.h"
 
@@ -24,7 +25,7 @@ struct KvCache {
   void write(int l, const float* k_rows, const float* v_rows, const int32_t* slot, const int32_t* pos, int N);
 };
 
-class CpuDecoder {
+class CpuDecoder : public Decoder {
  public:
   // topo: pp = 1 (every layer here); params: this TP rank's flat buffer (ParamTable::build(config, topo,
   // all layers) layout), not copied: it must outlive the decoder. tp may be null at tp = 1. slots: sequences decoded together; T_max:
@@ -33,10 +34,13 @@ class CpuDecoder {
 
   // logits (V,) of the last prompt position. Empties slot `slot`, then fills positions [0, T) with the
   // prompt's keys and values: tokens (T,), 1 <= T <= T_max.
-  void prefill(float* logits, int slot, const int32_t* tokens, int T);
+  void prefill(float* logits, int slot, const int32_t* tokens, int T) override;
   // logits (B, V): token tokens[b] at position lengths[slot[b]] of sequence slot[b], appended to its cache.
   // slot (B,) distinct.
-  void decode(float* logits, const int32_t* slot, const int32_t* tokens, int B);
+  void decode(float* logits, const int32_t* slot, const int32_t* tokens, int B) override;
+  int length(int slot) const override { return cache_.lengths[slot]; }
+  int slots() const override { return cache_.slots; }
+  int max_positions() const override { return cache_.T_max; }
 
   const LlamaConfig& config() const { return config_; }
   const KvCache& cache() const { return cache_; }

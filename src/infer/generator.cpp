@@ -7,6 +7,7 @@
 #include "io/checkpoint.h"
 #include "src/core/check.h"
 #include "src/infer/cpu_decoder.h"
+#include "src/infer/cuda_decoder.h"
 #include "src/model/hf_weights.h"
 #include "src/model/param_table.h"
 
@@ -88,6 +89,24 @@ void Generator::validate(const std::vector<Prompt>& prompts) const {
   }
 }
 
+void Generator::set_device(Device device) {
+  IRIS_USER_CHECK(device == Device::Cpu || topo_.tp == 1, "--device cuda runs at tp = 1 so far, got tp = {}", topo_.tp);
+  if (device != device_) decoder_.reset();
+  device_ = device;
+  if (device == Device::Cuda) decoder_for(1, 1);  // fails now, not after the prompts are read, without a GPU
+}
+
+Decoder& Generator::decoder_for(int slots, int T_max) {
+  if (!decoder_ || decoder_->slots() < slots || decoder_->max_positions() < T_max) {
+    decoder_.reset();  // free the old cache first
+    if (device_ == Device::Cuda)
+      decoder_ = make_cuda_decoder(config_, params_.data(), slots, T_max);
+    else
+      decoder_ = std::make_unique<CpuDecoder>(config_, topo_, tp_, params_.data(), slots, T_max);
+  }
+  return *decoder_;
+}
+
 namespace {
 
 // One sequence being decoded in a slot.
@@ -135,7 +154,7 @@ std::vector<Completion> Generator::generate(const std::vector<Prompt>& prompts, 
   const int T_limit = config_.max_position_embeddings;
   const int T_max = static_cast<int>(std::min<int64_t>(T_limit, static_cast<int64_t>(longest) + s.max_new_tokens));
   const int slots = static_cast<int>(std::min<size_t>(s.batch, prompts.size()));
-  CpuDecoder decoder(config_, topo_, tp_, params_.data(), slots, T_max);
+  Decoder& decoder = decoder_for(slots, T_max);
   const int V = config_.vocab_size;
   std::vector<float> logits(static_cast<size_t>(slots) * V), probs;
   std::vector<double> scratch;
@@ -184,7 +203,7 @@ std::vector<Completion> Generator::generate(const std::vector<Prompt>& prompts, 
     std::vector<Active> still;
     for (size_t i = 0; i < active.size(); ++i) {
       Active a = active[i];
-      const int64_t position = decoder.cache().lengths[a.slot];
+      const int64_t position = decoder.length(a.slot);
       a.next = choose_token(logits.data() + i * V, V, s.sampling, prompt_stream(prompts[a.prompt].id), position,
                             scratch, probs);
       if (take(a.prompt, a.next, position))

@@ -19,7 +19,9 @@
 
 namespace iris::infer {
 
-class CpuDecoder;
+class Decoder;
+
+enum class Device { Cpu, Cuda };  // Cuda: bf16 weights and activations on one GPU, fp32 logits (tp = 1)
 
 enum class FinishReason { Eos, Stop, Length };
 const char* to_string(FinishReason reason);  // "eos" | "stop" | "length"
@@ -80,6 +82,8 @@ class Generator {
   const LlamaConfig& config() const { return config_; }
   const std::vector<float>& params() const { return params_; }
   const GenerationStats& last_stats() const { return stats_; }
+  // Cuda: UserError unless this is a CUDA build with a device, at tp = 1. The decoder is made on first use.
+  void set_device(Device device);
 
  private:
   LlamaConfig config_;
@@ -87,6 +91,9 @@ class Generator {
   Comm* tp_;
   std::vector<float> params_;
   GenerationStats stats_;
+  Device device_ = Device::Cpu;
+  std::unique_ptr<Decoder> decoder_;  // kept between generate() calls while its slots and positions suffice
+  Decoder& decoder_for(int slots, int T_max);
 };
 
 }  // namespace iris::infer

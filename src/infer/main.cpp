@@ -51,7 +51,7 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
       ("batch", po::value(&o.batch)->default_value(8), "sequences decoded together")
       ("stop", po::value(&o.stop)->multitoken(), "stop strings (finish_reason \"stop\"; cut from the completion)")
       ("ignore-eos", po::bool_switch(&o.ignore_eos), "never stop at EOS / end of turn (benchmarks: always max-new-tokens)")
-      ("device", po::value(&o.device)->default_value("cpu"), "cpu")
+      ("device", po::value(&o.device)->default_value("cpu"), "cpu (fp32) | cuda (bf16 weights, fp32 logits; tp 1; not yet run on a GPU)")
       ("tp", po::value(&o.tp)->default_value(1), "tensor-parallel ranks (mpirun -np TP)");
   po::variables_map vm;
   try {
@@ -70,7 +70,7 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
   IRIS_USER_CHECK(o.input.empty() != o.prompt.empty(), "give exactly one of --input and --prompt");
   IRIS_USER_CHECK(o.prompt.empty() || !o.tokenizer.empty(), "--prompt needs --tokenizer");
   IRIS_USER_CHECK(!o.input.empty() ? !o.output.empty() : true, "--input needs --output");
-  IRIS_USER_CHECK(o.device == "cpu", "--device {}: only cpu is available in iris-generate so far", o.device);
+  IRIS_USER_CHECK(o.device == "cpu" || o.device == "cuda", "--device must be cpu or cuda, got \"{}\"", o.device);
   IRIS_USER_CHECK(o.temperature > 0.0f, "--temperature must be > 0, got {}", o.temperature);
   IRIS_USER_CHECK(o.top_k >= 0, "--top-k must be >= 0, got {}", o.top_k);
   IRIS_USER_CHECK(o.top_p > 0.0f && o.top_p <= 1.0f, "--top-p must be in (0, 1], got {}", o.top_p);
@@ -139,6 +139,7 @@ int run(const Options& o, int rank, int world) {
   }
   infer::Generator gen = o.hf.empty() ? infer::Generator::from_checkpoint(o.checkpoint, topo, comms.tp.get())
                                       : infer::Generator::from_hf(o.hf, topo, comms.tp.get());
+  if (o.device == "cuda") gen.set_device(infer::Device::Cuda);
   gen.validate(prompts);
   infer::GenerationSettings s;
   s.max_new_tokens = o.max_new_tokens;
