@@ -18,7 +18,7 @@
 #include "src/train/checkpoint.h"
 #include "src/train/zero1_cpu_optimizer.h"
 #include "src/train/config.h"
-#include "src/train/tool_main.h"
+#include "src/core/tool_main.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

@@ -21,7 +21,7 @@
 #include "src/plan/cpu_memory.h"
 #include "src/plan/plan.h"
 #include "src/train/config.h"
-#include "src/train/tool_main.h"
+#include "src/core/tool_main.h"
 
 namespace {
 namespace po = boost::program_options;

@@ -1,5 +1,6 @@
-// iris-slurm: writes an sbatch script for a training job from jobs/slurm/train.sbatch.in.
-//   iris-slurm --task pretrain|sft --model configs/models/llama2-7b.json --nodes 2 --gpus-per-node 8
+// iris-slurm: writes an sbatch script for a training job (jobs/slurm/train.sbatch.in) or, with --task generate,
+// for an iris-generate job (jobs/slurm/generate.sbatch.in).
+//   iris-slurm --task pretrain|sft|generate --model configs/models/llama2-7b.json --nodes 2 --gpus-per-node 8
 //              [--gpu a100-80gb] [--layout auto|TP,PP] [--partition P] [--account A] [--time D-HH:MM:SS]
 //              --data PREFIX [--tokenizer T] [--init-from DIR] [--run-config FILE] --output job.sbatch
 //              [-- extra iris-train flags]
@@ -30,8 +31,8 @@
 #include "src/plan/plan.h"
 #include "parallel/device_comm.h"
 #include "src/train/config.h"
-#include "src/train/exit_codes.h"
-#include "src/train/tool_main.h"
+#include "src/core/exit_codes.h"
+#include "src/core/tool_main.h"
 
 namespace {
 namespace po = boost::program_options;
@@ -121,6 +122,7 @@ struct Options {
   std::string recompute = "none", comm = "nccl", grad_dtype = "fp32";
   Recompute recompute_mode = Recompute::None;  // parsed from recompute
   Task task_kind = Task::Pretrain;              // from task
+  bool generate = false;                        // --task generate: an iris-generate job, not training
   CommKind comm_kind = CommKind::Nccl;          // from comm
   DType grad_dtype_kind = DType::F32;           // from grad_dtype
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
@@ -225,7 +227,7 @@ std::string join_args(const std::vector<std::string>& args) {
 bool parse_options(int argc, char** argv, Options& o) {
   po::options_description opts("iris-slurm options");
   opts.add_options()("help", "show this help")
-      ("task", po::value(&o.task)->default_value("pretrain"), "pretrain | sft")
+      ("task", po::value(&o.task)->default_value("pretrain"), "pretrain | sft | generate")
       ("model", po::value(&o.model), "HF config.json of the model (e.g. configs/models/llama2-7b.json)")
       ("nodes", po::value(&o.nodes)->default_value(1), "nodes")
       ("gpus-per-node", po::value(&o.gpus_per_node)->default_value(8), "GPUs per node (one rank per GPU)")
@@ -288,7 +290,8 @@ void check_options(Options& o) {
   IRIS_USER_CHECK(!o.model.empty(), "--model is required (e.g. configs/models/llama2-7b.json)");
   IRIS_USER_CHECK(!o.output.empty(), "--output FILE is required (the sbatch script to write)");
   IRIS_USER_CHECK(o.signal_lead >= 0, "--signal-lead must not be negative, got {}", o.signal_lead);
-  o.task_kind = parse_task(o.task, "--task");
+  o.generate = o.task == "generate";  // not a training task: iris-slurm writes an iris-generate job
+  if (!o.generate) o.task_kind = parse_task(o.task, "--task (or generate)");
   IRIS_USER_CHECK(o.nodes >= 1 && o.gpus_per_node >= 1 && o.seq >= 1 && o.micro_batch >= 1 && o.cpu_ranks >= 0,
                   "--nodes, --gpus-per-node, --seq and --micro-batch must be positive");
   std::smatch t;
@@ -307,6 +310,7 @@ void check_options(Options& o) {
   IRIS_USER_CHECK(o.grad_dtype_kind == DType::F32 || o.cpu_ranks == 0,
                   "--grad-dtype bf16 is for GPU jobs (train.grad_dtype=bf16 needs train.device=cuda); drop it with "
                   "--cpu-ranks");
+  if (o.generate) return;  // write_generate_job checks its own inputs
   check_data(o);
   check_file(o.tokenizer, "--tokenizer");
   check_file(o.run_config, "--run-config");
@@ -463,12 +467,58 @@ std::map<std::string, std::string> template_values(const Options& o, const std::
   };
 }
 
+// Writes the job script, executable, and says so.
+void write_script(const std::string& path, const std::string& script, const std::string& title) {
+  {
+    std::ofstream out(path);
+    IRIS_USER_CHECK(out.good(), "cannot write {}", path);
+    out << script;
+  }
+  fs::permissions(path, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  fmt::print("wrote {}: {}\n", path, title.substr(0, title.find('\n')));
+}
+
+// --task generate: iris-generate over --data (a prompts JSONL) with the model of --init-from, one node,
+// tensor parallel over the ranks. The job runs iris-generate on the CPU backend (--cpu-ranks N, tp = N).
+int write_generate_job(Options& o, const LlamaConfig& config, const fs::path& root) {
+  IRIS_USER_CHECK(o.cpu_ranks > 0, "--task generate writes a CPU job: give --cpu-ranks N (N = tensor-parallel ranks "
+                  "on one node)");
+  IRIS_USER_CHECK(!o.init_from.empty(), "--task generate needs --init-from (an HF directory or an Iris checkpoint)");
+  IRIS_USER_CHECK(!o.data.empty(), "--task generate needs --data PROMPTS.jsonl");
+  IRIS_USER_CHECK(o.nodes == 1 && o.sweep.empty(), "--task generate runs on one node (no --nodes, no --sweep)");
+  check_file(o.data, "--data");
+  check_file(o.tokenizer, "--tokenizer");
+  check_file(o.init_from, "--init-from");
+  validate_layout(config, o.cpu_ranks, 1);
+  const std::string model_stem = fs::path(o.model).stem().string();
+  if (o.name.empty()) o.name = "iris-generate-" + model_stem;
+  if (o.run_dir.empty()) o.run_dir = "runs/" + o.name;
+  std::string resources = "#SBATCH --cpus-per-task=1\n#SBATCH --overcommit";
+  if (!o.partition.empty()) resources += "\n#SBATCH --partition=" + o.partition;
+  if (!o.account.empty()) resources += "\n#SBATCH --account=" + o.account;
+  const std::string title = fmt::format("Iris generate with {} on {} CPU ranks (tp={})", model_stem, o.cpu_ranks,
+                                        o.cpu_ranks);
+  const std::map<std::string, std::string> values = {
+      {"TITLE", title}, {"SCRIPT_NAME", fs::path(o.output).filename().string()}, {"COMMAND", o.command},
+      {"JOB_NAME", o.name}, {"NTASKS", std::to_string(o.cpu_ranks)}, {"RESOURCE_LINES", resources}, {"TIME", o.time},
+      {"IRIS_HOME", shell_quoted_body(o.iris_home.empty() ? root.string() : o.iris_home)},
+      {"IRIS_GENERATE", shell_quoted_body(script_path((fs::path(o.self).parent_path() / "iris-generate").string(), root))},
+      {"INIT_FROM", shell_quoted_body(script_path(o.init_from, root))},
+      {"DATA", shell_quoted_body(script_path(o.data, root))},
+      {"TOKENIZER", shell_quoted_body(script_path(o.tokenizer, root))},
+      {"RUN_DIR", shell_quoted_body(o.run_dir)}, {"GENERATE_ARGS", join_args(o.extra)}};
+  const fs::path templates = o.templates.empty() ? root / "jobs/slurm" : fs::path(o.templates);
+  write_script(o.output, fill_template(templates / "generate.sbatch.in", values), title);
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
   Options o;
   if (!parse_options(argc, argv, o)) return kExitOk;
   check_options(o);
   const LlamaConfig config = LlamaConfig::load(o.model);
   const fs::path root = source_root();
+  if (o.generate) return write_generate_job(o, config, root);
   const std::vector<PlannedJob> jobs = plan_jobs(config, o, root);
 
   const std::string model_stem = fs::path(o.model).stem().string();
@@ -477,15 +527,8 @@ int run(int argc, char** argv) {
   const int tasks_per_node = o.cpu_ranks > 0 ? o.cpu_ranks / jobs[0].layout.nodes : o.gpus_per_node;
   const std::string title = job_title(o, jobs, model_stem, tasks_per_node);
   const fs::path templates = o.templates.empty() ? root / "jobs/slurm" : fs::path(o.templates);
-  const std::string script =
-      fill_template(templates / "train.sbatch.in", template_values(o, jobs, root, title, tasks_per_node));
-  {
-    std::ofstream out(o.output);
-    IRIS_USER_CHECK(out.good(), "cannot write {}", o.output);
-    out << script;
-  }
-  fs::permissions(o.output, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
-  fmt::print("wrote {}: {}\n", o.output, title.substr(0, title.find('\n')));
+  write_script(o.output, fill_template(templates / "train.sbatch.in", template_values(o, jobs, root, title, tasks_per_node)),
+               title);
   return kExitOk;
 }
 

@@ -12,7 +12,7 @@ build=${IRIS_BUILD_DIR:-build}
 
 tools/setup.sh
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" --target iris-train iris-tokenize
+cmake --build "$build" --target iris-train iris-tokenize iris-generate
 tools/prepare-sample.sh "$build"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -31,5 +31,24 @@ mpirun --oversubscribe -np 4 -x OMP_NUM_THREADS=$threads "$build/bin/iris-train"
   --train.task sft --data.path "$build/data/sample_sft" --data.tokenizer "$build/data/tokenizer.model" \
   --model.init_checkpoint runs/quickstart/checkpoints --parallel.tp 2 --parallel.pp 2 --train.grad_accum 4 \
   --train.micro_batch 2 --train.steps 15 --optim.lr 1e-3 --optim.min_lr 1e-4 --optim.warmup_steps 3 \
-  --output.dir runs/quickstart-sft
+  --output.dir runs/quickstart-sft --checkpoint.dir runs/quickstart-sft/checkpoints
 echo "SFT metrics: runs/quickstart-sft/metrics.jsonl"
+
+# Ask the fine-tuned model two of the sample questions (medalpaca prompt, greedy). A 4M-parameter model
+# trained for a few minutes answers poorly; the point is the path from training to answers.
+/usr/bin/python3 - data/sample/sft/ophthalmology_qa.jsonl >runs/quickstart-sft/questions.jsonl <<'PY'
+import json, sys
+for i, line in enumerate(open(sys.argv[1]).readlines()[:2]):  # the record without its answer
+    r = json.loads(line)
+    print(json.dumps({"id": f"q{i + 1}", "instruction": r["instruction"], "input": r["input"]}))
+PY
+"$build/bin/iris-generate" --checkpoint runs/quickstart-sft/checkpoints --tokenizer "$build/data/tokenizer.model" \
+  --template medalpaca --input runs/quickstart-sft/questions.jsonl --output runs/quickstart-sft/answers.jsonl \
+  --max-new-tokens 48 --greedy
+/usr/bin/python3 - runs/quickstart-sft/questions.jsonl runs/quickstart-sft/answers.jsonl <<'PY'
+import json, sys
+questions = [json.loads(l) for l in open(sys.argv[1])]
+for q, line in zip(questions, open(sys.argv[2])):
+    a = json.loads(line)
+    print(f"Q: {q['input']}\nA: {a['completion'].strip()}  [{a['completion_tokens']} tokens, {a['finish_reason']}]")
+PY

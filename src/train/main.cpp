@@ -1,5 +1,5 @@
 // iris-train: the MPI-launched trainer. `mpirun -np N iris-train --config FILE [--section.key=value ...]`;
-// a single rank also runs without mpirun. Exit status (src/train/exit_codes.h): 0 done, 2 bad input,
+// a single rank also runs without mpirun. Exit status (src/core/exit_codes.h): 0 done, 2 bad input,
 // 1 internal failure, 3 diverged (too many non-finite steps), 42 stopped early by a signal or the time
 // limit after saving a checkpoint.
 #include <mpi.h>
@@ -8,8 +8,8 @@
 
 #include "src/core/error.h"
 #include "src/core/log.h"
-#include "src/train/exit_codes.h"
-#include "src/train/tool_main.h"
+#include "src/core/exit_codes.h"
+#include "src/core/tool_main.h"
 #include "src/train/trainer.h"
 
 int main(int argc, char** argv) {

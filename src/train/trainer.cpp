@@ -15,7 +15,7 @@
 #include "src/core/log.h"
 #include "src/model/hf_weights.h"
 #include "src/plan/plan.h"
-#include "src/train/exit_codes.h"
+#include "src/core/exit_codes.h"
 #include "src/train/stop_signals.h"
 
 namespace iris {

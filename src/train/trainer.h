@@ -42,7 +42,7 @@ class Trainer {
   std::vector<StepMetrics> run();
   // Why run() ended before train.steps: "" (it did not), or e.g. "SIGUSR1", "the time limit".
   const std::string& stop_reason() const { return stop_reason_; }
-  // The process exit status run() calls for (src/train/exit_codes.h).
+  // The process exit status run() calls for (src/core/exit_codes.h).
   int exit_status() const;
   // Saves a checkpoint of the state after `progress_.step` steps (collective).
   void save_checkpoint();

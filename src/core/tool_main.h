@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "src/core/error.h"
-#include "src/train/exit_codes.h"
+#include "src/core/exit_codes.h"
 
 namespace iris {
 

@@ -1,5 +1,5 @@
-// Exit statuses of iris-train that job scripts act on. This header is the one place they are
-// defined: jobs/slurm templates get the values filled in by iris-slurm from here.
+// Exit statuses of every Iris program that job scripts act on (iris-train uses them all). This header is
+// the one place they are defined: jobs/slurm templates get the values filled in by iris-slurm from here.
 #pragma once
 
 namespace iris {

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Generation benchmark on the CPU: iris-generate vs transformers generate() on the same random ~125M Llama
+# (bench/generate_hf.py make: C 768, L 12, NH 12, NKV 4, F 2048, V 32000, fp32), prompts of 512 tokens,
+# 128 new tokens, greedy, batch 1 and 16, the same thread count, one after the other in this invocation.
+# Prints prefill and decode tokens/s of both and the ratios Iris/HF.
+# Usage: bench/generate_bench.sh BUILD_DIR [PYTHON] [WORK_DIR]   (PYTHON: the tools/setup-pyref.sh environment)
+# IRIS_BENCH_THREADS (default 2), IRIS_BENCH_BATCHES (default "1 16"), IRIS_BENCH_NEW (default 128).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+python=${2:-$root/.venv-ref/bin/python}
+work=${3:-$build/bench-generate}
+threads=${IRIS_BENCH_THREADS:-2}
+new=${IRIS_BENCH_NEW:-128}
+mkdir -p "$work"
+[ -f "$work/model/prompts.jsonl" ] || "$python" "$root/bench/generate_hf.py" make "$work/model"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); threads $threads; prompt 512, $new new tokens"
+for b in ${IRIS_BENCH_BATCHES:-1 16}; do
+  head -n "$b" "$work/model/prompts.jsonl" >"$work/prompts.$b.jsonl"
+  OMP_NUM_THREADS=$threads "$build/bin/iris-generate" --hf "$work/model" --input "$work/prompts.$b.jsonl" \
+    --output "$work/out.$b.jsonl" --max-new-tokens "$new" --batch "$b" --ignore-eos --greedy >"$work/iris.$b.log" 2>&1 \
+    || { cat "$work/iris.$b.log"; exit 1; }
+  line=$(grep "prefill:" "$work/iris.$b.log")
+  ip=$(sed -nE 's/.*prefill: [0-9]+ prompt tokens in [0-9.]+ s \(([0-9.]+) tokens\/s\).*/\1/p' <<<"$line")
+  id=$(sed -nE 's/.*decode: [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tokens\/s\).*/\1/p' <<<"$line")
+  echo "iris batch $b: prefill $ip tokens/s, decode $id tokens/s"
+  hf=$("$python" "$root/bench/generate_hf.py" bench "$work/model" --batch "$b" --new "$new" --threads "$threads")
+  echo "$hf"
+  hp=$(sed -nE 's/.*prefill ([0-9.]+) tokens.*/\1/p' <<<"$hf")
+  hd=$(sed -nE 's/.*decode ([0-9.]+) tokens.*/\1/p' <<<"$hf")
+  awk -v a="$ip" -v b="$hp" -v c="$id" -v d="$hd" -v n="$b" \
+    'BEGIN { printf "ratio iris/hf batch %d: prefill %.2f, decode %.2f\n", n, a / b, c / d }'
+done
