@@ -48,7 +48,7 @@ plan::GpuSpec gpu_spec(const Options& opt) {
 
 // Bytes one rank needs (the worst stage's total on the GPU, peak RSS on the CPU) and the budget, in GiB.
 std::pair<double, double> need_and_have(const Options& opt, const LlamaConfig& config, Recompute recompute) {
-  if (opt.device == "cuda") {
+  if (opt.device_kind == Device::Cuda) {
     const plan::GpuSpec gpu = gpu_spec(opt);
     plan::Job job;
     job.gpus = job.gpus_per_node = 1;
@@ -94,7 +94,7 @@ FitDecision plan_fit(const Options& opt, const LlamaConfig& config) {
       }
     }
   }
-  const std::string where = opt.device == "cuda" ? fmt::format("one {}", opt.gpu) : "this host";
+  const std::string where = opt.device_kind == Device::Cuda ? fmt::format("one {}", opt.gpu) : "this host";
   if (!d.fits) {
     d.why = fmt::format("the planner says {} does not fit on {}: {:.1f} GiB needed with recompute {}, {:.1f} GiB there "
                         "(95% usable){}",

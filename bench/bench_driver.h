@@ -12,6 +12,8 @@
 
 #include "src/model/llama_config.h"
 
+#include "src/core/device.h"
+
 namespace iris::bench {
 
 struct Options {
@@ -22,6 +24,7 @@ struct Options {
   int steps = 10;                   // timed optimizer steps
   int warmup_steps = 3;             // steps run first and left out of the averages
   std::string device = "cuda";      // cuda | cpu
+  Device device_kind = Device::Cuda;  // parsed from device
   std::string recompute = "auto";   // none | selective | full | auto (the least the planner fits)
   std::string torch_checkpointing = "off";   // off | on (no retry after an out-of-memory)
   std::string torch_compile = "auto";        // auto | off

@@ -12,12 +12,12 @@
 #include "src/core/rng.h"
 #include "src/model/llama.h"
 #include "src/train/optimizer.h"
+#include "src/core/tool_main.h"
 
 namespace po = boost::program_options;
 using namespace iris;
 
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
+int run(int argc, char** argv) {
   std::string model_path = "configs/models/bench-10m.json";
   int T = 256, B = 8, steps = 10, warmup = 2;
   po::options_description desc("iris-cpu-step-bench options");
@@ -30,7 +30,6 @@ int main(int argc, char** argv) {
   po::notify(vm);
   if (vm.count("help")) {
     std::printf("%s\n", [&] { std::ostringstream s; s << desc; return s.str(); }().c_str());
-    MPI_Finalize();
     return 0;
   }
   const LlamaConfig config = LlamaConfig::load(model_path);
@@ -63,6 +62,12 @@ int main(int argc, char** argv) {
   std::printf("iris    model=%s params=%lld B=%d T=%d threads=%d steps=%d: %.1f ms/step, %.0f tokens/s (last loss %.4f)\n",
               model_path.c_str(), static_cast<long long>(config.num_parameters()), B, T, omp_get_max_threads(), steps,
               1e3 * timed / steps, N * steps / timed, loss);
-  MPI_Finalize();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  const int status = iris::run_tool("iris-cpu-step-bench", [&] { return run(argc, argv); });
+  MPI_Finalize();
+  return status;
 }

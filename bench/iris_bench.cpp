@@ -17,8 +17,10 @@
 
 #include "bench/bench_driver.h"
 #include "src/core/check.h"
+#include "src/model/llama.h"
 #include "src/model/llama_config.h"
 #include "src/plan/plan.h"
+#include "src/core/tool_main.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -141,16 +143,14 @@ int run(int argc, char** argv) {
   opt.run_torch = !vm["iris-only"].as<bool>();
   IRIS_USER_CHECK(opt.run_iris || opt.run_torch, "--iris-only and --torch-only together leave nothing to run");
   IRIS_USER_CHECK(!opt.models.empty(), "--models is empty");
-  IRIS_USER_CHECK(opt.device == "cuda" || opt.device == "cpu", "--device must be cuda or cpu, got \"{}\"", opt.device);
-  IRIS_USER_CHECK(opt.recompute == "none" || opt.recompute == "selective" || opt.recompute == "full" ||
-                      opt.recompute == "auto",
-                  "--recompute must be none, selective, full or auto, got \"{}\"", opt.recompute);
+  opt.device_kind = parse_device(opt.device, "--device");
+  if (opt.recompute != "auto") parse_recompute(opt.recompute, "--recompute (or auto)");  // refuses a bad spelling
   IRIS_USER_CHECK(opt.torch_checkpointing == "off" || opt.torch_checkpointing == "on",
                   "--torch-checkpointing must be off or on, got \"{}\"", opt.torch_checkpointing);
   IRIS_USER_CHECK(opt.torch_compile == "auto" || opt.torch_compile == "off", "--torch-compile must be auto or off");
   IRIS_USER_CHECK(opt.seq > 0 && opt.micro_batch > 0 && opt.grad_accum > 0 && opt.steps > 0 && opt.warmup_steps >= 0,
                   "--seq, --micro-batch, --grad-accum and --steps must be positive, --warmup-steps not negative");
-  if (opt.device == "cpu" && opt.threads == 0) {
+  if (opt.device_kind == Device::Cpu && opt.threads == 0) {
     const char* omp = std::getenv("OMP_NUM_THREADS");
     opt.threads = omp && std::atoi(omp) > 0 ? std::atoi(omp) : static_cast<int>(std::thread::hardware_concurrency());
   }
@@ -168,13 +168,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const iris::UserError& e) {
-    std::cerr << "iris-bench: error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "iris-bench: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return iris::run_tool("iris-bench", [&] { return run(argc, argv); });
 }

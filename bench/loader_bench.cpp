@@ -17,6 +17,7 @@
 #include "src/plan/plan.h"
 #include "src/train/data_loader.h"
 #include "src/train/sft_loader.h"
+#include "src/core/tool_main.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -41,7 +42,7 @@ double rows_per_second(const SampleSource& source, int B, double seconds) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string dir = "loader-bench", model = "configs/models/llama3.2-1b.json", gpu = "h100-80gb",
               hardware = "configs/hardware/gpus.json";
   uint64_t tokens = 50'000'000;
@@ -118,4 +119,8 @@ int main(int argc, char** argv) {
                 tok / gpu_tokens);
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return iris::run_tool("iris-loader-bench", [&] { return run(argc, argv); });
 }

@@ -11,6 +11,7 @@
 #include <regex>
 #include <sstream>
 
+#include "io/durable_file.h"
 #include "src/core/check.h"
 
 namespace iris::io {
@@ -119,33 +120,7 @@ herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
 
 const char* kGroups[] = {"weights", "exp_avg", "exp_avg_sq"};
 
-void fsync_path(const fs::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  IRIS_USER_CHECK(fd >= 0, "cannot open {} to sync it", p.string());
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  IRIS_USER_CHECK(rc == 0 || directory, "fsync of {} failed (disk full or I/O error?)", p.string());
-}
 
-void write_text_durably(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    IRIS_USER_CHECK(f != nullptr, "cannot create {}", tmp.string());
-    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
-                    ::fsync(fileno(f)) == 0;
-    const bool closed = std::fclose(f) == 0;
-    if (!ok || !closed) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      IRIS_USER_CHECK(false, "cannot write {} (disk full?)", tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  IRIS_USER_CHECK(!ec, "cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
-  fsync_path(path.parent_path(), true);
-}
 
 }  // namespace
 
@@ -234,7 +209,7 @@ void CheckpointFileWriter::close() {
   const std::string flush_error = flushed ? "" : h5_error_text();
   const bool closed = file_.close() >= 0;
   IRIS_USER_CHECK(flushed && closed, "{}: {}", ctx, flushed ? h5_error_text() : flush_error);
-  fsync_path(path_, false);
+  fsync_file(path_);
 }
 
 // ---------------------------------------------------------------------------------------- reader
@@ -412,12 +387,10 @@ uint32_t crc32_file(const fs::path& path) {
 
 void finalize_checkpoint(const fs::path& tmp_dir, const fs::path& final_dir, const Manifest& manifest) {
   write_text_durably(tmp_dir / "manifest.json", manifest.to_json().dump(1));
-  fsync_path(tmp_dir, true);
+  fsync_directory(tmp_dir);
   std::error_code ec;
   if (fs::exists(final_dir)) fs::remove_all(final_dir, ec);  // a checkpoint of the same step (re-run)
-  fs::rename(tmp_dir, final_dir, ec);
-  IRIS_USER_CHECK(!ec, "cannot rename {} to {}: {}", tmp_dir.string(), final_dir.string(), ec.message());
-  fsync_path(final_dir.parent_path(), true);
+  rename_durably(tmp_dir, final_dir);
 }
 
 void write_latest(const fs::path& root, const std::string& name) { write_text_durably(root / "latest", name + "\n"); }

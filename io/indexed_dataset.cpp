@@ -12,6 +12,7 @@
 #include <limits>
 #include <utility>
 
+#include "io/durable_file.h"
 #include "src/core/check.h"
 
 namespace iris::io {
@@ -49,24 +50,7 @@ void widen(const unsigned char* src, size_t count, int32_t* out) {
   for (size_t i = 0; i < count; ++i) out[i] = static_cast<int32_t>(load<T>(src + i * sizeof(T)));
 }
 
-void fsync_directory_of(const std::string& path) {
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;  // best effort: the renames themselves already happened
-  ::fsync(fd);
-  ::close(fd);
-}
 
-// fflush + fsync + fclose, throwing UserError naming `path` on any failure (e.g. a full disk).
-void close_durably(std::FILE*& f, const std::string& path) {
-  bool ok = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  std::string why = ok ? "" : errno_text();
-  ok = (std::fclose(f) == 0) && ok;
-  if (why.empty() && !ok) why = errno_text();
-  f = nullptr;
-  IRIS_USER_CHECK(ok, "cannot write {}: {}", path, why);
-}
 
 }  // namespace
 
@@ -165,7 +149,7 @@ void IndexedDatasetWriter::finalize() {
   IRIS_USER_CHECK(!ec, "cannot rename {}.tmp to {}: {}", bin, bin, ec.message());
   std::filesystem::rename(idx + ".tmp", idx, ec);
   IRIS_USER_CHECK(!ec, "cannot rename {}.tmp to {}: {}", idx, idx, ec.message());
-  fsync_directory_of(idx);
+  fsync_directory(std::filesystem::path(idx).parent_path());
   finalized_ = true;
 }
 

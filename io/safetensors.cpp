@@ -16,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "io/durable_file.h"
 #include "src/core/check.h"
 
 namespace iris::io {
@@ -223,44 +224,9 @@ void convert_to_f32_any_alignment(float* dst, const std::byte* src, DType t, siz
   }
 }
 
-void fsync_directory(const fs::path& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;  // best effort: the rename itself already happened
-  ::fsync(fd);
-  ::close(fd);
-}
 
-// fflush + fsync + fclose, throwing UserError naming `path` on any failure (e.g. a full disk).
-void close_durably(std::FILE*& f, const fs::path& path) {
-  bool ok = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  std::string why = ok ? "" : errno_text();
-  ok = (std::fclose(f) == 0) && ok;
-  if (why.empty() && !ok) why = errno_text();
-  f = nullptr;
-  IRIS_USER_CHECK(ok, "cannot write {}: {}", path.string(), why);
-}
 
-void rename_durably(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  IRIS_USER_CHECK(!ec, "cannot rename {} to {}: {}", from.string(), to.string(), ec.message());
-  fsync_directory(to.parent_path());
-}
 
-void write_text_durably(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  IRIS_USER_CHECK(f != nullptr, "cannot create {}: {}", tmp.string(), errno_text());
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (!ok) {
-    std::fclose(f);
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw UserError(fmt::format("cannot write {}: {}", tmp.string(), errno_text()));
-  }
-  close_durably(f, tmp);
-  rename_durably(tmp, path);
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "io/durable_file.h"
 #include "src/core/check.h"
 
 namespace iris::io {
@@ -14,12 +15,6 @@ namespace {
 void write_all(std::FILE* f, const void* data, size_t bytes, const std::string& path) {
   IRIS_USER_CHECK(bytes == 0 || std::fwrite(data, 1, bytes, f) == bytes, "cannot write {}: {}", path,
                   std::strerror(errno));
-}
-void close_durably(std::FILE*& f, const std::string& path) {
-  bool ok = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  ok = std::fclose(f) == 0 && ok;
-  f = nullptr;
-  IRIS_USER_CHECK(ok, "cannot write {}: {}", path, std::strerror(errno));
 }
 }  // namespace
 
@@ -74,11 +69,8 @@ void ByteSequenceWriter::finalize() {
   write_all(idx, pointers.data(), 8 * count, idx_tmp);
   write_all(idx, doc_index.data(), 8 * doc_count, idx_tmp);
   close_durably(idx, idx_tmp);
-  std::error_code ec;
-  std::filesystem::rename(bin_tmp, prefix_ + ".bin", ec);
-  IRIS_USER_CHECK(!ec, "cannot rename {}: {}", bin_tmp, ec.message());
-  std::filesystem::rename(idx_tmp, prefix_ + ".idx", ec);
-  IRIS_USER_CHECK(!ec, "cannot rename {}: {}", idx_tmp, ec.message());
+  rename_durably(bin_tmp, prefix_ + ".bin");
+  rename_durably(idx_tmp, prefix_ + ".idx");  // last: a finished .idx marks a finished dataset
   finalized_ = true;
 }
 

@@ -218,9 +218,7 @@ int run(int argc, char** argv) {
   fmt::print("model {}: {} parameters ({} layers, hidden {}, heads {}/{} kv, FFN {}, vocab {})\n", config.source,
              group_digits(config.num_parameters()), config.num_hidden_layers, config.hidden_size,
              config.num_attention_heads, config.num_key_value_heads, config.intermediate_size, config.vocab_size);
-  const std::string backend = vm["backend"].as<std::string>();
-  if (backend == "cpu") return run_cpu(config, vm);
-  IRIS_USER_CHECK(backend == "cuda", "--backend must be cuda or cpu, got \"{}\"", backend);
+  if (parse_device(vm["backend"].as<std::string>(), "--backend") == Device::Cpu) return run_cpu(config, vm);
 
   need("gpus");
   need("gpu");

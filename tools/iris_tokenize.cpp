@@ -25,6 +25,7 @@
 #include "src/core/check.h"
 #include "src/core/error.h"
 #include "src/core/log.h"
+#include "src/core/tool_main.h"
 
 namespace {
 namespace po = boost::program_options;
@@ -241,19 +242,13 @@ int run(const TokenizeOptions& opt, const char* argv0) {
 
 int main(int argc, char** argv) {
   iris::init_logging(0, 1);
-  try {
+  return iris::run_tool("iris-tokenize", [&] {
     TokenizeOptions opt;
     std::string help;
     if (!parse_options(argc, argv, opt, help)) {
       std::cout << help << "\n";
-      return 0;
+      return iris::kExitOk;
     }
     return run(opt, argv[0]);
-  } catch (const iris::UserError& e) {
-    spdlog::error("iris-tokenize: {}", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    spdlog::error("iris-tokenize failed: {}", e.what());
-    return 1;
-  }
+  });
 }

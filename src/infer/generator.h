@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "parallel/comm.h"
+#include "src/core/device.h"  // Cuda: bf16 weights and activations on one GPU, fp32 logits (tp = 1)
 #include "parallel/topology.h"
 #include "src/infer/sampling.h"
 #include "src/model/llama_config.h"
@@ -21,7 +22,6 @@ namespace iris::infer {
 
 class Decoder;
 
-enum class Device { Cpu, Cuda };  // Cuda: bf16 weights and activations on one GPU, fp32 logits (tp = 1)
 
 enum class FinishReason { Eos, Stop, Length };
 const char* to_string(FinishReason reason);  // "eos" | "stop" | "length"

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "io/durable_file.h"
 #include "src/core/check.h"
 #include "src/core/log.h"
 #include "src/core/tool_main.h"
@@ -23,6 +24,7 @@ namespace {
 
 struct Options {
   std::string checkpoint, hf, tokenizer, template_name, templates_dir, input, output, prompt, device = "cpu";
+  Device device_kind = Device::Cpu;  // parsed from device
   int max_new_tokens = 64, batch = 8, tp = 1, top_k = 0;
   bool greedy = false, ignore_eos = false;
   float temperature = 1.0f, top_p = 1.0f;
@@ -71,7 +73,7 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
   IRIS_USER_CHECK(o.input.empty() != o.prompt.empty(), "give exactly one of --input and --prompt");
   IRIS_USER_CHECK(o.prompt.empty() || !o.tokenizer.empty(), "--prompt needs --tokenizer");
   IRIS_USER_CHECK(!o.input.empty() ? !o.output.empty() : true, "--input needs --output");
-  IRIS_USER_CHECK(o.device == "cpu" || o.device == "cuda", "--device must be cpu or cuda, got \"{}\"", o.device);
+  o.device_kind = parse_device(o.device, "--device");
   IRIS_USER_CHECK(o.temperature > 0.0f, "--temperature must be > 0, got {}", o.temperature);
   IRIS_USER_CHECK(o.top_k >= 0, "--top-k must be >= 0, got {}", o.top_k);
   IRIS_USER_CHECK(o.top_p > 0.0f && o.top_p <= 1.0f, "--top-p must be in (0, 1], got {}", o.top_p);
@@ -113,15 +115,9 @@ nlohmann::json answer_line(const infer::Prompt& p, const infer::Completion& c, b
 
 void write_answers(const std::string& path, const std::vector<infer::Prompt>& prompts,
                    const std::vector<infer::Completion>& out, bool has_text) {
-  const fs::path final_path(path), tmp = final_path.string() + ".tmp";
-  {
-    std::ofstream f(tmp);
-    IRIS_USER_CHECK(f.good(), "--output {}: cannot write {}", path, tmp.string());
-    for (size_t i = 0; i < prompts.size(); ++i) f << answer_line(prompts[i], out[i], has_text).dump() << "\n";
-    f.flush();
-    IRIS_USER_CHECK(f.good(), "--output {}: writing {} failed (disk full?)", path, tmp.string());
-  }
-  fs::rename(tmp, final_path);  // only a complete file carries the final name
+  std::string text;
+  for (size_t i = 0; i < prompts.size(); ++i) text += answer_line(prompts[i], out[i], has_text).dump() + "\n";
+  io::write_text_durably(path, text);  // only a complete file carries the final name
 }
 
 int run(const Options& o, int rank, int world) {
@@ -140,7 +136,7 @@ int run(const Options& o, int rank, int world) {
   }
   infer::Generator gen = o.hf.empty() ? infer::Generator::from_checkpoint(o.checkpoint, topo, comms.tp.get())
                                       : infer::Generator::from_hf(o.hf, topo, comms.tp.get());
-  if (o.device == "cuda") gen.set_device(infer::Device::Cuda);
+  gen.set_device(o.device_kind);
   gen.validate(prompts);
   infer::GenerationSettings s;
   s.max_new_tokens = o.max_new_tokens;

@@ -30,7 +30,6 @@ struct Key {
 template <typename E>
 using Spellings = std::vector<std::pair<E, const char*>>;
 
-const Spellings<Device> kDevices = {{Device::Cpu, "cpu"}, {Device::Cuda, "cuda"}};
 const Spellings<Task> kTasks = {{Task::Pretrain, "pretrain"}, {Task::Sft, "sft"}};
 const Spellings<DType> kGradDTypes = {{DType::F32, "fp32"}, {DType::BF16, "bf16"}};
 const Spellings<OverlapGradReduce> kOverlaps = {
@@ -113,7 +112,7 @@ std::vector<Key> keys_of(RunConfig& c) {
           "peak TFLOP/s of one rank's device, for MFU in metrics.jsonl (0: on cuda the dense bf16 peak of the GPU "
           "from a table by device name, else unknown and mfu is null; the CPU backend has no table, so give e.g. "
           "your cores' measured SGEMM peak)"),
-      choice("train.device", &c.train.device, kDevices,
+      choice("train.device", &c.train.device, parse_device, [](Device d) { return to_string(d); },
           "cpu (fp32 reference backend) or cuda (bf16 weights and activations, fp32 gradients and master weights, "
           "one GPU per rank with parallel.comm=nccl, or shared with mpi)"),
       choice("train.grad_dtype", &c.train.grad_dtype, kGradDTypes,
@@ -285,9 +284,7 @@ void RunConfig::validate() const {
   time_limit_seconds();  // throws on a malformed value
 }
 
-const char* to_string(Device device) { return spelling(kDevices, device); }
 const char* to_string(Task task) { return spelling(kTasks, task); }
-Device parse_device(const std::string& text, const std::string& key) { return parse_spelling(kDevices, text, key); }
 Task parse_task(const std::string& text, const std::string& key) { return parse_spelling(kTasks, text, key); }
 DType parse_float_dtype(const std::string& text, const std::string& key) {
   return parse_spelling(kGradDTypes, text, key);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "parallel/device_comm.h"
+#include "src/core/device.h"  // train.device: cpu | cuda (Device, parse_device)
 #include "src/core/dtype.h"
 #include "src/model/llama.h"
 
@@ -14,14 +15,11 @@ namespace iris {
 
 // The enum-like keys, parsed once here (an unknown value is refused naming the key and the allowed
 // values); the rest of the code compares these, never the strings.
-enum class Device { Cpu, Cuda };                   // train.device: cpu | cuda
 enum class Task { Pretrain, Sft };                 // train.task: pretrain | sft
 enum class OverlapGradReduce { Auto, On, Off };    // parallel.overlap_grad_reduce: auto | true | false
-const char* to_string(Device device);
 const char* to_string(Task task);
 // The same spellings for the tools' own flags (iris-slurm --task, iris-plan --grad-dtype, ...): a UserError
 // "<key> must be a or b, got "x"" otherwise.
-Device parse_device(const std::string& text, const std::string& key);
 Task parse_task(const std::string& text, const std::string& key);
 DType parse_float_dtype(const std::string& text, const std::string& key);  // fp32 | bf16 (train.grad_dtype's)
 
