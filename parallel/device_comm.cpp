@@ -60,7 +60,7 @@ void select_device(CommKind kind) {
                   "parallel.comm=nccl needs a GPU of its own for every rank, but {} ranks on this node share {} "
                   "GPU(s); start at most {} ranks per node, or use parallel.comm=mpi (host-staged, GPUs may be shared)",
                   local_size, devices, devices);
-  IRIS_CUDART_CHECK(cudaSetDevice(local_rank % devices));
+  IRIS_CUDA_CHECK(cudaSetDevice(local_rank % devices));
 }
 
 }  // namespace

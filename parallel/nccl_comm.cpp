@@ -42,7 +42,7 @@ struct NcclComm::Completion {
   cudaEvent_t event = nullptr;  // recorded on the communication stream after the operation
   std::string op;               // "all_reduce #3 of group tp", for messages
   bool issued = false;          // false while a queued isend/irecv waits for start_pending()
-  Completion() { IRIS_CUDART_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming)); }
+  Completion() { IRIS_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming)); }
   ~Completion() { cudaEventDestroy(event); }
 };
 
@@ -86,8 +86,8 @@ NcclComm::NcclComm(std::unique_ptr<Comm> host_group, std::vector<int> world_rank
   const std::string comm_name = "iris-" + name();
   config.commName = comm_name.c_str();
   IRIS_NCCL_CHECK(ncclCommInitRankConfig(&comm_, size(), id, rank(), &config));
-  IRIS_CUDART_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
-  IRIS_CUDART_CHECK(cudaMalloc(&barrier_scratch_, sizeof(float)));
+  IRIS_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
+  barrier_scratch_ = DeviceBuffer<float>(1);
   std::lock_guard<std::mutex> lock(g_registry_mutex);
   g_registry.push_back(this);
 }
@@ -112,7 +112,6 @@ NcclComm::~NcclComm() {
       ncclCommAbort(comm_);
     }
   }
-  if (barrier_scratch_ != nullptr) cudaFree(barrier_scratch_);
   if (comm_stream_ != nullptr) cudaStreamDestroy(comm_stream_);
 }
 
@@ -146,10 +145,10 @@ std::unique_ptr<CommHandle> NcclComm::collective(const char* op, Issue&& issue) 
   auto c = std::make_shared<Completion>();
   c->op = fmt::format("{} #{} of group {}", op, ++operations_, name());
   // The operation reads what the compute stream wrote before this call.
-  IRIS_CUDART_CHECK(cudaEventRecord(c->event, compute_));
-  IRIS_CUDART_CHECK(cudaStreamWaitEvent(comm_stream_, c->event, 0));
+  IRIS_CUDA_CHECK(cudaEventRecord(c->event, compute_));
+  IRIS_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, c->event, 0));
   issue();
-  IRIS_CUDART_CHECK(cudaEventRecord(c->event, comm_stream_));
+  IRIS_CUDA_CHECK(cudaEventRecord(c->event, comm_stream_));
   c->issued = true;
   return std::make_unique<NcclHandle>(this, std::move(c));
 }
@@ -219,7 +218,7 @@ void NcclComm::broadcast_bytes(void* data, size_t bytes, int root) {
 
 void NcclComm::barrier() {
   collective("barrier", [&] {
-    IRIS_NCCL_CHECK(ncclAllReduce(barrier_scratch_, barrier_scratch_, 1, ncclFloat, ncclSum, comm_, comm_stream_));
+    IRIS_NCCL_CHECK(ncclAllReduce(barrier_scratch_.data(), barrier_scratch_.data(), 1, ncclFloat, ncclSum, comm_, comm_stream_));
   })->wait();
 }
 
@@ -248,8 +247,8 @@ void NcclComm::start_pending() {
   std::vector<std::unique_ptr<PointToPoint>> batch;
   batch.swap(pending_);
   cudaEvent_t ready = batch.front()->completion->event;  // reused below for completion
-  IRIS_CUDART_CHECK(cudaEventRecord(ready, compute_));
-  IRIS_CUDART_CHECK(cudaStreamWaitEvent(comm_stream_, ready, 0));
+  IRIS_CUDA_CHECK(cudaEventRecord(ready, compute_));
+  IRIS_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, ready, 0));
   IRIS_NCCL_CHECK(ncclGroupStart());
   for (const auto& p : batch) {
     if (p->send) {
@@ -261,7 +260,7 @@ void NcclComm::start_pending() {
   IRIS_NCCL_CHECK(ncclGroupEnd());
   // The group completes as a whole: every operation of it shares one completion point.
   for (const auto& p : batch) {
-    IRIS_CUDART_CHECK(cudaEventRecord(p->completion->event, comm_stream_));
+    IRIS_CUDA_CHECK(cudaEventRecord(p->completion->event, comm_stream_));
     p->completion->issued = true;
   }
 }
@@ -276,12 +275,12 @@ void NcclComm::start_all_pending() {
 }
 
 void NcclComm::complete(Completion& c) {
-  IRIS_CUDART_CHECK(cudaStreamWaitEvent(compute_, c.event, 0));
+  IRIS_CUDA_CHECK(cudaStreamWaitEvent(compute_, c.event, 0));
   const Clock::time_point start = Clock::now();
   for (;;) {
     const cudaError_t state = cudaEventQuery(c.event);
     if (state == cudaSuccess) return;
-    if (state != cudaErrorNotReady) IRIS_CUDART_CHECK(state);
+    if (state != cudaErrorNotReady) IRIS_CUDA_CHECK(state);
     ncclResult_t async = ncclSuccess;
     ncclCommGetAsyncError(comm_, &async);
     const double waited = seconds_since(start);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "parallel/device_comm.h"
+#include "src/core/device_buffer.h"
 
 namespace iris {
 
@@ -79,7 +80,7 @@ class NcclComm : public DeviceComm {
   ncclComm_t comm_ = nullptr;
   cudaStream_t comm_stream_ = nullptr;
   cudaStream_t compute_ = nullptr;
-  float* barrier_scratch_ = nullptr;  // (1,) device
+  DeviceBuffer<float> barrier_scratch_;  // (1,)
   long long operations_ = 0;          // numbers collectives in issue order (the same on every member)
   std::vector<std::unique_ptr<PointToPoint>> pending_;  // queued isend/irecv
 };

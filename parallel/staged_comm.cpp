@@ -10,7 +10,7 @@ namespace iris {
 class StagedComm::PinnedBuffer {
  public:
   explicit PinnedBuffer(size_t bytes) : capacity_(std::max<size_t>(bytes, 1)) {
-    IRIS_CUDART_CHECK(cudaMallocHost(&data_, capacity_));
+    IRIS_CUDA_CHECK(cudaMallocHost(&data_, capacity_));
   }
   ~PinnedBuffer() { cudaFreeHost(data_); }
   PinnedBuffer(const PinnedBuffer&) = delete;
@@ -74,18 +74,18 @@ std::unique_ptr<StagedComm::PinnedBuffer> StagedComm::stage_in(const void* devic
                                                                size_t offset) {
   std::unique_ptr<PinnedBuffer> host = acquire(capacity);
   if (bytes > 0) {
-    IRIS_CUDART_CHECK(cudaMemcpyAsync(host->bytes() + offset, device, bytes, cudaMemcpyDeviceToHost, compute_));
+    IRIS_CUDA_CHECK(cudaMemcpyAsync(host->bytes() + offset, device, bytes, cudaMemcpyDeviceToHost, compute_));
   }
-  IRIS_CUDART_CHECK(cudaStreamSynchronize(compute_));  // the MPI operation reads the host copy now
+  IRIS_CUDA_CHECK(cudaStreamSynchronize(compute_));  // the MPI operation reads the host copy now
   return host;
 }
 
 void StagedComm::copy_back(const PinnedBuffer& host, size_t offset, void* device, size_t bytes) {
   if (bytes > 0) {
-    IRIS_CUDART_CHECK(cudaMemcpyAsync(device, host.bytes() + offset, bytes, cudaMemcpyHostToDevice, compute_));
+    IRIS_CUDA_CHECK(cudaMemcpyAsync(device, host.bytes() + offset, bytes, cudaMemcpyHostToDevice, compute_));
   }
   // The staging buffer is recycled next; the copy must have read it.
-  IRIS_CUDART_CHECK(cudaStreamSynchronize(compute_));
+  IRIS_CUDA_CHECK(cudaStreamSynchronize(compute_));
 }
 
 std::unique_ptr<CommHandle> StagedComm::staged(std::unique_ptr<PinnedBuffer> host, std::unique_ptr<CommHandle> inner,

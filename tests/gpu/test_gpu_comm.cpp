@@ -62,15 +62,15 @@ template <typename T>
 class Device {
  public:
   explicit Device(const std::vector<T>& host) : n_(host.size()) {
-    IRIS_CUDART_CHECK(cudaMalloc(&ptr_, std::max<size_t>(n_, 1) * sizeof(T)));
-    IRIS_CUDART_CHECK(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+    IRIS_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(n_, 1) * sizeof(T)));
+    IRIS_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
   }
   ~Device() { cudaFree(ptr_); }
   T* get() const { return ptr_; }
   std::vector<T> download() const {
     std::vector<T> host(n_);
-    IRIS_CUDART_CHECK(cudaDeviceSynchronize());
-    IRIS_CUDART_CHECK(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    IRIS_CUDA_CHECK(cudaDeviceSynchronize());
+    IRIS_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
     return host;
   }
 
@@ -106,7 +106,7 @@ class DeviceCommTest : public ::testing::TestWithParam<CommKind> {
       GTEST_SKIP() << "this build has no NCCL: " << device_comm_unavailable_reason(CommKind::Nccl);
 #endif
     }
-    IRIS_CUDART_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    IRIS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   }
   void TearDown() override {
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -206,7 +206,7 @@ TEST_P(DeviceCommTest, OperationsAreOrderedAfterTheComputeStream) {
   auto comm = world();
   const size_t n = 4096;
   Device<float> src(std::vector<float>(n, 1.0f)), dst(with_guards(std::vector<float>(n, 0.0f)));
-  IRIS_CUDART_CHECK(cudaDeviceSynchronize());
+  IRIS_CUDA_CHECK(cudaDeviceSynchronize());
   test::fill_after_delay(src.get(), n, 42.0f, 1000.0, stream_);
   const auto start = std::chrono::steady_clock::now();
   auto handle = comm->iall_gather(src.get(), dst.get(), n);
@@ -278,10 +278,10 @@ TEST_P(DeviceCommDeathTest, StuckOperationReportsAndAborts) {
       log_to_stderr();
       auto comm = world(/*timeout_s=*/5);
       int* flag = nullptr;
-      IRIS_CUDART_CHECK(cudaHostAlloc(&flag, sizeof(int), cudaHostAllocMapped));
+      IRIS_CUDA_CHECK(cudaHostAlloc(&flag, sizeof(int), cudaHostAllocMapped));
       *flag = 0;
       int* device_flag = nullptr;
-      IRIS_CUDART_CHECK(cudaHostGetDevicePointer(&device_flag, flag, 0));
+      IRIS_CUDA_CHECK(cudaHostGetDevicePointer(&device_flag, flag, 0));
       Device<float> data(std::vector<float>(16, 1.0f));
       test::spin_until_flag(device_flag, 20e3, stream_);
       comm->all_reduce(data.get(), 16, ReduceOp::Sum);

@@ -1,8 +1,8 @@
-// Shared by the CUDA kernel files: check macros for CUDA runtime and cuBLASLt calls, bf16 helpers and
-// block reductions. Convention: launchers take the stream last and never synchronise.
-// CUDA sources must not include fmt (fmt 9's consteval format strings do not compile under nvcc in
-// C++20), so src/core/check.h is off limits here: failures go through throw_cuda_failure, which throws
-// iris::Error with the rank, the call, file:line and the library's error string, as IRIS_CHECK does.
+// Shared by the CUDA kernel files: the cuBLASLt check macro (the CUDA runtime's is src/core/cuda_check.h,
+// included here), bf16 helpers and block reductions. Convention: launchers take the stream last and never
+// synchronise. CUDA sources must not include fmt (fmt 9's consteval format strings do not compile under
+// nvcc in C++20), so src/core/check.h is off limits here: failures go through throw_cuda_failure, which
+// throws iris::Error with the rank, the call, file:line and the library's error string, as IRIS_CHECK does.
 // Host-clean: the device helpers are compiled only under nvcc (__CUDACC__), so the launcher headers
 // (*.cuh, host declarations only) can be included from plain C++ files built by the host compiler.
 #pragma once
@@ -15,20 +15,13 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "src/core/cuda_check.h"
+
 namespace iris::cuda {
 
 using bf16 = __nv_bfloat16;
 
-[[noreturn]] void throw_cuda_failure(const char* call, const char* file, int line, const char* what);
-
 }  // namespace iris::cuda
-
-#define IRIS_CUDA_CHECK(call)                                                                   \
-  do {                                                                                          \
-    const cudaError_t iris_cuda_rc_ = (call);                                                   \
-    if (iris_cuda_rc_ != cudaSuccess)                                                           \
-      ::iris::cuda::throw_cuda_failure(#call, __FILE__, __LINE__, cudaGetErrorString(iris_cuda_rc_)); \
-  } while (0)
 
 #define IRIS_CUBLAS_CHECK(call)                                                                 \
   do {                                                                                          \
@@ -38,16 +31,6 @@ using bf16 = __nv_bfloat16;
                                        cublasLtGetStatusString(iris_cublas_rc_));               \
   } while (0)
 
-// After a <<<>>> launch: reports a bad configuration (grid, shared memory) at the launch site. Errors
-// raised while the kernel runs surface at the next synchronising call.
-// The file:line of the macro names the kernel.
-#define IRIS_CUDA_CHECK_LAUNCH() IRIS_CUDA_CHECK(cudaGetLastError())
-
-// Host-side argument check for launchers (shapes, alignment): `what` is a plain message.
-#define IRIS_CUDA_REQUIRE(cond, what)                                                           \
-  do {                                                                                          \
-    if (!(cond)) ::iris::cuda::throw_cuda_failure(#cond, __FILE__, __LINE__, what);             \
-  } while (0)
 
 namespace iris::cuda {
 

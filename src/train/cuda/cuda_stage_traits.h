@@ -3,7 +3,7 @@
 // is untyped, fp32 or bf16 as the stage was constructed (train.grad_dtype).
 #pragma once
 #include "src/model/cuda/llama_stage.h"
-#include "src/train/cuda/device_buffer.h"
+#include "src/core/device_buffer.h"
 #include "src/train/pipeline_executor.h"
 
 namespace iris {

@@ -28,7 +28,7 @@
 #include "parallel/comm.h"
 #include "src/core/dtype.h"
 #include "src/kernels/cuda/common.cuh"
-#include "src/train/cuda/device_buffer.h"
+#include "src/core/device_buffer.h"
 #include "src/train/optimizer.h"
 #include "src/train/state_stream.h"
 #include "src/train/zero1_layout.h"

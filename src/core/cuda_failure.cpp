@@ -1,9 +1,8 @@
-// Failure reporting for the CUDA check macros: the same message shape as IRIS_CHECK (see
-// src/core/check.h), built without fmt because fmt does not compile under nvcc.
+#include "src/core/cuda_failure.h"
+
 #include <string>
 
 #include "src/core/error.h"
-#include "src/kernels/cuda/common.cuh"
 
 namespace iris::cuda {
 

@@ -1,12 +1,13 @@
 // An owning, zero-initialised device allocation of n elements of T: the trainer's flat device buffers
-// (bf16 weights, fp32 gradients, the optimizer shard) and the pipeline's transfer buffers. Host-clean.
+// (bf16 weights, fp32 gradients, the optimizer shard), the pipeline's transfer buffers, the cuBLASLt
+// workspace and the communicators' scratch: the one owner of a plain device allocation. Host-clean.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <utility>
 
-#include "src/kernels/cuda/common.cuh"
+#include "src/core/cuda_check.h"
 
 namespace iris {
 
