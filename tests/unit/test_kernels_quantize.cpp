@@ -66,7 +66,8 @@ TEST(Nf4, RoundTripErrorWithinHalfTheLargestCodeGap) {
   EXPECT_NEAR(max_gap, 0.3038f, 1e-4);
   for (size_t i = 0; i < x.size(); ++i) {
     float block = 0;
-    for (size_t j = i / 64 * 64; j < std::min(x.size(), i / 64 * 64 + 64); ++j) block = std::max(block, std::fabs(x[j]));
+    const size_t begin = i / 64 * 64, end = std::min(x.size(), begin + 64);
+    for (size_t j = begin; j < end; ++j) block = std::max(block, std::fabs(x[j]));
     EXPECT_NEAR(absmax[i / 64], block, 0.01f * block) << i;
     EXPECT_NEAR(y[i], x[i], 0.5f * max_gap * block + 0.01f * block) << i;
   }
