@@ -36,34 +36,62 @@ const std::array<float, 16>& nf4_code() {
 
 const std::array<float, 256>& dynamic_map_code() {
   // create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): for exponent i = 0..6, the
-  // midpoints of linspace(0.1, 1, 2^i + 1) (float32, torch's two-sided linspace) times ±10^(i-6), plus
-  // 0 and 1, sorted.
-  static const std::array<float, 256> code = [] {
-    std::vector<float> data;
-    for (int i = 0; i < 7; ++i) {
-      const int n = (1 << i) + 1;
-      const float start = 0.1f, end = 1.0f, step = (end - start) / static_cast<float>(n - 1);
-      std::vector<float> b(n);
-      for (int k = 0; k < n; ++k) b[k] = k < n / 2 ? start + step * k : end - step * (n - 1 - k);
-      const float scale = static_cast<float>(std::pow(10.0, i - 6));
-      for (int k = 0; k + 1 < n; ++k) data.push_back(scale * ((b[k] + b[k + 1]) / 2.0f));
-      for (int k = 0; k + 1 < n; ++k) data.push_back(-scale * ((b[k] + b[k + 1]) / 2.0f));
-    }
-    data.push_back(0.0f);
-    data.push_back(1.0f);
-    IRIS_CHECK(data.size() == 256, "dynamic map has {} values", data.size());
-    std::sort(data.begin(), data.end());
-    std::array<float, 256> out;
-    std::copy(data.begin(), data.end(), out.begin());
-    return out;
-  }();
+  // midpoints of torch.linspace(0.1, 1, 2^i + 1) times ±10^(i-6), plus 0 and 1, sorted. bitsandbytes
+  // builds it with torch at run time, and torch's float32 linspace is not correctly rounded (on AVX2 CPUs
+  // the scalar tail uses fused multiply-adds, the 8-lane body does not), so a formula here would differ
+  // from it in the last bit of 44 values. These are the bits torch 1.13 gives on x86-64 (AVX2), checked by
+  // tests/hf/make_nf4_reference.py, which rebuilds the map with torch.
+  static const std::array<float, 256> code = {
+      -0x1.fc6666p-1f, -0x1.f53332p-1f, -0x1.eep-1f, -0x1.e6ccccp-1f, -0x1.df9998p-1f, -0x1.d86666p-1f,
+      -0x1.d13334p-1f, -0x1.cap-1f, -0x1.c2ccccp-1f, -0x1.bb9998p-1f, -0x1.b46666p-1f, -0x1.ad3332p-1f,
+      -0x1.a6p-1f, -0x1.9eccccp-1f, -0x1.979998p-1f, -0x1.906666p-1f, -0x1.893334p-1f, -0x1.82p-1f,
+      -0x1.7acccep-1f, -0x1.73999ap-1f, -0x1.6c6668p-1f, -0x1.653334p-1f, -0x1.5ep-1f, -0x1.56cccep-1f,
+      -0x1.4f999ap-1f, -0x1.486666p-1f, -0x1.413334p-1f, -0x1.3ap-1f, -0x1.32ccccp-1f, -0x1.2b999ap-1f,
+      -0x1.246668p-1f, -0x1.1d3334p-1f, -0x1.16p-1f, -0x1.0eccccp-1f, -0x1.07999ap-1f, -0x1.006666p-1f,
+      -0x1.f26668p-2f, -0x1.e4p-2f, -0x1.d59998p-2f, -0x1.c73334p-2f, -0x1.b8ccccp-2f, -0x1.aa6664p-2f,
+      -0x1.9cp-2f, -0x1.8d9998p-2f, -0x1.7f3334p-2f, -0x1.70ccccp-2f, -0x1.626664p-2f, -0x1.54p-2f,
+      -0x1.459998p-2f, -0x1.373334p-2f, -0x1.28ccccp-2f, -0x1.1a6668p-2f, -0x1.0cp-2f, -0x1.fb3334p-3f,
+      -0x1.de6668p-3f, -0x1.c1999ap-3f, -0x1.a4ccccp-3f, -0x1.88p-3f, -0x1.6b3332p-3f, -0x1.4e6666p-3f,
+      -0x1.31999ap-3f, -0x1.14ccccp-3f, -0x1.fp-4f, -0x1.b66668p-4f, -0x1.93d70ap-4f, -0x1.8851eap-4f,
+      -0x1.7ccccep-4f, -0x1.7147aep-4f, -0x1.65c29p-4f, -0x1.5a3d7p-4f, -0x1.4eb85p-4f, -0x1.433334p-4f,
+      -0x1.37ae14p-4f, -0x1.2c28f6p-4f, -0x1.20a3d6p-4f, -0x1.151ebap-4f, -0x1.09999ap-4f, -0x1.fc28f4p-5f,
+      -0x1.e51ebap-5f, -0x1.ce147ap-5f, -0x1.b70a3ep-5f, -0x1.ap-5f, -0x1.88f5c2p-5f, -0x1.71eb86p-5f,
+      -0x1.5ae146p-5f, -0x1.43d70ap-5f, -0x1.2ccccep-5f, -0x1.15c28ep-5f, -0x1.fd70a4p-6f, -0x1.cf5c26p-6f,
+      -0x1.a147aep-6f, -0x1.733334p-6f, -0x1.451eb8p-6f, -0x1.170a3ep-6f, -0x1.d1eb86p-7f, -0x1.75c29p-7f,
+      -0x1.3e76c8p-7f, -0x1.2c083p-7f, -0x1.19999ap-7f, -0x1.072b02p-7f, -0x1.e978d4p-8f, -0x1.c49ba6p-8f,
+      -0x1.9fbe76p-8f, -0x1.7ae148p-8f, -0x1.56041ap-8f, -0x1.3126e8p-8f, -0x1.0c49bap-8f, -0x1.ced914p-9f,
+      -0x1.851eb8p-9f, -0x1.3b645ap-9f, -0x1.e353f8p-10f, -0x1.4fdf3ap-10f, -0x1.eecbfep-11f, -0x1.b3d07cp-11f,
+      -0x1.78d5p-11f, -0x1.3dd982p-11f, -0x1.02de02p-11f, -0x1.8fc506p-12f, -0x1.19ce0ap-12f, -0x1.47ae16p-13f,
+      -0x1.743e96p-14f, -0x1.15df66p-14f, -0x1.6f0068p-15f, -0x1.64840cp-16f, -0x1.040bfep-17f, -0x1.b43528p-19f,
+      -0x1.27476ep-21f, 0.0f, 0x1.27476ep-21f, 0x1.b43528p-19f, 0x1.040bfep-17f, 0x1.64840cp-16f,
+      0x1.6f0068p-15f, 0x1.15df66p-14f, 0x1.743e96p-14f, 0x1.47ae16p-13f, 0x1.19ce0ap-12f, 0x1.8fc506p-12f,
+      0x1.02de02p-11f, 0x1.3dd982p-11f, 0x1.78d5p-11f, 0x1.b3d07cp-11f, 0x1.eecbfep-11f, 0x1.4fdf3ap-10f,
+      0x1.e353f8p-10f, 0x1.3b645ap-9f, 0x1.851eb8p-9f, 0x1.ced914p-9f, 0x1.0c49bap-8f, 0x1.3126e8p-8f,
+      0x1.56041ap-8f, 0x1.7ae148p-8f, 0x1.9fbe76p-8f, 0x1.c49ba6p-8f, 0x1.e978d4p-8f, 0x1.072b02p-7f,
+      0x1.19999ap-7f, 0x1.2c083p-7f, 0x1.3e76c8p-7f, 0x1.75c29p-7f, 0x1.d1eb86p-7f, 0x1.170a3ep-6f,
+      0x1.451eb8p-6f, 0x1.733334p-6f, 0x1.a147aep-6f, 0x1.cf5c26p-6f, 0x1.fd70a4p-6f, 0x1.15c28ep-5f,
+      0x1.2ccccep-5f, 0x1.43d70ap-5f, 0x1.5ae146p-5f, 0x1.71eb86p-5f, 0x1.88f5c2p-5f, 0x1.ap-5f,
+      0x1.b70a3ep-5f, 0x1.ce147ap-5f, 0x1.e51ebap-5f, 0x1.fc28f4p-5f, 0x1.09999ap-4f, 0x1.151ebap-4f,
+      0x1.20a3d6p-4f, 0x1.2c28f6p-4f, 0x1.37ae14p-4f, 0x1.433334p-4f, 0x1.4eb85p-4f, 0x1.5a3d7p-4f,
+      0x1.65c29p-4f, 0x1.7147aep-4f, 0x1.7ccccep-4f, 0x1.8851eap-4f, 0x1.93d70ap-4f, 0x1.b66668p-4f,
+      0x1.fp-4f, 0x1.14ccccp-3f, 0x1.31999ap-3f, 0x1.4e6666p-3f, 0x1.6b3332p-3f, 0x1.88p-3f,
+      0x1.a4ccccp-3f, 0x1.c1999ap-3f, 0x1.de6668p-3f, 0x1.fb3334p-3f, 0x1.0cp-2f, 0x1.1a6668p-2f,
+      0x1.28ccccp-2f, 0x1.373334p-2f, 0x1.459998p-2f, 0x1.54p-2f, 0x1.626664p-2f, 0x1.70ccccp-2f,
+      0x1.7f3334p-2f, 0x1.8d9998p-2f, 0x1.9cp-2f, 0x1.aa6664p-2f, 0x1.b8ccccp-2f, 0x1.c73334p-2f,
+      0x1.d59998p-2f, 0x1.e4p-2f, 0x1.f26668p-2f, 0x1.006666p-1f, 0x1.07999ap-1f, 0x1.0eccccp-1f,
+      0x1.16p-1f, 0x1.1d3334p-1f, 0x1.246668p-1f, 0x1.2b999ap-1f, 0x1.32ccccp-1f, 0x1.3ap-1f,
+      0x1.413334p-1f, 0x1.486666p-1f, 0x1.4f999ap-1f, 0x1.56cccep-1f, 0x1.5ep-1f, 0x1.653334p-1f,
+      0x1.6c6668p-1f, 0x1.73999ap-1f, 0x1.7acccep-1f, 0x1.82p-1f, 0x1.893334p-1f, 0x1.906666p-1f,
+      0x1.979998p-1f, 0x1.9eccccp-1f, 0x1.a6p-1f, 0x1.ad3332p-1f, 0x1.b46666p-1f, 0x1.bb9998p-1f,
+      0x1.c2ccccp-1f, 0x1.cap-1f, 0x1.d13334p-1f, 0x1.d86666p-1f, 0x1.df9998p-1f, 0x1.e6ccccp-1f,
+      0x1.eep-1f, 0x1.f53332p-1f, 0x1.fc6666p-1f, 0x1p+0f};
   return code;
 }
 
 namespace {
 
 // The NF4 code of x ∈ [-1, 1]: the nearest code value, a tie going to the lower code (the kernel's
-// decision tree compares x > midpoint).
+// decision tree compares x > midpoint, so NaN fails every test and codes as 0).
 uint8_t nf4_encode(float x) {
   static const std::array<float, 15> midpoints = [] {
     std::array<float, 15> m;
@@ -76,14 +104,29 @@ uint8_t nf4_encode(float x) {
   return code;
 }
 
-// The 8-bit code of x ∈ [-1, 1] in the dynamic map: the nearest value (ties to the upper one).
+// The 8-bit code of x on the dynamic map, as bitsandbytes' dQuantize<0> finds it: a 7-step binary
+// search from pivot 127, then x against the fp32 midpoint between the final pivot and the neighbour
+// last visited on x's side (a tie stays on the pivot). This is not always the nearest value, hence the copy.
 uint8_t dynamic_encode(float x) {
   const auto& c = dynamic_map_code();
-  const auto it = std::lower_bound(c.begin(), c.end(), x);
-  if (it == c.begin()) return 0;
-  if (it == c.end()) return 255;
-  const auto lo = it - 1;
-  return static_cast<uint8_t>((x - *lo < *it - x ? lo : it) - c.begin());
+  int pivot = 127, upper_pivot = 255, lower_pivot = 0;
+  float lower = -1.0f, upper = 1.0f, val = c[pivot];
+  for (int step = 64; step > 0; step >>= 1) {
+    if (x > val) {
+      lower_pivot = pivot;
+      lower = val;
+      pivot += step;
+    } else {
+      upper_pivot = pivot;
+      upper = val;
+      pivot -= step;
+    }
+    val = c[pivot];
+  }
+  if (upper_pivot == 255) upper = c[255];
+  if (lower_pivot == 0) lower = c[0];
+  if (x > val) return static_cast<uint8_t>(x > (upper + val) * 0.5f ? upper_pivot : pivot);
+  return static_cast<uint8_t>(x < (lower + val) * 0.5f ? lower_pivot : pivot);
 }
 
 float block_absmax(const float* x, size_t n) {
@@ -103,7 +146,8 @@ Nf4Tensor nf4_quantize(const float* x, size_t n) {
   for (size_t b = 0; b < blocks; ++b) {
     const size_t begin = b * kNf4Block, len = std::min<size_t>(kNf4Block, n - begin);
     absmax[b] = block_absmax(x + begin, len);
-    const float inv = absmax[b] > 0 ? 1.0f / absmax[b] : 0.0f;  // an all-zero block codes as 0.0
+    // As on the GPU: an all-zero block has 1/absmax = inf and 0·inf = NaN, which codes as 0 (−1.0 · 0).
+    const float inv = 1.0f / absmax[b];
     for (size_t i = begin; i < begin + len; ++i) {
       const uint8_t code = nf4_encode(x[i] * inv);
       q.packed[i / 2] |= (i % 2 == 0) ? static_cast<uint8_t>(code << 4) : code;
@@ -119,7 +163,7 @@ Nf4Tensor nf4_quantize(const float* x, size_t n) {
   for (size_t g = 0; g < nested; ++g) {
     const size_t begin = g * kNf4NestedBlock, len = std::min<size_t>(kNf4NestedBlock, blocks - begin);
     q.nested_absmax[g] = block_absmax(absmax.data() + begin, len);
-    const float inv = q.nested_absmax[g] > 0 ? 1.0f / q.nested_absmax[g] : 0.0f;
+    const float inv = 1.0f / q.nested_absmax[g];  // inf when all absmaxes equal the mean: NaN codes as 0
     for (size_t i = begin; i < begin + len; ++i) q.absmax_code[i] = dynamic_encode(absmax[i] * inv);
   }
   return q;

@@ -26,7 +26,8 @@ const std::array<float, 256>& dynamic_map_code();
 
 // One NF4 tensor of n elements. packed[i] holds element 2i in its high nibble and 2i + 1 in its low
 // nibble (bitsandbytes' order). Block b's absmax is dynamic_map_code()[absmax_code[b]] ·
-// nested_absmax[b / 256] + offset.
+// nested_absmax[b / 256] + offset (rounded after the product, as bitsandbytes does). An all-zero block
+// codes as 0 (−1.0) like on the GPU, so it dequantizes to −(its reconstructed absmax), not to 0.
 struct Nf4Tensor {
   size_t n = 0;
   std::vector<uint8_t> packed;         // ceil(n / 2)
