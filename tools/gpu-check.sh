@@ -24,7 +24,7 @@
 #   bench1b 200    iris-bench llama3.2-1b, seq 4096, Iris then PyTorch, no retries
 #   attention 130  iris-attention-bench: wmma, mma and PyTorch SDPA at the same shapes
 #   7b 180         llama2-7b (H200), or as many of its layers as the planner fits (80 GB), Iris only
-#   rest 300       communicators, decode attention and the GPU decoder (iris-generate) vs the CPU, the stage
+#   rest 300       communicators, decode attention, the GPU decoder (iris-generate), NF4 dequant vs the CPU, the stage
 #                  at tp=2 on one GPU, streamed checkpoints, trainer_cuda.sh steps 4-11
 # Files in DIR (at most 8, none in folders): summary.txt (section, item, status, seconds, key numbers) and
 # gpu-check-logs.tar.gz (every item's log and small results), both replaced atomically after every item.
@@ -267,6 +267,7 @@ section_rest() {
   gtest_item rest comm 90 test_gpu_comm '*'
   gtest_item rest decode_attention 60 test_gpu_decode_attention '*'
   gtest_item rest generate 90 test_gpu_generate '*'
+  gtest_item rest nf4 60 test_gpu_nf4 '*'
   script_item rest stage_tp2 150 tests/gpu/stage_tp2.sh
   script_item rest trainer_streamed 250 tests/gpu/trainer_cuda_streamed.sh
   script_item rest trainer_4-11 300 tests/gpu/trainer_cuda.sh IRIS_TRAINER_CUDA_STEPS=4,5,6,7,8,9,10,11

@@ -1,7 +1,7 @@
 // iris-plan: will this layout fit, how fast will it run, which layout is best (docs/planning.md).
 //   iris-plan --model configs/models/llama2-13b.json --gpus 16 --gpu a100-80gb --gpus-per-node 8 --seq 4096
 //             --global-batch 1024 [--micro-batch 1] [--recompute none|selective|full] [--layout TP,PP]
-//             [--grad-dtype fp32|bf16]
+//             [--grad-dtype fp32|bf16] [--lora-r R [--lora-targets q_proj,v_proj] [--quantize none|nf4|int8]]
 //   iris-plan --backend cpu --model M.json --ranks 4 --layout 2,2 --micro-batch 2 --grad-accum 4 --seq 16
 //             (peak RSS of rank 0 of today's CPU trainer, in MiB, to set beside metrics.jsonl)
 // Without --layout every layout is ranked by predicted tokens/s. Exit status: 0 done (a layout that
@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -57,7 +58,24 @@ std::pair<int, int> parse_layout(const std::string& text) {
   return {tp, pp};
 }
 
-void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu, bool bf16_grads) {
+// LoRA: the frozen base, then the adapters and the state only they have.
+template <typename Row>
+void print_lora_rows(const MemoryBreakdown& w, const Job& job, int dp, Row row) {
+  const char* base = job.quantize == cpu::Quantize::Nf4
+                         ? "frozen; linear weights NF4 (4.13 bits/param with statistics), the rest bf16"
+                         : job.quantize == cpu::Quantize::Int8 ? "frozen; linear weights int8 + fp32 row scales, "
+                                                                 "the rest bf16"
+                                                               : "frozen, bf16";
+  row("base weights", w.weights, base);
+  fmt::print("  LoRA r={} on {}: {} adapter parameters\n", job.lora_r, fmt::join(job.lora_targets, ","),
+             group_digits(w.adapter_parameters));
+  row("adapters", w.adapters, "bf16 working copy, 2 B/param");
+  row("adapter gradients", w.gradients, "fp32, 4 B/param");
+  row("optimizer (ZeRO-1)", w.optimizer, dp > 1 ? "adapters only: fp32 master + Adam m, v: 12 B/param / dp"
+                                                : "adapters only: fp32 master + Adam m, v: 12 B/param");
+}
+
+void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu, const Job& job) {
   const MemoryBreakdown& w = p.worst;
   fmt::print("layout tp={} pp={} dp={}: {} micro-batches of the global batch per DP replica\n", p.tp, p.pp, p.dp,
              p.time.micro_batches);
@@ -66,13 +84,17 @@ void print_breakdown(const LayoutPlan& p, const GpuSpec& gpu, bool bf16_grads) {
   auto row = [](const char* what, double bytes, const char* how) {
     fmt::print("  {:<22} {:>9.2f} GiB   {}\n", what, bytes / kGiB, how);
   };
+  if (job.lora_r > 0) {
+    print_lora_rows(w, job, p.dp, row);
+  } else {
   row("weights", w.weights, "bf16, 2 B/param");
-  if (bf16_grads)
+  if (job.bf16_grads)
     row("gradients", w.gradients, p.dp > 1 ? "bf16 grads, 2 B/param + fp32 DP-summed shard, 4 B/param / dp"
                                            : "bf16 grads, 2 B/param");
   else
     row("gradients", w.gradients, "fp32 main grads, 4 B/param");
   row("optimizer (ZeRO-1)", w.optimizer, "fp32 master + Adam m, v: 12 B/param / dp");
+  }
   row("activations", w.activations, "Korthikanti et al. 2022, per layer x layers x sets");
   row("logits/loss", w.logits, "last stage: bf16 logits + fp32 cross-entropy");
   row("workspace", w.workspace, "1 GiB allowance + one layer's activation gradients + recompute set");
@@ -141,6 +163,10 @@ po::options_description plan_options() {
       ("grad-dtype", po::value<std::string>()->default_value("fp32"),
        "gradient buffer, as iris-train's train.grad_dtype: fp32 (4 B/param) or bf16 (2 B/param + the fp32 "
        "DP-summed shard, 4 B/param / dp, when dp > 1)")
+      ("lora-r", po::value<int>()->default_value(0), "LoRA rank: the base is frozen, only adapters train (0: off)")
+      ("lora-targets", po::value<std::string>()->default_value("q_proj,v_proj"),
+       "modules LoRA adapts, PEFT's names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear")
+      ("quantize", po::value<std::string>()->default_value("none"), "frozen base's linear weights: none|nf4|int8")
       ("hardware", po::value<std::string>(), "GPU table (default configs/hardware/gpus.json)")
       ("backend", po::value<std::string>()->default_value("cuda"), "cuda (plan a GPU job) or cpu (predict the "
                                                                    "CPU trainer's rank-0 peak RSS)")
@@ -149,6 +175,15 @@ po::options_description plan_options() {
       ("bucket-mb", po::value<double>()->default_value(16), "cpu: parallel.bucket_mb")
       ("baseline-mib", po::value<double>(), "cpu: process baseline in MiB (default: the documented measurement)");
   return opts;
+}
+
+std::vector<std::string> split_targets(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string t; std::getline(in, t, ',');)
+    if (!t.empty()) out.push_back(t);
+  IRIS_USER_CHECK(!out.empty(), "--lora-targets must list module names (q_proj,v_proj,... or all-linear)");
+  return out;
 }
 
 // The GPU job of the command line, checked.
@@ -165,11 +200,18 @@ Job gpu_job(const po::variables_map& vm) {
   IRIS_USER_CHECK(job.gpus >= 1 && job.gpus_per_node >= 1 && job.seq >= 1 && job.global_batch >= 1 &&
                       job.micro_batch >= 1,
                   "--gpus, --gpus-per-node, --seq, --global-batch and --micro-batch must be positive");
+  job.lora_r = vm["lora-r"].as<int>();
+  IRIS_USER_CHECK(job.lora_r >= 0, "--lora-r must be positive (0: full fine-tuning), got {}", job.lora_r);
+  job.lora_targets = split_targets(vm["lora-targets"].as<std::string>());
+  job.quantize = cpu::parse_quantize(vm["quantize"].as<std::string>(), "--quantize");
+  IRIS_USER_CHECK(job.quantize == cpu::Quantize::None || job.lora_r > 0,
+                  "--quantize {} needs --lora-r: a quantized base cannot be trained, only adapted",
+                  cpu::to_string(job.quantize));
   return job;
 }
 
 // Every possible layout ranked by predicted tokens/s, the impossible ones with the reason, then the best's breakdown.
-void print_ranking(const std::vector<LayoutPlan>& plans, const GpuSpec& gpu, bool bf16_grads) {
+void print_ranking(const std::vector<LayoutPlan>& plans, const GpuSpec& gpu, const Job& job) {
   fmt::print("\n{:>4} {:>3} {:>3} {:>4} {:>5} {:>10} {:>12} {:>6} {:>8}  {}\n", "rank", "tp", "pp", "dp", "m",
              "GiB/GPU", "tokens/s", "MFU%", "step s", "verdict");
   int rank = 0;
@@ -189,7 +231,7 @@ void print_ranking(const std::vector<LayoutPlan>& plans, const GpuSpec& gpu, boo
   if (rank > 0 && plans.front().fits) {
     const auto& best = plans.front();
     fmt::print("\nbest layout: --layout {},{}\n\n", best.tp, best.pp);
-    print_breakdown(best, gpu, bf16_grads);
+    print_breakdown(best, gpu, job);
   } else {
     fmt::print("\nno layout fits; try --recompute selective|full, a smaller --micro-batch or more GPUs\n");
   }
@@ -237,10 +279,10 @@ int run(int argc, char** argv) {
     auto [tp, pp] = parse_layout(vm["layout"].as<std::string>());
     const LayoutPlan p = plan_layout(config, gpu, job, tp, pp);
     IRIS_USER_CHECK(p.refusal.empty(), "layout tp={} pp={} is impossible: {}", tp, pp, p.refusal);
-    print_breakdown(p, gpu, job.bf16_grads);
+    print_breakdown(p, gpu, job);
     return kExitOk;
   }
-  print_ranking(plan_all(config, gpu, job), gpu, job.bf16_grads);
+  print_ranking(plan_all(config, gpu, job), gpu, job);
   return kExitOk;
 }
 

@@ -32,6 +32,14 @@ pins=(
   regex==2024.7.24
   tqdm==4.66.5
   filelock==3.15.4
+  accelerate==0.33.0
+  psutil==5.9.8
+  pyyaml==6.0.2
+)
+# Installed with --no-deps: peft requires torch>=1.13.0, and Debian's torch calls itself 1.13.0a0, a
+# pre-release pip ranks below 1.13.0, so it would fetch a PyPI torch. Its other requirements are in pins.
+pins_nodeps=(
+  peft==0.12.0
 )
 
 log() { echo "setup-pyref: $*" >&2; }
@@ -84,7 +92,7 @@ fi
 # ---- 3. pinned packages -------------------------------------------------------------------------
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 pins_satisfied() {
-  "$py" - "${pins[@]}" <<'EOF' >/dev/null 2>&1
+  "$py" - "${pins[@]}" "${pins_nodeps[@]}" <<'EOF' >/dev/null 2>&1
 import sys
 from importlib.metadata import version
 for pin in sys.argv[1:]:
@@ -113,12 +121,13 @@ if bad:
 EOF
   log "installing into $venv"
   "$py" -m pip install --quiet "${pins[@]}" || die "pip install failed"
+  "$py" -m pip install --quiet --no-deps "${pins_nodeps[@]}" || die "pip install --no-deps ${pins_nodeps[*]} failed"
 fi
 
 # ---- 4. check -----------------------------------------------------------------------------------
 "$py" - "$sys_python" <<'EOF' || die "check failed"
 import os, sys
-import torch, transformers, safetensors, safetensors.torch, safetensors.numpy, numpy
+import torch, transformers, safetensors, safetensors.torch, safetensors.numpy, numpy, peft
 from transformers import LlamaConfig, LlamaForCausalLM
 
 # torch must be Debian's (system dist-packages), not a PyPI wheel inside the venv

@@ -6,6 +6,7 @@
 #include "src/core/check.h"
 #include "src/core/error.h"
 #include "src/model/param_table.h"
+#include "src/plan/lora_memory.h"
 #include "src/plan/plan.h"
 
 namespace iris::plan {
@@ -93,6 +94,7 @@ MemoryBreakdown stage_memory(const LlamaConfig& c, const Job& job, int tp, int p
   // recompute set: one layer's worth of what the mode drops (all but the input under full).
   const double one_layer = layer_activation_bytes(c, b, s, tp, Recompute::None, job.flash_attention);
   mem.workspace = kFixedWorkspace + one_layer + (one_layer - per_layer);
+  if (job.lora_r > 0) apply_lora_memory(mem, job, table, dp, layers.count());
   if (stage == pp - 1) {
     // Final norm input and output (bf16), logits (bf16) and the fp32 copy the vocab-parallel
     // cross-entropy keeps for its backward (Megatron's vocab_parallel_cross_entropy works in fp32).

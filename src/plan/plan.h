@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "src/kernels/cpu/quantize.h"  // Quantize: the frozen base's weight format
 #include "src/model/llama.h"  // Recompute: the modes the model stages implement
 #include "src/model/llama_config.h"
 #include "src/plan/hardware.h"
@@ -23,6 +24,12 @@ struct Job {
   Recompute recompute = Recompute::None;
   bool flash_attention = true;  // no (s × s) attention matrix is stored
   bool bf16_grads = false;      // train.grad_dtype = bf16: bf16 gradient buffer + the fp32 DP-summed shard
+  // LoRA (lora_r > 0): the base is frozen (no gradients, master or Adam state); only the adapters of the
+  // target modules (PEFT's short names, or "all-linear") train. quantize stores the base's linear weights
+  // as NF4 (bitsandbytes, statistics included) or per-row int8 instead of bf16.
+  int lora_r = 0;
+  std::vector<std::string> lora_targets = {"q_proj", "v_proj"};  // PEFT's default for Llama
+  cpu::Quantize quantize = cpu::Quantize::None;
 };
 
 // Model FLOPs per token, the trainer's MFU formula (PaLM, Chowdhery et al. 2022, app. B):
@@ -39,13 +46,15 @@ struct MemoryBreakdown {
   int stage = 0;                // pipeline stage this breakdown is for
   int64_t local_parameters = 0; // elements on one GPU of that stage (tp_rank 0: holds the padded vocab rows)
   int activation_sets = 0;      // micro-batches alive at once under 1F1B: min(pp − stage, m)
-  double weights = 0;           // bf16
+  double weights = 0;           // bf16; with LoRA the frozen base (bf16, NF4 or int8)
+  int64_t adapter_parameters = 0;  // LoRA: trainable elements on this GPU (A and B of every target)
+  double adapters = 0;          // LoRA: their bf16 working copy (gradients and optimizer count only these)
   double gradients = 0;         // fp32 main gradients, or bf16 ones plus the fp32 shard (Job::bf16_grads)
   double optimizer = 0;         // ZeRO-1 shard: fp32 master + Adam m, v = 12 bytes × ceil(local / dp)
   double activations = 0;
   double logits = 0;            // last stage: bf16 logits + fp32 cross-entropy buffer
   double workspace = 0;         // CUDA context, cuBLASLt/NCCL buffers, one layer's activation gradients
-  double total() const { return weights + gradients + optimizer + activations + logits + workspace; }
+  double total() const { return weights + adapters + gradients + optimizer + activations + logits + workspace; }
 };
 
 struct StepTime {
