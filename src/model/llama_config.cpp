@@ -77,8 +77,15 @@ LlamaConfig LlamaConfig::from_json(const nlohmann::json& j, const std::string& s
   IRIS_USER_CHECK(c.rms_norm_eps > 0, "{}: rms_norm_eps must be positive", source);
   IRIS_USER_CHECK(c.rope_theta > 0, "{}: rope_theta must be positive", source);
   if (j.contains("model_type") && j["model_type"].is_string()) {
-    IRIS_USER_CHECK(j["model_type"] == "llama", "{}: model_type is \"{}\"; Iris trains Llama models (\"llama\")",
+    IRIS_USER_CHECK(j["model_type"] == "llama" || j["model_type"] == "mistral",
+                    "{}: model_type is \"{}\"; Iris trains Llama models (\"llama\", or \"mistral\", which is a Llama "
+                    "with a sliding window)",
                     source, j["model_type"].get<std::string>());
+  }
+  // Mistral v0.1 attends over a 4096-token window; v0.2 and later set it to null (full attention).
+  if (j.contains("sliding_window") && !j["sliding_window"].is_null()) {
+    c.sliding_window = get_required<int>(j, "sliding_window", source);
+    positive(c.sliding_window, "sliding_window");
   }
   for (const char* key : {"attention_bias", "mlp_bias"}) {
     IRIS_USER_CHECK(!get_optional<bool>(j, key, false, source), "{}: \"{}\": true is not supported (Llama has no biases)",
@@ -109,6 +116,15 @@ LlamaConfig LlamaConfig::from_json(const nlohmann::json& j, const std::string& s
   return c;
 }
 
+void check_sliding_window(const LlamaConfig& config, int seq_len, const std::string& seq_key) {
+  IRIS_USER_CHECK(config.sliding_window == 0 || seq_len <= config.sliding_window,
+                  "{}: sliding_window = {} is active at {} = {}: this model attends only to the last {} tokens, "
+                  "and Iris's attention is full causal (no sliding window), so it would compute another model; "
+                  "use {} <= {}, or a config with \"sliding_window\": null (e.g. Mistral-7B-v0.2)",
+                  config.source, config.sliding_window, seq_key, seq_len, config.sliding_window, seq_key,
+                  config.sliding_window);
+}
+
 LlamaConfig LlamaConfig::load(const std::filesystem::path& path) {
   std::ifstream in(path);
   IRIS_USER_CHECK(in.good(), "model config {}: cannot open the file (does it exist?)", path.string());
@@ -123,8 +139,10 @@ LlamaConfig LlamaConfig::load(const std::filesystem::path& path) {
 
 nlohmann::json LlamaConfig::to_json() const {
   nlohmann::json j = raw.is_object() ? raw : nlohmann::json::object();
-  j["model_type"] = "llama";
-  j["architectures"] = {"LlamaForCausalLM"};
+  // A Mistral config goes back as Mistral (its sliding_window kept), so HF loads the class it came from.
+  const bool mistral = raw.is_object() && raw.value("model_type", "") == "mistral";
+  j["model_type"] = mistral ? "mistral" : "llama";
+  j["architectures"] = {mistral ? "MistralForCausalLM" : "LlamaForCausalLM"};
   j["hidden_size"] = hidden_size;
   j["intermediate_size"] = intermediate_size;
   j["num_hidden_layers"] = num_hidden_layers;

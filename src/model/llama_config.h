@@ -30,6 +30,7 @@ struct LlamaConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   int max_position_embeddings = 2048;
+  int sliding_window = 0;       // Mistral's attention window in tokens; 0: none (full causal attention)
   int bos_token_id = 1;
   int eos_token_id = 2;
   std::string source;           // the file it came from, for messages
@@ -50,5 +51,10 @@ struct LlamaConfig {
 // KV heads and FFN size divisible by tp; at least one layer per stage. (The model owns this check, so
 // parallel/ knows no model; parallel/topology's stage_layers checks how the layers split.)
 void validate_layout(const LlamaConfig& config, int tp, int pp);
+
+// Mistral attends to the last sliding_window tokens only; Iris's attention is full causal, which is the
+// same computation exactly when no sequence is longer than the window. Throws UserError naming the model
+// file, the window and `seq_key` (e.g. "train.seq_len") otherwise.
+void check_sliding_window(const LlamaConfig& config, int seq_len, const std::string& seq_key);
 
 }  // namespace iris

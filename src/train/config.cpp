@@ -34,6 +34,10 @@ const Spellings<Task> kTasks = {{Task::Pretrain, "pretrain"}, {Task::Sft, "sft"}
 const Spellings<DType> kGradDTypes = {{DType::F32, "fp32"}, {DType::BF16, "bf16"}};
 const Spellings<OverlapGradReduce> kOverlaps = {
     {OverlapGradReduce::Auto, "auto"}, {OverlapGradReduce::On, "true"}, {OverlapGradReduce::Off, "false"}};
+const Spellings<LrScheduleKind> kSchedules = {{LrScheduleKind::Cosine, "cosine"},
+                                              {LrScheduleKind::Linear, "linear"},
+                                              {LrScheduleKind::Constant, "constant"},
+                                              {LrScheduleKind::Wsd, "wsd"}};
 
 template <typename E>
 const char* spelling(const Spellings<E>& spellings, E value) {
@@ -103,6 +107,9 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("train.micro_batch", &c.train.micro_batch, "samples per micro-batch on one rank"),
       key("train.grad_accum", &c.train.grad_accum, "micro-batches per optimizer step on one rank"),
       key("train.steps", &c.train.steps, "optimizer steps"),
+      key("train.epochs", &c.train.epochs,
+          "instead of train.steps: passes over the training data (fractions allowed); the run takes "
+          "ceil(samples × epochs / global batch) steps, samples being pretraining windows or packed SFT rows"),
       key("train.seed", &c.train.seed, "seed of the initial weights and the data order"),
       key("train.log_every", &c.train.log_every, "print a progress line every N steps"),
       key("train.time_limit", &c.train.time_limit,
@@ -134,9 +141,16 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("eval.every", &c.eval.every, "validation loss every N steps into metrics.jsonl (0: never; needs data.split)"),
       key("eval.batches", &c.eval.batches, "global batches of validation data per evaluation"),
       key("optim.lr", &c.optim.lr, "peak learning rate"),
-      key("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine decay"),
+      key("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the decay"),
+      choice("optim.schedule", &c.optim.schedule, kSchedules,
+          "cosine | linear (decay from lr to min_lr after the warm-up) | constant (lr after the warm-up) | wsd "
+          "(warm-up, stable at lr, cosine decay to min_lr over the last optim.decay_ratio of the run)"),
       key("optim.warmup_steps", &c.optim.warmup_steps, "linear warm-up steps"),
-      key("optim.decay_steps", &c.optim.decay_steps, "cosine decay steps after the warm-up (0: the rest of the run, so the last step is at min_lr)"),
+      key("optim.warmup_ratio", &c.optim.warmup_ratio,
+          "instead of optim.warmup_steps: warm up over ceil(ratio × steps) steps (0: use warmup_steps)"),
+      key("optim.decay_steps", &c.optim.decay_steps, "decay steps after the warm-up (0: the rest of the run, so the last step is at min_lr; wsd: see decay_ratio)"),
+      key("optim.decay_ratio", &c.optim.decay_ratio,
+          "optim.schedule=wsd with decay_steps = 0: decay over the last ceil(ratio × steps) steps"),
       key("optim.weight_decay", &c.optim.weight_decay, "AdamW decoupled weight decay (matrices only)"),
       key("optim.beta1", &c.optim.beta1, "AdamW beta1"),
       key("optim.beta2", &c.optim.beta2, "AdamW beta2"),
@@ -171,6 +185,27 @@ po::options_description describe(std::vector<Key>& keys, std::string* config_fil
   desc.add_options()("help", "print this help")("config", po::value<std::string>(config_file), "INI run configuration");
   for (auto& k : keys) desc.add_options()(k.name.c_str(), k.semantic(), k.help.c_str());
   return desc;
+}
+
+// Keys that say the same thing two ways (a count or a fraction): at most one of each pair may be given.
+void check_alternatives(const po::variables_map& vm, const std::string& config_file) {
+  const auto given = [&vm](const char* name) { return vm.count(name) && !vm[name].defaulted(); };
+  const std::string where = config_file.empty() ? "command line" : config_file;
+  IRIS_USER_CHECK(!(vm["train.epochs"].as<double>() != 0 && given("train.steps")),
+                  "{}: train.steps and train.epochs are both given; give one (epochs derive the steps)", where);
+  IRIS_USER_CHECK(!(vm["optim.warmup_ratio"].as<double>() != 0 && given("optim.warmup_steps")),
+                  "{}: optim.warmup_steps and optim.warmup_ratio are both given; give one", where);
+  IRIS_USER_CHECK(!(vm["optim.decay_steps"].as<int>() != 0 && given("optim.decay_ratio")),
+                  "{}: optim.decay_steps and optim.decay_ratio are both given; give one", where);
+}
+
+// The key another key replaces in this configuration (check_alternatives), or nullptr: to_ini writes it as
+// a comment, so that its output is a valid run config again.
+const char* superseded_by(const RunConfig& c, const std::string& name) {
+  if (name == "train.steps" && c.train.epochs != 0) return "train.epochs";
+  if (name == "optim.warmup_steps" && c.optim.warmup_ratio != 0) return "optim.warmup_ratio";
+  if (name == "optim.decay_ratio" && c.optim.decay_steps != 0) return "optim.decay_steps";
+  return nullptr;
 }
 
 }  // namespace
@@ -215,6 +250,7 @@ bool RunConfig::parse(int argc, const char* const* argv, RunConfig& out, std::st
   } catch (const po::error& e) {
     throw UserError(fmt::format("{}: {}", out.config_file.empty() ? "command line" : out.config_file, e.what()));
   }
+  check_alternatives(vm, out.config_file);
   return true;
 }
 
@@ -239,6 +275,13 @@ void RunConfig::validate() const {
   positive(train.micro_batch, "train.micro_batch");
   positive(train.grad_accum, "train.grad_accum");
   positive(train.steps, "train.steps");
+  IRIS_USER_CHECK(train.epochs >= 0, "train.epochs must not be negative (0: train.steps decides), got {}", train.epochs);
+  IRIS_USER_CHECK(optim.warmup_ratio >= 0 && optim.warmup_ratio < 1,
+                  "optim.warmup_ratio must be in [0, 1) (a fraction of the steps; 0: optim.warmup_steps), got {}",
+                  optim.warmup_ratio);
+  IRIS_USER_CHECK(optim.decay_ratio > 0 && optim.decay_ratio <= 1,
+                  "optim.decay_ratio must be in (0, 1] (the fraction of the steps wsd decays over), got {}",
+                  optim.decay_ratio);
   positive(train.log_every, "train.log_every");
   positive(parallel.tp, "parallel.tp");
   positive(parallel.pp, "parallel.pp");
@@ -344,9 +387,17 @@ std::string RunConfig::to_ini() const {
       s << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
       section = sec;
     }
-    s << k.name.substr(dot + 1) << " = " << k.print() << "\n";
+    if (const char* by = superseded_by(*this, k.name))
+      s << "# " << k.name.substr(dot + 1) << " = " << k.print() << "  (from " << by << ")\n";
+    else
+      s << k.name.substr(dot + 1) << " = " << k.print() << "\n";
   }
   return s.str();
+}
+
+LrSchedule RunConfig::lr_schedule(int total_steps) const {
+  return make_lr_schedule(optim.schedule, optim.lr, optim.min_lr, total_steps, optim.warmup_steps, optim.warmup_ratio,
+                          optim.decay_steps, optim.decay_ratio);
 }
 
 bool RunConfig::overlap_grad_reduce_requested() const {

@@ -10,6 +10,7 @@
 #include "src/core/device.h"  // train.device: cpu | cuda (Device, parse_device)
 #include "src/core/dtype.h"
 #include "src/model/llama.h"
+#include "src/train/lr_schedule.h"
 
 namespace iris {
 
@@ -44,6 +45,7 @@ struct RunConfig {
     int micro_batch = 8;        // B: samples per micro-batch on one rank
     int grad_accum = 1;         // micro-batches per optimizer step on one rank
     int steps = 100;            // optimizer steps
+    double epochs = 0;          // instead of steps: ceil(samples per epoch × epochs / global batch) steps (0: unset)
     uint64_t seed = 1234;       // weights and data order
     int log_every = 1;          // progress-line period (metrics.jsonl gets every step)
     std::string time_limit;     // wall-clock budget of this run ("" = none): seconds, or Slurm's [D-]H:M:S forms
@@ -65,8 +67,11 @@ struct RunConfig {
   struct {
     double lr = 1e-3;
     double min_lr = 1e-4;
+    LrScheduleKind schedule = LrScheduleKind::Cosine;  // cosine | linear | constant | wsd (lr_schedule.h)
     int warmup_steps = 10;
-    int decay_steps = 0;        // cosine decay length after warm-up; 0 = train.steps − warmup_steps
+    double warmup_ratio = 0;    // instead of warmup_steps: ceil(ratio × train.steps) warm-up steps (0: unset)
+    int decay_steps = 0;        // decay length after warm-up; 0 = train.steps − warmup (wsd: see decay_ratio)
+    double decay_ratio = 0.1;   // wsd with decay_steps = 0: decay over the last ceil(ratio × train.steps) steps
     double weight_decay = 0.1;
     double beta1 = 0.9;
     double beta2 = 0.95;
@@ -114,6 +119,8 @@ struct RunConfig {
   DType grad_dtype() const { return train.grad_dtype; }
   // train.time_limit in seconds (0 when unset). Throws UserError naming the key on a malformed value.
   double time_limit_seconds() const;
+  // The LR schedule of a run of `total_steps` optimizer steps (train.steps, or the steps of train.epochs).
+  LrSchedule lr_schedule(int total_steps) const;
   // The resolved configuration as INI text (every key, including defaults).
   std::string to_ini() const;
 };

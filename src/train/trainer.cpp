@@ -88,6 +88,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   model_config_ = LlamaConfig::load(config_.model.config);
   topo_ = Topology::make(world, rank, config_.parallel.tp, config_.parallel.pp);
   validate_layout(model_config_, topo_.tp, topo_.pp);
+  check_sliding_window(model_config_, config_.train.seq_len, "train.seq_len");
   layers_ = stage_layers(model_config_.num_hidden_layers, topo_.pp, topo_.pp_rank,
                          parse_stage_layers(config_.parallel.stage_layers));
   table_ = ParamTable::build(model_config_, topo_, layers_);
@@ -100,6 +101,11 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   }
   data_ = make_data_sources(config_, model_config_.vocab_size);
   global_batch_ = static_cast<int64_t>(config_.train.micro_batch) * config_.train.grad_accum * topo_.dp;
+  plan_ = RunPlan{config_.train.steps, 0, 0, global_batch_};
+  if (config_.train.epochs > 0) {  // the steps follow from the data: the same on every rank and after a resume
+    plan_ = plan_from_epochs(data_.train->num_samples(), config_.train.epochs, global_batch_);
+    config_.train.steps = static_cast<int>(plan_.steps);
+  }
 
   comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
@@ -120,9 +126,7 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     peak_tflops_ = config_.train.peak_tflops;
   else
     peak_tflops_ = backend_->peak_tflops();
-  schedule_ = CosineSchedule{config_.optim.lr, config_.optim.min_lr, config_.optim.warmup_steps,
-                             config_.optim.decay_steps > 0 ? config_.optim.decay_steps
-                                                         : std::max(1, config_.train.steps - config_.optim.warmup_steps)};
+  schedule_ = config_.lr_schedule(config_.train.steps);
   batches_.resize(config_.train.grad_accum);
 
   // The time budget counts from here; the Slurm job's end, when known, bounds it too.
@@ -232,6 +236,7 @@ void Trainer::describe_startup() const {
   spdlog::info("pipeline: {} micro-batches per step, {} activation sets on stage 0", config_.train.grad_accum,
                backend_->activation_sets());
   spdlog::info("{} data {}", to_string(config_.train.task), data_.train->describe());
+  spdlog::info("run plan: {}", plan_.describe());
   if (data_.valid) spdlog::info("validation data {}", data_.valid->describe());
   spdlog::info("global batch {} rows = {} tokens per step", global_batch_, global_batch_ * config_.train.seq_len);
 }

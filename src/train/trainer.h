@@ -24,6 +24,7 @@
 #include "src/train/metrics.h"
 #include "src/train/pipeline_executor.h"
 #include "src/train/run_lock.h"
+#include "src/train/run_plan.h"
 #include "src/train/state_stream.h"
 #include "src/train/training_backend.h"
 #include "src/train/zero1_layout.h"
@@ -102,8 +103,9 @@ class Trainer {
   std::optional<double> device_peak_mib_;        // this rank's highest device memory in use seen (GPU only)
   DataSources data_;                  // training rows, validation rows (null without data.split)
   std::unique_ptr<MetricsWriter> metrics_;
-  CosineSchedule schedule_;
+  LrSchedule schedule_;
   int64_t global_batch_ = 0;  // samples per optimizer step over all DP ranks
+  RunPlan plan_;              // train.steps, or the steps of train.epochs
   std::vector<Batch> batches_;        // one per micro-batch of the step
   std::vector<std::vector<float>> loss_weights_;  // per micro-batch, (B, T)
   std::vector<Batch> eval_batches_;                // eval.batches × grad_accum micro-batches, filled once

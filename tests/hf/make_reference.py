@@ -60,7 +60,7 @@ import torch.nn.functional as F
 import safetensors
 import safetensors.torch
 import transformers
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
 BASE = dict(
     vocab_size=96,
@@ -93,7 +93,10 @@ CASES = [
     ("untied", dict(), 2, 12, 1001),
     ("tied", dict(tie_word_embeddings=True), 2, 12, 1002),
     ("llama3_rope", dict(rope_theta=500000.0, rope_scaling=LLAMA3_SCALING), 2, 24, 1003),
+    # Mistral without a sliding window is a Llama with other numbers: MistralForCausalLM is the reference.
+    ("mistral", dict(model_type="mistral", sliding_window=None, rope_theta=1000000.0), 2, 12, 1004),
 ]
+ARCHITECTURES = {"llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM)}
 MATRIX_STD = 0.2
 NORM_STD = 0.1
 MASK_ZERO_P = 0.2
@@ -222,8 +225,9 @@ def build_case(out_dir, name, overrides, B, T, seed):
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    config = LlamaConfig(attn_implementation="eager", **cfg)
-    model = LlamaForCausalLM(config).to(torch.float32)
+    config_class, model_class = ARCHITECTURES[cfg.pop("model_type", "llama")]
+    config = config_class(attn_implementation="eager", **cfg)
+    model = model_class(config).to(torch.float32)
     model.eval()  # no dropout anywhere in Llama; eval() only to be explicit
     check(model.config._attn_implementation == "eager", f"attention is {model.config._attn_implementation}")
     tied = cfg["tie_word_embeddings"]
@@ -235,7 +239,9 @@ def build_case(out_dir, name, overrides, B, T, seed):
     check(all(p.dtype == torch.float32 for p in params.values()), "parameters must be float32")
 
     # RoPE: the model's inv_freq vs our float64 formula; for llama3, vs the unscaled frequencies.
-    inv_model = model.model.rotary_emb.inv_freq.detach().clone().to(torch.float32)
+    # (transformers 4.44's Mistral keeps the rotary embedding in each attention layer, Llama in the model)
+    rotary = getattr(model.model, "rotary_emb", None) or model.model.layers[0].self_attn.rotary_emb
+    inv_model = rotary.inv_freq.detach().clone().to(torch.float32)
     inv64, branches = inv_freq_f64(cfg)
     check(torch.allclose(inv_model.double(), inv64, rtol=1e-6, atol=0), f"inv_freq {inv_model} vs {inv64}")
     rope_info = {"inv_freq": inv_model.tolist()}
@@ -253,6 +259,9 @@ def build_case(out_dir, name, overrides, B, T, seed):
     model.save_pretrained(case_dir, safe_serialization=True, max_shard_size="10GB")
     files = sorted(os.listdir(case_dir))
     check("model.safetensors" in files and "config.json" in files, f"save_pretrained wrote {files}")
+    with open(os.path.join(case_dir, "config.json")) as f:
+        saved_type = json.load(f)["model_type"]
+    check(saved_type == config.model_type, f"config.json model_type {saved_type}, expected {config.model_type}")
     check(not any("index" in f or f.startswith("model-") for f in files), f"sharded checkpoint: {files}")
     saved = safetensors.torch.load_file(os.path.join(case_dir, "model.safetensors"))
     check(set(saved) == set(params), f"saved tensors {sorted(set(saved) ^ set(params))} differ from named_parameters")
@@ -279,7 +288,7 @@ def build_case(out_dir, name, overrides, B, T, seed):
     check(bool(torch.isfinite(logits).all()) and math.isfinite(loss.item()), "non-finite logits/loss")
 
     # The reloaded checkpoint reproduces the logits (checks that save/tie handling round-trips).
-    reloaded = LlamaForCausalLM.from_pretrained(case_dir, attn_implementation="eager", torch_dtype=torch.float32)
+    reloaded = model_class.from_pretrained(case_dir, attn_implementation="eager", torch_dtype=torch.float32)
     reloaded.eval()
     with torch.no_grad():
         check(torch.equal(reloaded(input_ids=input_ids, use_cache=False).logits, logits.detach()),

@@ -1,7 +1,7 @@
 // Iris CPU fp32 single rank vs Hugging Face transformers LlamaForCausalLM (the outside reference of
 // the correctness chain). make_reference.py saved random models (GQA 4 query / 2 KV heads; untied,
-// tied, and Llama 3 rope_scaling) with save_pretrained, and the logits, masked mean loss and every
-// parameter gradient for a fixed batch. Tolerances (fp32 on both sides):
+// tied, Llama 3 rope_scaling; and a MistralForCausalLM without a sliding window) with save_pretrained, and
+// the logits, masked mean loss and every parameter gradient for a fixed batch. Tolerances (fp32 on both sides):
 //   logits: max |Δ| ≤ 1e-4;   loss: |Δ| / |loss| ≤ 1e-5;
 //   each gradient tensor: ‖g − g_hf‖₂ / ‖g_hf‖₂ ≤ 1e-4.
 // A missing reference is a failure, never a skip.
@@ -92,7 +92,7 @@ TEST(HuggingFaceParity, LogitsLossAndGradientsMatchTransformers) {
   const fs::path root = IRIS_HF_REF_DIR;
   ASSERT_TRUE(fs::exists(root / "manifest.json"))
       << root << " has no reference; the hf_make_reference test must run first (tools/setup-pyref.sh)";
-  const std::vector<std::string> cases = {"untied", "tied", "llama3_rope"};
+  const std::vector<std::string> cases = {"untied", "tied", "llama3_rope", "mistral"};
   for (const auto& c : cases) {
     ASSERT_TRUE(fs::exists(root / c / "reference.safetensors")) << c;
     check_case(root / c);

@@ -16,7 +16,7 @@ namespace {
 
 // lr 1e-3 → min_lr 1e-4, 10 warm-up steps, then 100 steps of cosine decay (steps are 1-based).
 TEST(CosineSchedule, WarmupCosineAndFloor) {
-  const CosineSchedule s{1e-3, 1e-4, 10, 100};
+  const LrSchedule s{1e-3, 1e-4, 10, 100};
   const double tol = 1e-15;  // plain double arithmetic
   EXPECT_NEAR(s.at(1), 1e-4, tol);     // 1e-3 · 1/10
   EXPECT_NEAR(s.at(5), 5e-4, tol);     // 1e-3 · 5/10
@@ -33,7 +33,7 @@ TEST(CosineSchedule, WarmupCosineAndFloor) {
 }
 
 TEST(CosineSchedule, NoWarmupStartsNearThePeak) {
-  const CosineSchedule s{2e-3, 0.0, 0, 4};
+  const LrSchedule s{2e-3, 0.0, 0, 4};
   EXPECT_NEAR(s.at(1), 0.5 * 2e-3 * (1 + 0.70710678118654752), 1e-15);  // t = 1 of 4: cos(π/4)
   EXPECT_NEAR(s.at(2), 1e-3, 1e-15);
   EXPECT_EQ(s.at(4), 0.0);
