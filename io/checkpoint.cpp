@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -330,6 +331,7 @@ nlohmann::json Manifest::to_json() const {
           {"skipped_steps", skipped_steps},
           {"layout", {{"tp", tp}, {"pp", pp}, {"dp", dp}}},
           {"has_optimizer_state", has_optimizer_state},
+          {"val_loss", val_loss ? nlohmann::json(*val_loss) : nlohmann::json()},
           {"run_config", run_config_ini},
           {"model_config", model_config},
           {"files", files_json}};
@@ -353,6 +355,8 @@ Manifest Manifest::from_json(const nlohmann::json& j, const std::string& source)
     m.has_optimizer_state = j.at("has_optimizer_state").get<bool>();
     m.run_config_ini = j.at("run_config").get<std::string>();
     m.model_config = j.at("model_config");
+    // Absent in checkpoints written before checkpoint.keep_best; null when the step was not evaluated.
+    if (j.contains("val_loss") && !j.at("val_loss").is_null()) m.val_loss = j.at("val_loss").get<double>();
     IRIS_USER_CHECK(m.tp > 0 && m.pp > 0 && m.dp > 0, "{}: layout tp={} pp={} dp={} must be positive", source, m.tp,
                     m.pp, m.dp);
     for (const auto& f : j.at("files")) {
@@ -395,7 +399,19 @@ void finalize_checkpoint(const fs::path& tmp_dir, const fs::path& final_dir, con
 
 void write_latest(const fs::path& root, const std::string& name) { write_text_durably(root / "latest", name + "\n"); }
 
-void prune_checkpoints(const fs::path& root, int keep) {
+namespace {
+
+// The validation loss recorded in a complete checkpoint's manifest, if any (an unreadable manifest: none).
+std::optional<double> recorded_val_loss(const fs::path& dir) {
+  std::ifstream in(dir / "manifest.json");
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.contains("val_loss") || !j.at("val_loss").is_number()) return std::nullopt;
+  return j.at("val_loss").get<double>();
+}
+
+}  // namespace
+
+std::string prune_checkpoints(const fs::path& root, Retention retention) {
   static const std::regex complete("step_[0-9]{8}"), partial("step_[0-9]{8}\\.tmp");
   std::vector<fs::path> dirs;
   for (const auto& entry : fs::directory_iterator(root)) {
@@ -404,12 +420,29 @@ void prune_checkpoints(const fs::path& root, int keep) {
     if (std::regex_match(name, partial)) fs::remove_all(entry.path(), ec);  // left by a crashed save
     else if (std::regex_match(name, complete)) dirs.push_back(entry.path());
   }
-  if (keep <= 0 || dirs.size() <= static_cast<size_t>(keep)) return;
-  std::sort(dirs.begin(), dirs.end());
-  for (size_t i = 0; i + keep < dirs.size(); ++i) {
+  std::sort(dirs.begin(), dirs.end());  // oldest first: the names hold zero-padded steps
+  std::vector<bool> kept(dirs.size(), false);
+  const size_t newest = retention.keep <= 0 ? dirs.size() : std::min<size_t>(retention.keep, dirs.size());
+  for (size_t i = dirs.size() - newest; i < dirs.size(); ++i) kept[i] = true;
+  std::vector<std::pair<double, size_t>> ranked;  // (val_loss, index): lowest first, earlier step on ties
+  if (retention.keep_best > 0)
+    for (size_t i = 0; i < dirs.size(); ++i)
+      if (const std::optional<double> v = recorded_val_loss(dirs[i]); v && std::isfinite(*v)) ranked.emplace_back(*v, i);
+  std::sort(ranked.begin(), ranked.end());
+  for (size_t r = 0; r < ranked.size() && r < static_cast<size_t>(retention.keep_best); ++r) kept[ranked[r].second] = true;
+  for (size_t i = 0; i < dirs.size(); ++i) {
     std::error_code ec;
-    fs::remove_all(dirs[i], ec);
+    if (!kept[i]) fs::remove_all(dirs[i], ec);
   }
+  if (retention.keep_best <= 0) return "";
+  if (ranked.empty()) {
+    std::error_code ec;
+    fs::remove(root / "best", ec);
+    return "";
+  }
+  const std::string best = dirs[ranked.front().second].filename().string();
+  write_text_durably(root / "best", best + "\n");
+  return best;
 }
 
 fs::path newest_checkpoint_before(const fs::path& root, int64_t before) {
@@ -428,25 +461,29 @@ fs::path newest_checkpoint_before(const fs::path& root, int64_t before) {
 }
 
 fs::path resolve_checkpoint(const std::string& spec, const fs::path& root) {
-  auto via_latest = [](const fs::path& dir) {
-    std::ifstream in(dir / "latest");
+  // A pointer file (latest or best) holds the name of a step directory beside it.
+  auto via_pointer = [](const fs::path& pointer) {
+    std::ifstream in(pointer);
     std::string name;
     std::getline(in, name);
-    IRIS_USER_CHECK(!name.empty(), "{}: the latest pointer is empty", (dir / "latest").string());
-    const fs::path target = dir / name;
+    IRIS_USER_CHECK(!name.empty(), "{}: the checkpoint pointer is empty", pointer.string());
+    const fs::path target = pointer.parent_path() / name;
     IRIS_USER_CHECK(fs::exists(target / "manifest.json"), "{} points at {}, which is not a complete checkpoint",
-                    (dir / "latest").string(), target.string());
+                    pointer.string(), target.string());
     return target;
   };
-  if (spec == "auto") return fs::exists(root / "latest") ? via_latest(root) : fs::path();
-  if (spec == "latest") {
-    IRIS_USER_CHECK(fs::exists(root / "latest"), "checkpoint.load=latest but {} has no checkpoint (no 'latest' file)",
-                    root.string());
-    return via_latest(root);
+  if (spec == "auto") return fs::exists(root / "latest") ? via_pointer(root / "latest") : fs::path();
+  if (spec == "latest" || spec == "best") {
+    IRIS_USER_CHECK(fs::exists(root / spec), "checkpoint.load={} but {} has no '{}' file{}", spec, root.string(), spec,
+                    spec == "best" ? " (it is written with checkpoint.keep_best > 0 once a checkpoint has a val_loss)"
+                                   : " (no checkpoint)");
+    return via_pointer(root / spec);
   }
   const fs::path p(spec);
   if (fs::exists(p / "manifest.json")) return p;
-  if (fs::exists(p / "latest")) return via_latest(p);
+  if (fs::exists(p / "latest")) return via_pointer(p / "latest");
+  const std::string leaf = p.filename().string();
+  if ((leaf == "latest" || leaf == "best") && fs::is_regular_file(p)) return via_pointer(p);
   IRIS_USER_CHECK(false, "{} is not a checkpoint: it has no manifest.json (an unfinished save?) and no 'latest' file",
                   spec);
   return {};

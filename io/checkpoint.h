@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,7 @@ struct Manifest {
   std::string run_config_ini;
   nlohmann::json model_config;
   bool has_optimizer_state = true;
+  std::optional<double> val_loss;  // the validation loss at this step, when the run evaluated then
   struct File {
     std::string name;
     uint64_t size = 0;
@@ -110,15 +112,26 @@ void finalize_checkpoint(const std::filesystem::path& tmp_dir, const std::filesy
                          const Manifest& manifest);
 // Points root/latest at `step_dir_name` (temp file + rename).
 void write_latest(const std::filesystem::path& root, const std::string& step_dir_name);
-// Removes all but the newest `keep` complete step directories (and stale *.tmp directories).
-void prune_checkpoints(const std::filesystem::path& root, int keep);
+
+// Which complete checkpoints survive a save: the newest `keep` (0: all) and, besides them, the
+// `keep_best` with the lowest validation loss in their manifests (checkpoints without one never count
+// as best). HF Trainer's save_total_limit with load_best_model_at_end, as two numbers.
+struct Retention {
+  int keep = 3;
+  int keep_best = 0;
+};
+// Applies `retention` to root's complete step directories (and removes stale *.tmp directories). With
+// keep_best > 0, points root/best at the lowest validation loss kept (ties: the earlier step), or
+// removes a stale `best` when no checkpoint has one. Returns that checkpoint's name ("" for none).
+std::string prune_checkpoints(const std::filesystem::path& root, Retention retention);
 
 // The newest complete step directory (one with a manifest.json) in `root` whose step is below `before`;
 // empty when there is none.
 std::filesystem::path newest_checkpoint_before(const std::filesystem::path& root, int64_t before);
 
-// "latest" / "auto" / a path → a step directory. For "latest" and "auto", `root` is checkpoint.dir;
-// "auto" returns "" when there is no checkpoint. A step directory, or a root holding `latest`, both work.
+// "latest" / "best" / "auto" / a path → a step directory. For "latest", "best" and "auto", `root` is
+// checkpoint.dir; "auto" returns "" when there is no checkpoint. A step directory, a root holding
+// `latest`, or a pointer file itself (ROOT/latest, ROOT/best) all work.
 std::filesystem::path resolve_checkpoint(const std::string& spec, const std::filesystem::path& root);
 
 // A checkpoint directory opened for reading: manifest checked, every rank file present with its

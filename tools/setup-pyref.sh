@@ -35,6 +35,16 @@ pins=(
   accelerate==0.33.0
   psutil==5.9.8
   pyyaml==6.0.2
+  # TensorBoard's own reader (EventAccumulator) checks the event files of output.tensorboard.
+  tensorboard==2.17.1
+  tensorboard-data-server==0.7.2
+  protobuf==4.25.4
+  absl-py==2.1.0
+  grpcio==1.65.5
+  markdown==3.6
+  werkzeug==3.0.3
+  markupsafe==2.1.5
+  six==1.16.0
 )
 # Installed with --no-deps: peft requires torch>=1.13.0, and Debian's torch calls itself 1.13.0a0, a
 # pre-release pip ranks below 1.13.0, so it would fetch a PyPI torch. Its other requirements are in pins.

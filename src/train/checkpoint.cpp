@@ -87,7 +87,8 @@ void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, 
   if (failed) std::rethrow_exception(failed);
 }
 
-SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progress, const fs::path& root, int keep) {
+SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progress, const fs::path& root,
+                           io::Retention retention, std::optional<double> val_loss) {
   Comm& world = *st.world;
   world.barrier();
   const auto start = std::chrono::steady_clock::now();
@@ -157,12 +158,13 @@ SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progr
         m.run_config_ini = st.run_config_ini;
         m.model_config = st.model.raw;
         m.has_optimizer_state = st.optimizer_state;
+        m.val_loss = val_loss;
         for (int r = 0; r < W; ++r)
           m.files.push_back({io::rank_file_name(r), static_cast<uint64_t>(outcome[4 * r + 2]),
                              static_cast<uint32_t>(outcome[4 * r + 3])});
         io::finalize_checkpoint(tmp_dir, final_dir, m);
         io::write_latest(root, name);
-        io::prune_checkpoints(root, keep);
+        io::prune_checkpoints(root, retention);
       } else {
         std::error_code ec;
         fs::remove_all(tmp_dir, ec);

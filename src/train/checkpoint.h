@@ -43,10 +43,12 @@ struct SaveReport {
 };
 
 // Collective over `world`. Writes <root>/step_XXXXXXXX/ atomically (tmp dir, all ranks agree, manifest,
-// rename, then `latest`), keeps the newest `keep` (0: all). On failure on any rank every rank throws
-// UserError and the previous checkpoints are untouched.
+// rename, then `latest`), records `val_loss` (this step's validation loss, if evaluated) in the manifest,
+// then applies `retention` (io::prune_checkpoints: the newest, the best, root/best). On failure on any
+// rank every rank throws UserError and the previous checkpoints are untouched.
 SaveReport save_checkpoint(const CheckpointState& state, const TrainProgress& progress,
-                           const std::filesystem::path& root, int keep);
+                           const std::filesystem::path& root, io::Retention retention,
+                           std::optional<double> val_loss = std::nullopt);
 
 // Collective-free: each rank reads what it needs from `dir`. Checks the manifest against the model
 // (vocab, shapes) and every tensor's global shape; names file and tensor on any problem.

@@ -17,6 +17,21 @@ namespace po = boost::program_options;
 namespace iris {
 namespace {
 
+// eval.batches: a positive count, or "all" (0).
+int parse_eval_batches(const std::string& text, const char* key) {
+  if (text == "all") return 0;
+  size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  IRIS_USER_CHECK(used == text.size() && used > 0 && n > 0, "{} must be a positive number of batches or 'all', got \"{}\"",
+                  key, text);
+  return n;
+}
+
 // One key: its name, help, and how to bind and print it. The list below is the single place keys
 // are declared; options, INI output and help all come from it.
 struct Key {
@@ -102,6 +117,9 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("data.path", &c.data.path, "indexed dataset prefix (PREFIX.bin and PREFIX.idx) from iris-tokenize"),
       key("data.paths", &c.data.paths, "blend of datasets \"W1 PREFIX1 W2 PREFIX2 ...\" (weights are normalised)"),
       key("data.split", &c.data.split, "train,valid shares of each dataset's documents, e.g. \"98,2\" (empty: all train)"),
+      key("data.val_fraction", &c.data.val_fraction,
+          "instead of data.split: ceil(fraction × documents) of each dataset, drawn by a seeded shuffle (train.seed), "
+          "for validation only (SFT: samples); HF's train_test_split(test_size=fraction)"),
       key("data.tokenizer", &c.data.tokenizer, "sentencepiece model the data was tokenized with"),
       key("train.seq_len", &c.train.seq_len, "sequence length T"),
       key("train.micro_batch", &c.train.micro_batch, "samples per micro-batch on one rank"),
@@ -138,8 +156,11 @@ std::vector<Key> keys_of(RunConfig& c) {
           "(1: no limit)"),
       choice("train.task", &c.train.task, kTasks, "pretrain | sft (an iris-tokenize --sft dataset: only answer tokens in the loss)"),
       key("sft.packing", &c.sft.packing, "pack several SFT samples per row (false: one sample per row, padded)"),
-      key("eval.every", &c.eval.every, "validation loss every N steps into metrics.jsonl (0: never; needs data.split)"),
-      key("eval.batches", &c.eval.batches, "global batches of validation data per evaluation"),
+      key("eval.every", &c.eval.every,
+          "validation loss every N steps into metrics.jsonl (0: never; needs data.split or data.val_fraction)"),
+      choice("eval.batches", &c.eval.batches, parse_eval_batches,
+          [](int n) { return n == 0 ? std::string("all") : std::to_string(n); },
+          "global batches of validation data per evaluation, or 'all' (the whole validation set, token-weighted)"),
       key("optim.lr", &c.optim.lr, "peak learning rate"),
       key("optim.min_lr", &c.optim.min_lr, "learning rate at the end of the decay"),
       choice("optim.schedule", &c.optim.schedule, kSchedules,
@@ -173,10 +194,16 @@ std::vector<Key> keys_of(RunConfig& c) {
           "shared by several ranks, and clusters without NCCL run)"),
       key("output.dir", &c.output.dir, "directory for metrics.jsonl, config.ini and logs"),
       key("output.save_weights", &c.output.save_weights, "write the final weights to output.dir/weights/"),
+      key("output.tensorboard", &c.output.tensorboard,
+          "rank 0 also writes the metrics as TensorBoard event files under output.dir/tb/"),
       key("checkpoint.dir", &c.checkpoint.dir, "write checkpoints to DIR/step_XXXXXXXX/ (empty: no checkpoints)"),
       key("checkpoint.every", &c.checkpoint.every, "save a checkpoint every N steps (0: only at the end)"),
       key("checkpoint.keep", &c.checkpoint.keep, "keep the newest K checkpoints (0: keep all)"),
-      key("checkpoint.load", &c.checkpoint.load, "resume from PATH, 'latest' or 'auto' (latest in checkpoint.dir if any)"),
+      key("checkpoint.keep_best", &c.checkpoint.keep_best,
+          "also keep the K checkpoints with the lowest checkpoint.best_metric, and point DIR/best at the lowest "
+          "(needs eval.every, with checkpoint.every a multiple of it)"),
+      key("checkpoint.best_metric", &c.checkpoint.best_metric, "the metric checkpoint.keep_best ranks by: val_loss"),
+      key("checkpoint.load", &c.checkpoint.load, "resume from PATH, 'latest', 'best' (checkpoint.keep_best's) or 'auto' (latest in checkpoint.dir if any)"),
   };
 }
 
@@ -268,9 +295,15 @@ void RunConfig::validate() const {
                   "'latest'); to resume this run use checkpoint.load",
                   model.init_checkpoint);
   IRIS_USER_CHECK(eval.every >= 0, "eval.every must not be negative (0: no validation)");
-  positive(eval.batches, "eval.batches");
-  IRIS_USER_CHECK(eval.every == 0 || !data.split.empty(),
-                  "eval.every={} needs validation data: set data.split, e.g. \"98,2\"", eval.every);
+  IRIS_USER_CHECK(eval.batches >= 0, "eval.batches must be positive or 'all', got {}", eval.batches);
+  IRIS_USER_CHECK(data.val_fraction >= 0 && data.val_fraction < 1,
+                  "data.val_fraction must be in [0, 1) (the share of documents for validation), got {}", data.val_fraction);
+  IRIS_USER_CHECK(data.val_fraction == 0 || data.split.empty(),
+                  "data.split and data.val_fraction are both set; give one (val_fraction draws a shuffled subset, "
+                  "split takes the tail)");
+  IRIS_USER_CHECK(eval.every == 0 || !data.split.empty() || data.val_fraction > 0,
+                  "eval.every={} needs validation data: set data.val_fraction (e.g. 0.1) or data.split (e.g. \"98,2\")",
+                  eval.every);
   positive(train.seq_len, "train.seq_len");
   positive(train.micro_batch, "train.micro_batch");
   positive(train.grad_accum, "train.grad_accum");
@@ -297,7 +330,17 @@ void RunConfig::validate() const {
   IRIS_USER_CHECK(optim.weight_decay >= 0, "optim.weight_decay must not be negative");
   IRIS_USER_CHECK(checkpoint.every >= 0, "checkpoint.every must not be negative (0: save only at the end)");
   IRIS_USER_CHECK(checkpoint.keep >= 0, "checkpoint.keep must not be negative (0: keep all)");
-  IRIS_USER_CHECK(!(checkpoint.dir.empty() && (checkpoint.load == "latest" || checkpoint.load == "auto")),
+  IRIS_USER_CHECK(checkpoint.keep_best >= 0, "checkpoint.keep_best must not be negative (0: off)");
+  IRIS_USER_CHECK(checkpoint.best_metric == "val_loss", "checkpoint.best_metric must be val_loss, got \"{}\"",
+                  checkpoint.best_metric);
+  IRIS_USER_CHECK(checkpoint.keep_best == 0 || eval.every > 0,
+                  "checkpoint.keep_best={} ranks checkpoints by val_loss: set eval.every (and validation data)",
+                  checkpoint.keep_best);
+  IRIS_USER_CHECK(checkpoint.keep_best == 0 || checkpoint.every % std::max(eval.every, 1) == 0,
+                  "checkpoint.keep_best needs a val_loss at every checkpoint: checkpoint.every={} must be a multiple of "
+                  "eval.every={}", checkpoint.every, eval.every);
+  IRIS_USER_CHECK(!(checkpoint.dir.empty() && (checkpoint.load == "latest" || checkpoint.load == "auto" ||
+                                                checkpoint.load == "best")),
                   "checkpoint.load={} needs checkpoint.dir (the directory holding the 'latest' pointer)",
                   checkpoint.load);
   IRIS_USER_CHECK(optim.grad_clip >= 0, "optim.grad_clip must not be negative (0 disables clipping)");

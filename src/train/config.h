@@ -36,6 +36,7 @@ struct RunConfig {
     std::string path;           // indexed dataset prefix (PREFIX.bin + PREFIX.idx)
     std::string paths;          // a blend "W1 PREFIX1 W2 PREFIX2 ..." (Megatron's syntax); instead of path
     std::string split;          // "TRAIN,VALID" shares of the documents of each dataset, e.g. "98,2"; "" = all train
+    double val_fraction = 0;    // instead of split: a seeded, shuffled ceil(fraction × documents) for validation
     std::string tokenizer;      // sentencepiece model the data was made with (checked against the vocab)
   } data;
   struct {
@@ -61,8 +62,11 @@ struct RunConfig {
     bool packing = true;        // several samples per row (positions restart, attention per sample); off pads
   } sft;
   struct {
-    int every = 0;              // validation loss every N steps (0: never); needs data.split with a valid share
-    int batches = 4;            // global batches of validation data per evaluation (always the same ones)
+    int every = 0;              // validation loss every N steps (0: never); needs validation data (data.split or
+                                // data.val_fraction)
+    int batches = 4;            // global batches of validation data per evaluation (always the same ones); 0 = all:
+                                // the whole validation set, token-weighted
+
   } eval;
   struct {
     double lr = 1e-3;
@@ -92,11 +96,14 @@ struct RunConfig {
   struct {
     std::string dir = "runs/default";
     bool save_weights = false;  // write the final weights, one safetensors file per model-parallel rank
+    bool tensorboard = false;   // rank 0 writes TensorBoard event files under dir/tb/
   } output;
   struct {
     std::string dir;            // checkpoints go to DIR/step_XXXXXXXX/; "" = no checkpoints
     int every = 0;              // save every N steps (0: only at the end and on request)
     int keep = 3;               // keep the newest K checkpoints (0: all)
+    int keep_best = 0;          // and the K with the lowest best_metric besides them, with a `best` pointer
+    std::string best_metric = "val_loss";  // the metric keep_best ranks by (only val_loss)
     std::string load;           // PATH | latest | auto (latest if one exists in dir, else fresh); "" = fresh
   } checkpoint;
 

@@ -45,25 +45,44 @@ struct DocRange {
   uint64_t begin = 0, end = UINT64_MAX;
 };
 
+// The documents of a dataset in use: increasing, disjoint ranges (one range for data.split, many for
+// the shuffled subset of data.val_fraction). Default: all documents.
+struct DocSelection {
+  std::vector<DocRange> runs{DocRange{}};
+  DocSelection() = default;
+  DocSelection(DocRange range) : runs{range} {}  // NOLINT: a range is a selection
+  explicit DocSelection(std::vector<DocRange> ranges) : runs(std::move(ranges)) {}
+  // Documents selected out of a dataset with n (ranges clipped to n).
+  uint64_t count(uint64_t n) const;
+  std::string describe(uint64_t n) const;  // "documents 8..10" or "812 of 1000 documents"
+};
+
 class PretrainLoader : public SampleSource {
  public:
-  PretrainLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, DocRange docs = {});
+  // The token stream is the selected documents' tokens in dataset order, concatenated.
+  PretrainLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, DocSelection docs = {});
 
   uint64_t num_samples() const override { return num_samples_; }
-  uint64_t num_tokens() const { return token_end_ - token_begin_; }
-  // The global sample index → position of the sample in the token stream (its first token).
+  uint64_t num_tokens() const { return stream_tokens_; }
+  // The global sample index → position of the sample's first token in the dataset's token stream.
   uint64_t sample_start(uint64_t global_sample) const;
   void fill(uint64_t first, int count, Batch& out) const override;
   std::string describe() const override;
 
  private:
   const std::vector<uint32_t>& epoch_order(uint64_t epoch) const;
+  uint64_t stream_offset(uint64_t global_sample) const;  // first token of the sample in the selection's stream
+  uint64_t dataset_position(uint64_t stream_pos) const;  // selection stream → dataset token stream
+  void read_stream(uint64_t stream_pos, int count, int32_t* out) const;
   std::string prefix_;
   io::IndexedDataset dataset_;
   int T_;
   uint64_t seed_;
   int vocab_size_;
-  uint64_t token_begin_ = 0, token_end_ = 0;  // the token range of the documents in use
+  std::vector<uint64_t> run_begin_, run_end_;  // dataset token ranges of the selected documents (merged)
+  std::vector<uint64_t> run_stream_;           // stream position of each range's first token
+  uint64_t stream_tokens_ = 0;
+  std::string selection_;                      // the selection, for messages
   uint64_t num_samples_;
   mutable uint64_t cached_epoch_ = UINT64_MAX;
   mutable std::vector<uint32_t> order_;

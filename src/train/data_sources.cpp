@@ -1,12 +1,14 @@
 #include "src/train/data_sources.h"
 
 #include <cmath>
+#include <numeric>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "io/indexed_dataset.h"
 #include "src/core/check.h"
+#include "src/core/rng.h"
 #include "src/train/sft_loader.h"
 
 namespace iris {
@@ -64,6 +66,27 @@ std::pair<double, double> parse_split(const std::string& text) {
 DocRange split_documents(uint64_t n, std::pair<double, double> split, bool valid) {
   const uint64_t boundary = std::min<uint64_t>(n, static_cast<uint64_t>(std::llround(split.first * n)));
   return valid ? DocRange{boundary, n} : DocRange{0, boundary};
+}
+
+DocSelection shuffled_documents(uint64_t n, double fraction, uint64_t seed, bool valid, const std::string& dataset) {
+  // As run_plan: round the product to 1e-6 first so that 0.1 × 1000 is 100, not 101.
+  const uint64_t n_valid = static_cast<uint64_t>(std::ceil(std::round(fraction * static_cast<double>(n) * 1e6) / 1e6));
+  IRIS_USER_CHECK(n_valid > 0 && n_valid < n,
+                  "data.val_fraction={} of the {} documents of {} leaves {} for validation and {} for training; both "
+                  "need at least one", fraction, n, dataset, n_valid, n - std::min(n_valid, n));
+  std::vector<uint64_t> order(n);
+  std::iota(order.begin(), order.end(), uint64_t{0});
+  SplitMix64 rng(mix64(seed ^ 0x76616c5f66726163ull));  // "val_frac": another stream than the epoch shuffles
+  for (uint64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
+  std::vector<uint8_t> in_valid(n, 0);
+  for (uint64_t i = 0; i < n_valid; ++i) in_valid[order[i]] = 1;
+  std::vector<DocRange> runs;
+  for (uint64_t d = 0; d < n; ++d) {
+    if (in_valid[d] != static_cast<uint8_t>(valid)) continue;
+    if (!runs.empty() && runs.back().end == d) ++runs.back().end;
+    else runs.push_back({d, d + 1});
+  }
+  return DocSelection(std::move(runs));
 }
 
 BlendedSource::BlendedSource(std::vector<double> weights, std::vector<std::unique_ptr<SampleSource>> sources)
@@ -125,7 +148,8 @@ std::string BlendedSource::describe() const {
 
 namespace {
 
-std::unique_ptr<SampleSource> open_source(const RunConfig& c, const std::string& prefix, int vocab_size, DocRange docs) {
+std::unique_ptr<SampleSource> open_source(const RunConfig& c, const std::string& prefix, int vocab_size,
+                                          DocSelection docs) {
   if (c.train.task == Task::Sft)
     return std::make_unique<SftLoader>(prefix, c.train.seq_len, c.train.seed, vocab_size, c.sft.packing, docs);
   return std::make_unique<PretrainLoader>(prefix, c.train.seq_len, c.train.seed, vocab_size, docs);
@@ -145,13 +169,15 @@ DataSources make_data_sources(const RunConfig& c, int vocab_size) {
   const auto split = parse_split(c.data.split);
   DataSources out;
   for (const bool valid : {false, true}) {
-    if (valid && split.second == 0) break;
+    if (valid && split.second == 0 && c.data.val_fraction == 0) break;
     std::vector<double> weights;
     std::vector<std::unique_ptr<SampleSource>> parts;
     for (const BlendEntry& e : blend) {
       const uint64_t n = count_documents(c, e.prefix);
-      const DocRange docs = split_documents(n, split, valid);
-      IRIS_USER_CHECK(docs.end > docs.begin,
+      const DocSelection docs = c.data.val_fraction > 0
+                                    ? shuffled_documents(n, c.data.val_fraction, c.train.seed, valid, e.prefix)
+                                    : DocSelection(split_documents(n, split, valid));
+      IRIS_USER_CHECK(docs.count(n) > 0,
                       "data.split \"{}\" leaves no {} documents in {} ({} documents); change data.split", c.data.split,
                       valid ? "validation" : "training", e.prefix, n);
       weights.push_back(e.weight);

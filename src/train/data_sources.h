@@ -32,6 +32,12 @@ std::pair<double, double> parse_split(const std::string& text);
 // the boundary to the nearest document).
 DocRange split_documents(uint64_t n, std::pair<double, double> split, bool valid);
 
+// data.val_fraction: ceil(fraction × n) of n documents (HF train_test_split's test size) drawn by a
+// Fisher-Yates shuffle keyed by `seed`, as sorted ranges; valid = false gives the other documents. The
+// two are disjoint and cover every document, whatever the layout. UserError naming data.val_fraction when
+// either side would be empty.
+DocSelection shuffled_documents(uint64_t n, double fraction, uint64_t seed, bool valid, const std::string& dataset);
+
 class BlendedSource : public SampleSource {
  public:
   static constexpr uint64_t kBlendPeriod = 1u << 16;
@@ -57,7 +63,8 @@ struct DataSources {
   std::unique_ptr<SampleSource> valid;  // null without a validation share in data.split
 };
 
-// Opens every dataset of the run config (RunConfig::validate must have passed).
+// Opens every dataset of the run config, each cut into training and validation documents by data.split
+// or data.val_fraction (RunConfig::validate must have passed).
 DataSources make_data_sources(const RunConfig& config, int vocab_size);
 
 }  // namespace iris

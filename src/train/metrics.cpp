@@ -11,7 +11,7 @@
 
 namespace iris {
 
-MetricsWriter::MetricsWriter(const std::string& path, long long resumed_at) {
+MetricsWriter::MetricsWriter(const std::string& path, long long resumed_at, const std::string& tensorboard_dir) {
   std::string kept;
   if (resumed_at > 0) {
     std::ifstream old(path);
@@ -24,6 +24,7 @@ MetricsWriter::MetricsWriter(const std::string& path, long long resumed_at) {
   file_ = std::fopen(path.c_str(), "w");
   IRIS_USER_CHECK(file_ != nullptr, "cannot write metrics file {} (is output.dir writable?)", path);
   IRIS_CHECK(std::fwrite(kept.data(), 1, kept.size(), file_) == kept.size(), "writing metrics failed");
+  if (!tensorboard_dir.empty()) tensorboard_ = std::make_unique<io::TensorBoardWriter>(tensorboard_dir, resumed_at);
 }
 
 MetricsWriter::~MetricsWriter() {
@@ -46,6 +47,12 @@ void MetricsWriter::write(const StepMetrics& m) {
   std::string line = j.dump() + "\n";
   IRIS_CHECK(std::fwrite(line.data(), 1, line.size(), file_) == line.size(), "writing metrics failed");
   std::fflush(file_);
+  if (!tensorboard_) return;
+  // The numbers of the JSON line under the same names (null ones left out), one event each.
+  const double now = io::unix_time_now();
+  for (const auto& [tag, value] : j.items())
+    if (value.is_number() && tag != "step") tensorboard_->add_scalar(tag, m.step, value.get<double>(), now);
+  tensorboard_->flush();
 }
 
 double peak_rss_mib() {

@@ -2,8 +2,11 @@
 // line rank 0 prints (docs/design.md decision 13).
 #pragma once
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include "io/tensorboard_events.h"
 
 namespace iris {
 
@@ -32,13 +35,15 @@ std::optional<double> dense_bf16_peak_tflops(const std::string& device_name);
 class MetricsWriter {
  public:
   // Starts `path` afresh, or, for a run resumed at step `resumed_at` > 0, keeps the lines of steps up
-  // to it (a restarted job keeps one history; steps done after that checkpoint are done again).
-  explicit MetricsWriter(const std::string& path, long long resumed_at = 0);
+  // to it (a restarted job keeps one history; steps done after that checkpoint are done again). With
+  // `tensorboard_dir`, every step's numbers also go to a new TensorBoard event file there (output.tensorboard).
+  explicit MetricsWriter(const std::string& path, long long resumed_at = 0, const std::string& tensorboard_dir = "");
   ~MetricsWriter();
   void write(const StepMetrics& m);
 
  private:
   std::FILE* file_ = nullptr;
+  std::unique_ptr<io::TensorBoardWriter> tensorboard_;
 };
 
 // "step 10/200 | loss 5.1234 | lr 1.00e-03 | grad norm 1.23 | 12,345 tok/s | elapsed 0:01:02 | ETA 0:10:00"

@@ -10,17 +10,19 @@
 
 namespace iris {
 
-SftLoader::SftLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, bool packing, DocRange docs)
+SftLoader::SftLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, bool packing, DocSelection docs)
     : prefix_(prefix), data_(io::open_sft_dataset(prefix)), T_(seq_len), seed_(seed), vocab_size_(vocab_size),
       packing_(packing) {
-  const uint64_t end = std::min<uint64_t>(docs.end, data_.tokens.num_sequences());
-  IRIS_USER_CHECK(docs.begin < end, "SFT dataset {}: no samples (samples {}..{} of {}); use more data or another data.split",
-                  prefix, docs.begin, end, data_.tokens.num_sequences());
-  first_sample_ = docs.begin;
-  lengths_.resize(end - docs.begin);
+  const uint64_t n = data_.tokens.num_sequences();
+  for (const DocRange& r : docs.runs)
+    for (uint64_t i = r.begin; i < std::min(r.end, n); ++i) samples_.push_back(i);
+  IRIS_USER_CHECK(!samples_.empty(), "SFT dataset {}: no samples ({} of {}); use more data or another data.split / "
+                  "data.val_fraction", prefix, docs.describe(n), n);
+  IRIS_USER_CHECK(samples_.size() <= UINT32_MAX, "SFT dataset {}: more than 2^32 samples", prefix);
+  lengths_.resize(samples_.size());
   for (size_t i = 0; i < lengths_.size(); ++i)
     lengths_[i] = static_cast<uint32_t>(
-        std::min<size_t>(data_.tokens.sequence_length(first_sample_ + i), static_cast<size_t>(T_) + 1));
+        std::min<size_t>(data_.tokens.sequence_length(samples_[i]), static_cast<size_t>(T_) + 1));
   plan_epoch(0);
   rows_per_epoch_ = rows_.size();
 }
@@ -79,12 +81,12 @@ void SftLoader::fill(uint64_t first_row, int count, Batch& out) const {
     size_t at = 0;
     for (size_t d = 0; d < pieces.size(); ++d) {
       const auto& p = pieces[d];
-      data_.tokens.read_sequence(first_sample_ + p.sample, ids);
-      data_.loss_mask.read_sequence(first_sample_ + p.sample, sample_mask);
+      data_.tokens.read_sequence(samples_[p.sample], ids);
+      data_.loss_mask.read_sequence(samples_[p.sample], sample_mask);
       for (uint32_t i = 0; i < p.length; ++i, ++at) {
         IRIS_USER_CHECK(ids[i] >= 0 && ids[i] < vocab_size_,
                         "SFT dataset {}, sample {}: token {} is outside the model's vocabulary of {}", prefix_,
-                        first_sample_ + p.sample, ids[i], vocab_size_);
+                        samples_[p.sample], ids[i], vocab_size_);
         row[at] = ids[i];
         mask[at] = static_cast<uint8_t>(sample_mask[i]);
         pos[at] = static_cast<int32_t>(i);

@@ -23,7 +23,7 @@ namespace iris {
 class SftLoader : public SampleSource {
  public:
   // docs: the samples (one document each) in use, e.g. the training part of a data.split.
-  SftLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, bool packing, DocRange docs = {});
+  SftLoader(const std::string& prefix, int seq_len, uint64_t seed, int vocab_size, bool packing, DocSelection docs = {});
 
   uint64_t num_samples() const override { return rows_per_epoch_; }
   uint64_t num_sft_samples() const { return lengths_.size(); }
@@ -37,7 +37,7 @@ class SftLoader : public SampleSource {
   void plan_epoch(uint64_t epoch) const;               // packs epoch `epoch` into rows_
   std::string prefix_;
   io::SftDataset data_;
-  uint64_t first_sample_ = 0;       // dataset index of lengths_[0]
+  std::vector<uint64_t> samples_;   // dataset index of each sample in use (lengths_[i] is samples_[i]'s)
   int T_;
   uint64_t seed_;
   int vocab_size_;

@@ -145,7 +145,9 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     std::ofstream ini(fs::path(config_.output.dir) / "config.ini");
     ini << config_.to_ini();
     IRIS_USER_CHECK(ini.good(), "cannot write {}/config.ini (is output.dir writable?)", config_.output.dir);
-    metrics_ = std::make_unique<MetricsWriter>((fs::path(config_.output.dir) / "metrics.jsonl").string(), progress_.step);
+    metrics_ = std::make_unique<MetricsWriter>(
+        (fs::path(config_.output.dir) / "metrics.jsonl").string(), progress_.step,
+        config_.output.tensorboard ? (fs::path(config_.output.dir) / "tb").string() : std::string());
   }
   describe_startup();
 }
@@ -198,7 +200,11 @@ void Trainer::maybe_load_checkpoint() {
 }
 
 void Trainer::save_checkpoint() {
-  const SaveReport r = iris::save_checkpoint(checkpoint_state(), progress_, config_.checkpoint.dir, config_.checkpoint.keep);
+  // The manifest records this step's validation loss when the step was evaluated (checkpoint.keep_best).
+  const std::optional<double> val_loss =
+      last_val_loss_ && last_val_loss_->first == progress_.step ? std::optional(last_val_loss_->second) : std::nullopt;
+  const SaveReport r = iris::save_checkpoint(checkpoint_state(), progress_, config_.checkpoint.dir,
+                                             {config_.checkpoint.keep, config_.checkpoint.keep_best}, val_loss);
   last_save_s_ = r.seconds;
   if (topo_.rank == 0)
     spdlog::info("checkpoint {}: {:.3f} GB in {:.2f} s ({:.2f} GB/s)", r.dir.string(), r.bytes / 1e9, r.seconds,
@@ -251,17 +257,25 @@ double Trainer::global_grad_norm(double local_sumsq) const {
 // DP rank), not a mean of per-micro-batch means, so any split of the batch gives the same gradient.
 // Pretraining trains every token: the weight is 1 / (tokens in the global batch).
 double Trainer::set_loss_weights(const std::vector<Batch>& batches, std::vector<std::vector<float>>& weights) {
+  const double trained = trained_tokens(batches);
+  weigh_tokens(batches, 1.0f / static_cast<float>(std::max(trained, 1.0)), weights);  // no trained token: loss 0
+  return trained;
+}
+
+double Trainer::trained_tokens(const std::vector<Batch>& batches) const {
   double trained = 0;
   for (const Batch& b : batches)
     for (float x : b.loss_mask) trained += x;
   comms_.dp->all_reduce(&trained, 1, ReduceOp::Sum);
-  const float scale = 1.0f / static_cast<float>(std::max(trained, 1.0));  // no trained token: loss 0
+  return trained;
+}
+
+void Trainer::weigh_tokens(const std::vector<Batch>& batches, float scale, std::vector<std::vector<float>>& weights) {
   weights.resize(batches.size());
   for (size_t m = 0; m < batches.size(); ++m) {
     weights[m].resize(batches[m].loss_mask.size());
     for (size_t i = 0; i < weights[m].size(); ++i) weights[m][i] = batches[m].loss_mask[i] * scale;
   }
-  return trained;
 }
 
 MicroBatch Trainer::micro_batch(const Batch& b, const std::vector<float>& weights) const {
@@ -269,32 +283,67 @@ MicroBatch Trainer::micro_batch(const Batch& b, const std::vector<float>& weight
                     b.doc.empty() ? nullptr : b.doc.data()};
 }
 
+// Validation global batch k: rows [k·global_batch, (k+1)·global_batch) of the validation order, split over
+// DP ranks and micro-batches as a training batch is, so every layout sees the same rows. Rows at or past
+// `rows` (the end of the validation set with eval.batches = all) are padding: in the batch, out of the loss.
+void Trainer::fill_validation_batch(uint64_t k, uint64_t rows, Batch* micro_batches) const {
+  const int B = config_.train.micro_batch, accum = config_.train.grad_accum;
+  for (int m = 0; m < accum; ++m) {
+    const uint64_t first = micro_batch_first_sample(k * global_batch_, B, accum, topo_.dp_rank, m);
+    Batch& b = micro_batches[m];
+    data_.valid->fill(first, B, b);
+    for (int r = 0; r < B; ++r)
+      if (first + r >= rows)
+        std::fill_n(b.loss_mask.begin() + static_cast<size_t>(r) * b.T, b.T, 0.0f);
+  }
+}
+
+// The validation loss: the mean over every trained token of the validation rows (eval.batches global
+// batches, or all of one pass over the validation set), on every rank.
 std::optional<double> Trainer::validation_loss() {
   IRIS_CHECK(data_.valid != nullptr, "validation_loss without validation data");
-  const int B = config_.train.micro_batch, accum = config_.train.grad_accum;
-  if (eval_batches_.empty()) {
-    // Validation batch k is rows [k·global_batch, (k+1)·global_batch) of the validation order, split
-    // over DP ranks and micro-batches as a training batch is: the same rows at every layout.
-    eval_batches_.resize(static_cast<size_t>(config_.eval.batches) * accum);
-    for (int k = 0; k < config_.eval.batches; ++k)
-      for (int m = 0; m < accum; ++m)
-        data_.valid->fill(micro_batch_first_sample(static_cast<uint64_t>(k) * global_batch_, B, accum, topo_.dp_rank, m),
-                          B, eval_batches_[static_cast<size_t>(k) * accum + m]);
+  const int accum = config_.train.grad_accum;
+  const bool all = config_.eval.batches == 0;
+  const uint64_t rows = all ? data_.valid->num_samples() : static_cast<uint64_t>(config_.eval.batches) * global_batch_;
+  const uint64_t batches = (rows + global_batch_ - 1) / global_batch_;
+  // A fixed number of batches is filled once and kept; the whole set is refilled batch by batch (it may
+  // not fit in memory), after one counting pass for the token total of the mean.
+  std::vector<Batch> scratch(all ? accum : 0);
+  if (eval_batches_.empty() && !all) {
+    eval_batches_.resize(batches * accum);
+    for (uint64_t k = 0; k < batches; ++k) fill_validation_batch(k, rows, &eval_batches_[k * accum]);
     set_loss_weights(eval_batches_, eval_weights_);
   }
-  const int count = static_cast<int>(eval_batches_.size());
-  const auto eval_batch = [&](int m) {
-    maybe_raise_test_signal(topo_.rank, static_cast<int>(progress_.step), m, true);
-    return micro_batch(eval_batches_[m], eval_weights_[m]);
-  };
-  const StopAgreement stop = mid_step_agreement();
-  const PipelineRun r = backend_->forward_only(count, eval_batch, stop);
-  if (r.stopped) {
-    abandoned_ = fmt::format("the evaluation after step {} after {} of {} micro-batches", progress_.step,
-                             r.micro_batches_done, count);
-    return std::nullopt;
+  if (all && !eval_all_tokens_) {
+    double tokens = 0;
+    for (uint64_t k = 0; k < batches; ++k) {
+      fill_validation_batch(k, rows, scratch.data());
+      tokens += trained_tokens(scratch);
+    }
+    eval_all_tokens_ = tokens;
   }
-  double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? r.loss : 0.0;
+  double stage_loss = 0;
+  for (uint64_t k = 0; k < (all ? batches : 1); ++k) {
+    if (all) {
+      fill_validation_batch(k, rows, scratch.data());
+      weigh_tokens(scratch, 1.0f / static_cast<float>(std::max(*eval_all_tokens_, 1.0)), eval_weights_);
+    }
+    const std::vector<Batch>& held = all ? scratch : eval_batches_;
+    const int count = static_cast<int>(held.size());
+    const auto eval_batch = [&](int m) {
+      maybe_raise_test_signal(topo_.rank, static_cast<int>(progress_.step), static_cast<int>(k) * accum + m, true);
+      return micro_batch(held[m], eval_weights_[m]);
+    };
+    const StopAgreement stop = mid_step_agreement();
+    const PipelineRun r = backend_->forward_only(count, eval_batch, stop);
+    if (r.stopped) {
+      abandoned_ = fmt::format("the evaluation after step {} after {} of {} micro-batches", progress_.step,
+                               static_cast<int>(k) * accum + r.micro_batches_done, static_cast<int>(batches) * accum);
+      return std::nullopt;
+    }
+    stage_loss += r.loss;
+  }
+  double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? stage_loss : 0.0;
   comms_.world->all_reduce(&loss, 1, ReduceOp::Sum);
   return loss;
 }
@@ -451,7 +500,10 @@ std::vector<StepMetrics> Trainer::run() {
     const auto start = std::chrono::steady_clock::now();
     std::optional<StepMetrics> m = step(s);
     if (!m) break;  // stopped between micro-batches: step s is dropped
-    if (config_.eval.every > 0 && s % config_.eval.every == 0) m->val_loss = validation_loss();
+    if (config_.eval.every > 0 && s % config_.eval.every == 0) {
+      m->val_loss = validation_loss();
+      if (m->val_loss) last_val_loss_ = {s, *m->val_loss};
+    }
     slowest_step_s_ = std::max(slowest_step_s_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (metrics_) metrics_->write(*m);
     if (topo_.rank == 0 && (s % config_.train.log_every == 0 || s == 1 || s == config_.train.steps || m->val_loss))

@@ -88,6 +88,11 @@ class Trainer {
   std::deque<std::unique_ptr<PendingAgreement>> agreements_;
   // Fills weights[m] = mask / (trained tokens of `batches` over all DP ranks); returns that count.
   double set_loss_weights(const std::vector<Batch>& batches, std::vector<std::vector<float>>& weights);
+  // Trained tokens (loss-mask sum) of these micro-batches over the DP ranks (collective over dp).
+  double trained_tokens(const std::vector<Batch>& batches) const;
+  // weights[m][i] = loss_mask · scale.
+  static void weigh_tokens(const std::vector<Batch>& batches, float scale, std::vector<std::vector<float>>& weights);
+  void fill_validation_batch(uint64_t k, uint64_t rows, Batch* micro_batches) const;
   MicroBatch micro_batch(const Batch& b, const std::vector<float>& weights) const;
 
   RunConfig config_;
@@ -110,10 +115,12 @@ class Trainer {
   std::vector<std::vector<float>> loss_weights_;  // per micro-batch, (B, T)
   std::vector<Batch> eval_batches_;                // eval.batches × grad_accum micro-batches, filled once
   std::vector<std::vector<float>> eval_weights_;
+  std::optional<double> eval_all_tokens_;          // eval.batches = all: trained tokens of the validation set
   TrainProgress progress_;            // steps done, skipped steps, tokens, consumed samples
   double elapsed_s_ = 0;
   double deadline_ = 0;               // seconds since the epoch by which to have stopped (0: none)
   double slowest_step_s_ = 0, last_save_s_ = 0;
+  std::optional<std::pair<int64_t, double>> last_val_loss_;  // (step, val_loss) of the latest evaluation
   std::string stop_reason_;
   bool reduce_overlap_logged_ = false;
   std::string abandoned_;             // what a stop between micro-batches dropped, e.g. "step 7 after 2 of 8 micro-batches"

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 
 #include "io/checkpoint.h"
 #include "src/core/error.h"
@@ -141,11 +142,58 @@ TEST_F(CheckpointTest, ResolveLatestAutoAndPrune) {
   EXPECT_EQ(resolve_checkpoint("auto", root / "empty"), fs::path());
   EXPECT_THROW(resolve_checkpoint("latest", root / "empty"), iris::UserError);
   for (const char* s : {"step_00000001", "step_00000003", "step_00000009.tmp"}) fs::create_directories(root / s);
-  prune_checkpoints(root, 2);
+  prune_checkpoints(root, {2, 0});
   EXPECT_FALSE(fs::exists(root / "step_00000001"));
   EXPECT_TRUE(fs::exists(root / "step_00000003"));
   EXPECT_TRUE(fs::exists(root / "step_00000007"));
   EXPECT_FALSE(fs::exists(root / "step_00000009.tmp"));
+}
+
+// A step directory whose manifest records `val_loss` (null: not evaluated), enough for the retention rule.
+void fake_checkpoint(const fs::path& root, int step, std::optional<double> val_loss) {
+  const fs::path d = root / step_dir_name(step);
+  fs::create_directories(d);
+  Manifest m;
+  m.step = step;
+  m.val_loss = val_loss;
+  std::ofstream(d / "manifest.json") << m.to_json().dump();
+}
+
+TEST(CheckpointRetention, KeepsTheNewestAndTheBestAndPointsBestAtTheLowest) {
+  const fs::path root = fs::temp_directory_path() / ("iris_keep_best_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fake_checkpoint(root, 2, 3.0);
+  fake_checkpoint(root, 4, 1.5);  // the best
+  fake_checkpoint(root, 6, 2.0);
+  fake_checkpoint(root, 8, std::nullopt);
+  EXPECT_EQ(prune_checkpoints(root, {1, 1}), "step_00000004");
+  EXPECT_FALSE(fs::exists(root / "step_00000002"));
+  EXPECT_TRUE(fs::exists(root / "step_00000004"));
+  EXPECT_FALSE(fs::exists(root / "step_00000006"));
+  EXPECT_TRUE(fs::exists(root / "step_00000008"));  // the newest
+  EXPECT_EQ(resolve_checkpoint("best", root), root / "step_00000004");
+  EXPECT_EQ(resolve_checkpoint((root / "best").string(), ""), root / "step_00000004");
+  // A better one later replaces it; ties keep the earlier step.
+  fake_checkpoint(root, 10, 1.0);
+  fake_checkpoint(root, 12, 1.0);
+  EXPECT_EQ(prune_checkpoints(root, {1, 1}), "step_00000010");
+  EXPECT_FALSE(fs::exists(root / "step_00000004"));
+  EXPECT_TRUE(fs::exists(root / "step_00000010"));
+  EXPECT_TRUE(fs::exists(root / "step_00000012"));
+  EXPECT_EQ(resolve_checkpoint("best", root), root / "step_00000010");
+  // keep_best 2 keeps the two lowest besides the newest.
+  fake_checkpoint(root, 14, 5.0);
+  EXPECT_EQ(prune_checkpoints(root, {1, 2}), "step_00000010");
+  EXPECT_TRUE(fs::exists(root / "step_00000010") && fs::exists(root / "step_00000012") && fs::exists(root / "step_00000014"));
+  // Without keep_best nothing is ranked and `best` is left alone.
+  EXPECT_EQ(prune_checkpoints(root, {1, 0}), "");
+  EXPECT_FALSE(fs::exists(root / "step_00000010"));
+  EXPECT_THROW(resolve_checkpoint("best", root), iris::UserError);  // it points at a removed checkpoint
+  // An old manifest (no val_loss key) reads as not evaluated.
+  nlohmann::json j = Manifest{}.to_json();
+  j.erase("val_loss");
+  EXPECT_FALSE(Manifest::from_json(j, "old").val_loss.has_value());
+  fs::remove_all(root);
 }
 
 TEST_F(CheckpointTest, MissingManifestOrFileIsAUserError) {

@@ -91,8 +91,15 @@ TEST(RunConfig, TaskDataAndEvalKeysAreValidated) {
        "train.recompute must be none, selective or full, got \"attention\""},
       {{"--data.path=d", "--data.paths=1 d"}, "data.path and data.paths are both set"},
       {{}, "data.path (the PREFIX given to iris-tokenize --output) or data.paths"},
-      {{"--data.path=d", "--eval.every=5"}, "eval.every=5 needs validation data: set data.split"},
-      {{"--data.path=d", "--data.split=9,1", "--eval.batches=0"}, "eval.batches must be positive"},
+      {{"--data.path=d", "--eval.every=5"}, "eval.every=5 needs validation data: set data.val_fraction"},
+      {{"--data.path=d", "--data.split=9,1", "--eval.batches=0"}, "eval.batches must be a positive number of batches or 'all', got \"0\""},
+      {{"--data.path=d", "--data.split=9,1", "--eval.batches=al"}, "eval.batches must be a positive number of batches or 'all'"},
+      {{"--data.path=d", "--data.val_fraction=1"}, "data.val_fraction must be in [0, 1)"},
+      {{"--data.path=d", "--data.val_fraction=0.1", "--data.split=9,1"}, "data.split and data.val_fraction are both set"},
+      {{"--data.path=d", "--checkpoint.keep_best=1"}, "checkpoint.keep_best=1 ranks checkpoints by val_loss: set eval.every"},
+      {{"--data.path=d", "--data.val_fraction=0.1", "--eval.every=4", "--checkpoint.every=6", "--checkpoint.keep_best=1"},
+       "checkpoint.every=6 must be a multiple of eval.every=4"},
+      {{"--data.path=d", "--checkpoint.best_metric=loss"}, "checkpoint.best_metric must be val_loss"},
       {{"--data.path=d", "--model.hf_dir=h", "--model.init_checkpoint=c"}, "model.hf_dir and model.init_checkpoint"},
       {{"--data.path=d", "--model.init_checkpoint=latest"}, "model.init_checkpoint=latest: give a directory"},
   };
@@ -111,6 +118,12 @@ TEST(RunConfig, TaskDataAndEvalKeysAreValidated) {
   EXPECT_NO_THROW(ok.validate());
   EXPECT_EQ(ok.train.task, Task::Sft);
   EXPECT_FALSE(ok.sft.packing);
+  RunConfig all = parse({"--model.config=m.json", "--data.path=d", "--data.val_fraction=0.1", "--eval.every=4",
+                         "--eval.batches=all", "--checkpoint.dir=c", "--checkpoint.every=8", "--checkpoint.keep_best=2"});
+  EXPECT_NO_THROW(all.validate());
+  EXPECT_EQ(all.eval.batches, 0);
+  EXPECT_NE(all.to_ini().find("batches = all"), std::string::npos) << all.to_ini();
+  EXPECT_EQ(parse({"--model.config=m.json", "--data.path=d", "--eval.batches=3"}).eval.batches, 3);
 }
 
 // parallel.comm: mpi (the default) everywhere; nccl only where this build has CUDA and NCCL, refused

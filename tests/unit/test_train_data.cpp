@@ -177,3 +177,63 @@ TEST(DataSplit, SharesAndDocumentRanges) {
 
 }  // namespace
 }  // namespace iris
+
+namespace iris {
+namespace {
+
+// data.val_fraction: ceil(fraction × n) documents, drawn by the seed (not the tail), disjoint from the
+// training documents and together all of them; the loaders read only their own documents' tokens.
+TEST(ValFraction, SeededShuffledSubsetDisjointFromTraining) {
+  const uint64_t n = 1000;
+  const DocSelection valid = shuffled_documents(n, 0.1, 42, true, "d"), train = shuffled_documents(n, 0.1, 42, false, "d");
+  EXPECT_EQ(valid.count(n), 100u);  // HF: ceil(test_size × n)
+  EXPECT_EQ(train.count(n), 900u);
+  EXPECT_EQ(shuffled_documents(7, 0.1, 1, true, "d").count(7), 1u);  // ceil(0.7)
+  std::vector<int> owner(n, 0);
+  for (const DocRange& r : valid.runs) for (uint64_t d = r.begin; d < r.end; ++d) owner[d] += 1;
+  for (const DocRange& r : train.runs) for (uint64_t d = r.begin; d < r.end; ++d) owner[d] += 2;
+  for (uint64_t d = 0; d < n; ++d) ASSERT_TRUE(owner[d] == 1 || owner[d] == 2) << "document " << d;
+  EXPECT_GT(valid.runs.size(), 50u) << "a shuffled subset, not a contiguous tail";
+  const DocSelection again = shuffled_documents(n, 0.1, 42, true, "d"), other = shuffled_documents(n, 0.1, 43, true, "d");
+  ASSERT_EQ(again.runs.size(), valid.runs.size());
+  for (size_t i = 0; i < again.runs.size(); ++i) EXPECT_EQ(again.runs[i].begin, valid.runs[i].begin);
+  bool differs = other.runs.size() != valid.runs.size();
+  for (size_t i = 0; !differs && i < other.runs.size(); ++i) differs = other.runs[i].begin != valid.runs[i].begin;
+  EXPECT_TRUE(differs) << "another seed draws another subset";
+  EXPECT_THROW(shuffled_documents(1, 0.5, 1, true, "d"), UserError);  // nothing left to train on
+}
+
+TEST(ValFraction, PretrainWindowsStayInsideTheirDocuments) {
+  // Document d holds only the token d + 3, so each token names its document.
+  const fs::path dir = fs::temp_directory_path() / "iris_train_data_test";
+  fs::create_directories(dir);
+  const std::string prefix = (dir / "val_fraction").string();
+  const int docs = 60;
+  {
+    io::IndexedDatasetWriter w(prefix, 1000);
+    for (int d = 0; d < docs; ++d) w.add_document(std::vector<int32_t>(5 + d % 4, d + 3));
+    w.finalize();
+  }
+  const DocSelection vsel = shuffled_documents(docs, 0.2, 9, true, prefix), tsel = shuffled_documents(docs, 0.2, 9, false, prefix);
+  std::set<int> vdocs, tdocs;
+  for (const DocRange& r : vsel.runs) for (uint64_t d = r.begin; d < r.end; ++d) vdocs.insert(static_cast<int>(d) + 3);
+  for (const DocRange& r : tsel.runs) for (uint64_t d = r.begin; d < r.end; ++d) tdocs.insert(static_cast<int>(d) + 3);
+  const int T = 4;
+  PretrainLoader valid(prefix, T, 1, 1000, vsel), train(prefix, T, 1, 1000, tsel);
+  using Side = std::pair<PretrainLoader*, std::set<int>*>;
+  for (const auto& [loader, own] : {Side{&valid, &vdocs}, Side{&train, &tdocs}}) {
+    Batch b;
+    loader->fill(0, static_cast<int>(loader->num_samples()), b);
+    std::set<int> seen(b.tokens.begin(), b.tokens.end());
+    seen.insert(b.targets.begin(), b.targets.end());
+    for (int t : seen) EXPECT_TRUE(own->count(t)) << "token of document " << t - 3 << " read from outside the selection";
+    EXPECT_GT(seen.size(), own->size() / 2) << "the windows span the selection";
+  }
+  // Selected documents' tokens, concatenated: a window crossing two ranges reads both.
+  uint64_t tokens = 0;
+  for (int d : vdocs) tokens += 5 + (d - 3) % 4;
+  EXPECT_EQ(valid.num_tokens(), tokens);
+}
+
+}  // namespace
+}  // namespace iris
