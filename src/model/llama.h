@@ -47,21 +47,26 @@ struct MicroBatch {
   const int32_t* doc = nullptr;          // document ids for packed sequences; nullptr = one document per row
 };
 
-struct LayerActivations {
-  float* ln1;        // (N, C)       input_layernorm output
-  float* rstd1;      // (N,)
-  float* q;          // (N, NH_local·HS)  after RoPE
-  float* k;          // (N, NKV_local·HS) after RoPE
-  float* v;          // (N, NKV_local·HS)
-  float* att;        // (N, NH_local·HS)  attention output before o_proj
-  float* lse;        // (B, NH_local, T)
-  float* resid_mid;  // (N, C)       residual after the attention block
-  float* ln2;        // (N, C)
-  float* rstd2;      // (N,)
-  float* gate;       // (N, F_local)
-  float* up;         // (N, F_local)
-  float* h;          // (N, F_local)  silu(gate)·up
+// One layer's saved activations. N = B·T rows. One shape for both stages: the CPU stage keeps every
+// buffer in fp32 (LayerActivations), the CUDA stage its activations in bf16 and the statistics (rstd,
+// lse) in fp32 (CudaLayerActivations, src/model/cuda/llama_stage.h).
+template <class Act, class Stat>
+struct LayerActivationsOf {
+  Act* ln1;        // (N, C)       input_layernorm output
+  Stat* rstd1;     // (N,)
+  Act* q;          // (N, NH_local·HS)  after RoPE
+  Act* k;          // (N, NKV_local·HS) after RoPE
+  Act* v;          // (N, NKV_local·HS)
+  Act* att;        // (N, NH_local·HS)  attention output before o_proj
+  Stat* lse;       // (B, NH_local, T)
+  Act* resid_mid;  // (N, C)       residual after the attention block
+  Act* ln2;        // (N, C)
+  Stat* rstd2;     // (N,)
+  Act* gate;       // (N, F_local)
+  Act* up;         // (N, F_local)
+  Act* h;          // (N, F_local)  silu(gate)·up
 };
+using LayerActivations = LayerActivationsOf<float, float>;
 // Which LayerActivations buffers a mode shares between layers (the stage's recompute set) instead of
 // keeping one per layer. ln1 … h in declaration order.
 struct RecomputedBuffers {
@@ -71,7 +76,7 @@ struct RecomputedBuffers {
 };
 
 // Hands out the buffers of one layer's activations (LayerActivations here, CudaLayerActivations on the
-// GPU: the same fields in other element types): those `dropped` marks when shared_set (the stage's
+// GPU): those `dropped` marks when shared_set (the stage's
 // recompute set), the others otherwise (a micro-batch's layer), by take(buffer, elements); leaves the
 // rest of `a` as it is. q_width, kv_width: this rank's query and KV heads × head size; lse: B·heads·T.
 template <class LayerActs, class Take>

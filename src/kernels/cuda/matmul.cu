@@ -57,9 +57,8 @@ size_t Matmul::PlanKeyHash::operator()(const PlanKey& k) const {
   return h;
 }
 
-Matmul::Matmul(size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
+Matmul::Matmul(size_t workspace_bytes) : workspace_(workspace_bytes) {
   IRIS_CUBLAS_CHECK(cublasLtCreate(&handle_));
-  IRIS_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
 }
 
 Matmul::~Matmul() {
@@ -70,7 +69,6 @@ Matmul::~Matmul() {
     cublasLtMatmulDescDestroy(plan->op);
     delete plan;
   }
-  cudaFree(workspace_);
   cublasLtDestroy(handle_);
 }
 
@@ -94,7 +92,7 @@ void Matmul::gemm(void* d, bool out_f32, const bf16* a, bool transa, const bf16*
 
     cublasLtMatmulPreference_t pref = nullptr;
     IRIS_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const uint64_t max_workspace = workspace_bytes_;
+    const uint64_t max_workspace = workspace_.size();
     IRIS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                            &max_workspace, sizeof max_workspace));
     // Tell the heuristic how aligned the pointers really are (views into flat buffers may be less than
@@ -139,7 +137,7 @@ void Matmul::gemm(void* d, bool out_f32, const bf16* a, bool transa, const bf16*
   const Plan& plan = *it->second;
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   IRIS_CUBLAS_CHECK(cublasLtMatmul(handle_, plan.op, &alpha, a, plan.a, b, plan.b, &beta, d, plan.d, d, plan.d,
-                                   &plan.algo, workspace_, workspace_bytes_, stream));
+                                   &plan.algo, workspace_.data(), workspace_.size(), stream));
 }
 
 void Matmul::forward(bf16* out, const bf16* inp, const bf16* weight, int N, int IC, int OC, cudaStream_t stream) {

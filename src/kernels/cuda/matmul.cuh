@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "src/core/device_buffer.h"
 #include "src/kernels/cuda/common.cuh"
 
 namespace iris::cuda {
@@ -60,8 +61,7 @@ class Matmul {
             bool accumulate, cudaStream_t stream);
 
   cublasLtHandle_t handle_ = nullptr;
-  void* workspace_ = nullptr;
-  size_t workspace_bytes_;
+  DeviceBuffer<std::byte> workspace_;
   std::unordered_map<PlanKey, Plan*, PlanKeyHash> plans_;
 };
 

@@ -36,22 +36,8 @@ namespace iris {
 
 using bf16 = __nv_bfloat16;
 
-// One layer's saved activations, the bf16 counterpart of LayerActivations. N = B·T rows.
-struct CudaLayerActivations {
-  bf16* ln1;        // (N, C)       input_layernorm output
-  float* rstd1;     // (N,)
-  bf16* q;          // (N, NH_local·HS)   after RoPE
-  bf16* k;          // (N, NKV_local·HS)  after RoPE
-  bf16* v;          // (N, NKV_local·HS)
-  bf16* att;        // (N, NH_local·HS)   attention output before o_proj
-  float* lse;       // (B, NH_local, T)
-  bf16* resid_mid;  // (N, C)       residual after the attention block
-  bf16* ln2;        // (N, C)
-  float* rstd2;     // (N,)
-  bf16* gate;       // (N, F_local)
-  bf16* up;         // (N, F_local)
-  bf16* h;          // (N, F_local) silu(gate)·up
-};
+// One layer's saved activations on the device: bf16 activations, fp32 statistics (src/model/llama.h).
+using CudaLayerActivations = LayerActivationsOf<bf16, float>;
 
 // Everything one micro-batch keeps on the device between its forward and its backward on this stage,
 // carved from one allocation.
