@@ -3,8 +3,8 @@
 
   generate_hf.py make  DIR                         writes a random ~125M Llama (fp32, safetensors) + prompts.jsonl
   generate_hf.py bench DIR --batch B --new N --threads T
-      prefill: generate(max_new_tokens=1) over the batch (time to the first token); decode: generate(N) minus that,
-      over B·(N − 1) tokens. Greedy, min_new_tokens = N (no early EOS), fp32, eager attention, KV cache on.
+      one generate(N) timed by a streamer: prefill = B·512 prompt tokens over the time to the first new token;
+      decode = B·(N − 1) tokens over the time from the first to the last new token. Greedy, min_new_tokens = N (no early EOS), fp32, eager attention, KV cache on.
       Prints one line: "hf batch B: prefill P tokens/s, decode D tokens/s".
 """
 import argparse
@@ -44,18 +44,30 @@ def bench(out, batch, new, threads):
     rows = [json.loads(l)["prompt_ids"] for l in open(os.path.join(out, "prompts.jsonl"))][:batch]
     ids = torch.tensor(rows, dtype=torch.int64)
 
+    class Clock:  # a generate() streamer: put() gets the prompt first, then each step's new tokens
+        def __init__(self):
+            self.times = []
+
+        def put(self, value):
+            self.times.append(time.perf_counter())
+
+        def end(self):
+            pass
+
     def run(n):
+        clock = Clock()
         t0 = time.perf_counter()
         with torch.no_grad():
             model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=n,
-                           min_new_tokens=n, pad_token_id=0)
-        return time.perf_counter() - t0
+                           min_new_tokens=n, pad_token_id=0, streamer=clock)
+        return t0, clock.times
 
     run(2)  # warm-up
-    first = run(1)
-    full = run(new)
-    prefill = batch * ids.shape[1] / first
-    decode = batch * (new - 1) / (full - first)
+    t0, times = run(new)
+    # times[0]: the prompt handed over; times[1]: the first new token (prefill done); times[-1]: the last.
+    assert len(times) == new + 1, len(times)
+    prefill = batch * ids.shape[1] / (times[1] - t0)
+    decode = batch * (new - 1) / (times[-1] - times[1])
     print(f"hf batch {batch}: prefill {prefill:.1f} tokens/s, decode {decode:.1f} tokens/s")
 
 

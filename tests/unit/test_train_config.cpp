@@ -7,6 +7,7 @@
 #include "parallel/device_comm.h"
 #include "src/core/error.h"
 #include "src/train/config.h"
+#include "tests/unit/config_test_util.h"
 
 namespace iris {
 namespace {
@@ -19,23 +20,8 @@ std::string write_ini(const std::string& name, const std::string& text) {
   return path.string();
 }
 
-RunConfig parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "iris-train");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  RunConfig c;
-  EXPECT_TRUE(RunConfig::parse(static_cast<int>(argv.size()), argv.data(), c));
-  return c;
-}
-
-std::string error_of(std::vector<std::string> args) {
-  try {
-    parse(std::move(args));
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
+RunConfig parse(std::vector<std::string> args) { return test::parse_args(std::move(args)); }
+std::string error_of(std::vector<std::string> args) { return test::parse_error(std::move(args)); }
 
 TEST(RunConfig, IniValuesAndCommandLineOverrides) {
   auto ini = write_ini("a.ini", "[model]\nconfig = m.json\n[train]\nsteps = 7\nseq_len = 64\n[optim]\nlr = 0.5\n");

@@ -9,6 +9,7 @@
 #include "src/core/error.h"
 #include "src/train/config.h"
 #include "src/train/lr_schedule.h"
+#include "tests/unit/config_test_util.h"
 
 namespace iris {
 namespace {
@@ -91,23 +92,8 @@ TEST(LrSchedule, RatiosGiveHfCeilSteps) {
   EXPECT_NEAR(s.at(333), 0.0, kTol);
 }
 
-RunConfig parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "iris-train");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  RunConfig c;
-  RunConfig::parse(static_cast<int>(argv.size()), argv.data(), c);
-  return c;
-}
-
-std::string error_of(std::vector<std::string> args) {
-  try {
-    parse(std::move(args));
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
+RunConfig parse(std::vector<std::string> args) { return test::parse_args(std::move(args)); }
+std::string error_of(std::vector<std::string> args) { return test::parse_error(std::move(args)); }
 
 TEST(LrSchedule, ConfigKeysChooseTheSchedule) {
   RunConfig c = parse({"--optim.schedule=wsd", "--optim.warmup_ratio=0.1", "--optim.decay_ratio=0.2",
