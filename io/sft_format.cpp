@@ -264,14 +264,10 @@ bool SftTemplate::places_system() const {
   return false;
 }
 
-SftVocabulary SftVocabulary::of(const Tokenizer& tokenizer) {
+SftVocabulary SftVocabulary::of(const Tokenizer& tokenizer, bool allow_special) {
   SftVocabulary v;
-  v.encode = [tokenizer](std::string_view text) { return tokenizer.encode(text); };
-  v.piece_id = [tokenizer](std::string_view piece) {
-    for (int id = 0; id < tokenizer.vocab_size(); ++id)
-      if (tokenizer.piece(id) == piece) return id;
-    return -1;
-  };
+  v.encode = [tokenizer, allow_special](std::string_view text) { return tokenizer.encode(text, allow_special); };
+  v.piece_id = [tokenizer](std::string_view piece) { return tokenizer.token_id(piece); };
   v.bos_id = tokenizer.bos_id();
   v.eos_id = tokenizer.eos_id();
   return v;

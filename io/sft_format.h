@@ -104,7 +104,8 @@ struct SftVocabulary {
   std::function<std::vector<int32_t>(std::string_view)> encode;  // no BOS/EOS added
   std::function<int(std::string_view)> piece_id;                 // -1 when unknown
   int bos_id = -1, eos_id = -1;
-  static SftVocabulary of(const Tokenizer& tokenizer);
+  // allow_special: special-token text inside records becomes the token (iris-tokenize --allow-special).
+  static SftVocabulary of(const Tokenizer& tokenizer, bool allow_special = false);
 };
 
 struct SftSpan {  // tokens [begin, end) came from one joined segment

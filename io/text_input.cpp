@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "io/compressed_input.h"
+#include "io/utf8.h"
 
 #include "src/core/check.h"
 #include "src/core/log.h"
@@ -61,6 +62,23 @@ std::string key_list(const nlohmann::json& object) {
 
 std::string TextDocument::where() const { return line == 0 ? file : fmt::format("{}:{}", file, line); }
 std::string InputRecord::where() const { return line == 0 ? file : fmt::format("{}:{}", file, line); }
+
+const InputRecord& valid_utf8_record(const InputRecord& record, bool replace_invalid, InputRecord& scratch) {
+  const size_t bad = find_invalid_utf8(record.data);
+  if (bad == std::string::npos) return record;
+  if (!replace_invalid) {
+    const size_t line = record.line > 0 ? record.line : line_of_offset(record.data, bad);
+    const size_t line_start = record.data.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const size_t column = line_start == std::string::npos || bad == 0 ? bad + 1 : bad - line_start;
+    throw BadRecordError("invalid UTF-8",
+                         fmt::format("{}:{}: invalid UTF-8 (byte 0x{:02x} at column {}); convert the file to UTF-8 "
+                                     "or pass --replace-invalid to read such bytes as U+FFFD", record.file, line,
+                                     static_cast<unsigned char>(record.data[bad]), column));
+  }
+  scratch = record;
+  scratch.data = replace_invalid_utf8(record.data);
+  return scratch;
+}
 
 nlohmann::json parse_json_record(const InputRecord& record) {
   nlohmann::json value;

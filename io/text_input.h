@@ -55,6 +55,11 @@ class BadRecordError : public UserError {
   std::string reason_;
 };
 
+// The record itself when its data is valid UTF-8. Otherwise, with replace_invalid, `scratch` holding
+// a copy with U+FFFD for each ill-formed sequence (io/utf8.h); without, BadRecordError "invalid UTF-8"
+// naming FILE:LINE (the line inside a text file too) and the flag that replaces instead.
+const InputRecord& valid_utf8_record(const InputRecord& record, bool replace_invalid, InputRecord& scratch);
+
 // Parses a JSONL record into a JSON object; BadRecordError for malformed JSON or a non-object.
 nlohmann::json parse_json_record(const InputRecord& record);
 // The document text of a record: a text file's contents, or the string under `text_field` of a
