@@ -17,16 +17,53 @@ using nlohmann::json;
 
 namespace {
 
-const std::set<std::string> kAllPlaceholders = {"system", "instruction", "input", "content", "output"};
-const std::set<std::string> kBeginFields = {};
-const std::set<std::string> kSystemFields = {"system"};
-const std::set<std::string> kUserFields = {"system", "instruction", "input", "content"};
+const std::set<std::string> kAllPlaceholders = {"system", "instruction", "input", "content", "output", "today_date"};
+const std::set<std::string> kBeginFields = {"today_date"};
+const std::set<std::string> kSystemFields = {"system", "today_date"};
+const std::set<std::string> kUserFields = {"system", "instruction", "input", "content", "today_date"};
 const std::set<std::string> kAssistantFields = {"output", "content"};
 
 std::string join(const std::set<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "{" : ", {") + n + "}";
   return out.empty() ? "none" : out;
+}
+
+// Python's str.strip() whitespace (what Jinja's |trim removes): ASCII \t\n\v\f\r, \x1c-\x1f, space, and
+// the Unicode White_Space code points U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+// U+205F, U+3000.
+size_t whitespace_at(const std::string& s, size_t i) {  // byte length of the whitespace at s[i], or 0
+  const auto b = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
+  const unsigned c = b(i);
+  if ((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20)) return 1;
+  if (c == 0xC2 && (b(i + 1) == 0x85 || b(i + 1) == 0xA0)) return 2;
+  if (c == 0xE1 && b(i + 1) == 0x9A && b(i + 2) == 0x80) return 3;
+  if (c == 0xE2 && b(i + 1) == 0x80 && (b(i + 2) <= 0x8A || b(i + 2) == 0xA8 || b(i + 2) == 0xA9 || b(i + 2) == 0xAF))
+    return b(i + 2) >= 0x80 ? 3 : 0;
+  if (c == 0xE2 && b(i + 1) == 0x81 && b(i + 2) == 0x9F) return 3;
+  if (c == 0xE3 && b(i + 1) == 0x80 && b(i + 2) == 0x80) return 3;
+  return 0;
+}
+
+std::string trimmed(const std::string& s) {
+  size_t begin = 0;
+  while (begin < s.size()) {
+    const size_t n = whitespace_at(s, begin);
+    if (n == 0) break;
+    begin += n;
+  }
+  size_t end = begin;  // one past the last non-whitespace character
+  for (size_t i = begin; i < s.size();) {
+    const size_t n = whitespace_at(s, i);
+    if (n == 0) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      i += c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      end = i;
+    } else {
+      i += n;
+    }
+  }
+  return s.substr(begin, end - begin);
 }
 
 // ---- records ----
@@ -167,8 +204,10 @@ struct Values {
   const std::string* system = nullptr;
   const SftTurn* turn = nullptr;
   bool assistant = false;
+  const std::string* today_date = nullptr;
   const std::string& get(const std::string& name) const {
     static const std::string empty;
+    if (name == "today_date") return today_date ? *today_date : empty;
     if (name == "system") return system ? *system : empty;
     if (!turn) return empty;
     if (assistant) return turn->answer;  // {output} and {content}
@@ -233,15 +272,25 @@ SftTemplate SftTemplate::parse(const std::string& json_text, const std::string& 
   IRIS_USER_CHECK(root.is_object(), "template {}: expected a JSON object", source);
   for (auto k = root.begin(); k != root.end(); ++k) {
     static const std::set<std::string> keys = {"description", "default_system", "begin", "system", "user",
-                                               "assistant"};
+                                               "assistant", "system_always", "trim", "today_date"};
     IRIS_USER_CHECK(keys.count(k.key()), "template {}: unknown key \"{}\" (expected description, default_system, "
-                    "begin, system, user, assistant)", source, k.key());
+                    "begin, system, user, assistant, system_always, trim, today_date)", source, k.key());
   }
   SftTemplate t;
   t.source_ = source;
   if (root.contains("default_system")) {
     IRIS_USER_CHECK(root["default_system"].is_string(), "template {}: \"default_system\" must be a string", source);
     t.default_system_ = root["default_system"].get<std::string>();
+  }
+  for (const char* key : {"system_always", "trim"}) {
+    if (!root.contains(key)) continue;
+    IRIS_USER_CHECK(root[key].is_boolean(), "template {}: \"{}\" must be true or false", source, key);
+    (std::string(key) == "trim" ? t.trim_ : t.system_always_) = root[key].get<bool>();
+  }
+  if (root.contains("today_date")) {
+    IRIS_USER_CHECK(root["today_date"].is_string(), "template {}: \"today_date\" must be a string such as "
+                    "\"26 Jul 2024\"", source);
+    t.today_date_ = root["today_date"].get<std::string>();
   }
   t.begin_ = parse_segments(root, "begin", source, kBeginFields);
   t.system_ = parse_segments(root, "system", source, kSystemFields);
@@ -292,8 +341,17 @@ SftFormatter::SftFormatter(SftTemplate tmpl, SftVocabulary vocab, bool train_on_
   }
 }
 
-void SftFormatter::format(const SftSample& sample, FormattedSample& out, const std::string& where) const {
+void SftFormatter::format(const SftSample& original, FormattedSample& out, const std::string& where) const {
   const SftTemplate& t = template_;
+  SftSample trimmed_copy;
+  if (t.trim()) {
+    trimmed_copy.system = trimmed(original.system);
+    for (const SftTurn& turn : original.turns)
+      trimmed_copy.turns.push_back({trimmed(turn.instruction), trimmed(turn.input), trimmed(turn.content),
+                                    trimmed(turn.answer)});
+  }
+  const SftSample& sample = t.trim() ? trimmed_copy : original;
+  const std::string* date = &t.today_date();
   const std::string& system = sample.system.empty() ? t.default_system() : sample.system;
   if (!sample.system.empty() && !t.places_system()) {
     throw BadRecordError("system prompt unsupported",
@@ -318,12 +376,12 @@ void SftFormatter::format(const SftSample& sample, FormattedSample& out, const s
       }
     }
   };
-  emit(t.begin(), Values{});
-  if (!system.empty()) emit(t.system(), Values{&system});
+  emit(t.begin(), Values{nullptr, nullptr, false, date});
+  if (!system.empty() || t.system_always()) emit(t.system(), Values{&system, nullptr, false, date});
   for (size_t i = 0; i < sample.turns.size(); ++i) {
     const std::string no_system;
-    emit(t.user(), Values{i == 0 ? &system : &no_system, &sample.turns[i], false});
-    emit(t.assistant(), Values{nullptr, &sample.turns[i], true});
+    emit(t.user(), Values{i == 0 ? &system : &no_system, &sample.turns[i], false, date});
+    emit(t.assistant(), Values{nullptr, &sample.turns[i], true, date});
   }
 
   out.tokens.clear();

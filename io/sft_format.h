@@ -9,11 +9,17 @@
 //     "begin":     [SEGMENT, ...],                 once, at the start of a sample
 //     "system":    [SEGMENT, ...],                 once after "begin", when there is a system prompt
 //     "user":      [SEGMENT, ...],                 every user turn (an Alpaca record is one turn)
-//     "assistant": [SEGMENT, ...] }                every answer
-//   SEGMENT = {"text": "...{placeholder}..."} or {"token": "bos" | "eos" | "<piece>"},
+//     "assistant": [SEGMENT, ...],                 every answer
+//     "system_always": false,                      true: render "system" even when the system prompt is empty
+//     "trim": false,                               true: strip leading/trailing whitespace of every message
+//                                                  (Jinja's |trim, as HF chat templates do)
+//     "today_date": "26 Jul 2024" }                the {today_date} placeholder (iris-tokenize --sft.today-date)
+//   SEGMENT = {"text": "...{placeholder}..."} or {"token": "bos" | "eos" | "<piece>"} (a piece such as
+//             "<|eot_id|>" or "</s>": inserted by id, never read from text),
 //             plus optional "train": true (a target) and "when": "FIELD" / "!FIELD" (rendered only
 //             when FIELD is non-empty / empty).
-//   Placeholders ({{ and }} are literal braces): {system} in system and user segments (in user
+//   Placeholders ({{ and }} are literal braces): {today_date} in begin, system and user segments;
+//   {system} in system and user segments (in user
 //   segments it is the system prompt in the first turn and empty later), {instruction} {input}
 //   {content} in user segments, {output} {content} in assistant segments. Chat records give
 //   instruction = content and input = ""; Alpaca records give content = instruction [+ "\n\n" + input].
@@ -86,6 +92,10 @@ class SftTemplate {
 
   const std::string& source() const { return source_; }
   const std::string& default_system() const { return default_system_; }
+  const std::string& today_date() const { return today_date_; }
+  void set_today_date(std::string date) { today_date_ = std::move(date); }
+  bool system_always() const { return system_always_; }
+  bool trim() const { return trim_; }
   const std::vector<SftTemplateSegment>& begin() const { return begin_; }
   const std::vector<SftTemplateSegment>& system() const { return system_; }
   const std::vector<SftTemplateSegment>& user() const { return user_; }
@@ -93,7 +103,8 @@ class SftTemplate {
   bool places_system() const;  // a system segment list, or {system} in a user segment
 
  private:
-  std::string source_, default_system_;
+  std::string source_, default_system_, today_date_;
+  bool system_always_ = false, trim_ = false;
   std::vector<SftTemplateSegment> begin_, system_, user_, assistant_;
 };
 

@@ -1,7 +1,7 @@
 // iris-tokenize: raw text / JSONL → Megatron indexed token dataset (PREFIX.bin + PREFIX.idx), and
 // SFT JSONL → tokens + loss mask (PREFIX.bin/.idx + PREFIX_loss_mask.bin/.idx, see io/sft_dataset.h).
 //   iris-tokenize --tokenizer M.model --input FILE|DIR [...] --output PREFIX [--workers N]
-//   iris-tokenize --sft --template alpaca|medalpaca|llama2-chat|PATH ... [--inspect N]
+//   iris-tokenize --sft --template alpaca|medalpaca|llama2-chat|llama3-chat|mistral-instruct|PATH ... [--inspect N]
 // Pretraining documents become [BOS] tokens [EOS]. Inputs may be .gz/.zst compressed. The output
 // appears only when complete (.tmp files renamed at the end); on any error nothing new is left
 // behind and an older output stays as it was. Exit status: 0 done, 2 bad input, 1 internal failure.
@@ -45,7 +45,7 @@ struct TokenizeOptions {
   double progress_seconds = 5;
   // SFT
   bool sft = false;
-  std::string template_name, templates_dir;
+  std::string template_name, templates_dir, today_date;
   bool train_on_inputs = false;
   size_t seq_len = 0;
   std::string overflow = "truncate";
@@ -84,6 +84,8 @@ bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& hel
       ("sft", po::bool_switch(&opt.sft), "format SFT records with a template; also writes PREFIX_loss_mask.bin/.idx")
       ("template", po::value(&opt.template_name), "template name in the templates directory or a .json path")
       ("templates-dir", po::value(&opt.templates_dir), "where template names are looked up (default: configs/templates)")
+      ("sft.today-date", po::value(&opt.today_date),
+       "the template's {today_date} (llama3-chat's \"Today Date\", default 26 Jul 2024)")
       ("train-on-inputs", po::bool_switch(&opt.train_on_inputs), "train on prompts too, not only answers")
       ("seq-len", po::value(&opt.seq_len)->default_value(0), "longest sample in tokens (0: no limit)")
       ("sft.overflow", po::value(&opt.overflow)->default_value(opt.overflow), "longer samples: truncate or drop")
@@ -225,8 +227,9 @@ int run(const TokenizeOptions& opt, const char* argv0) {
   }
 
   const std::string dir = opt.templates_dir.empty() ? default_templates_dir(argv0) : opt.templates_dir;
-  const io::SftFormatter formatter(io::SftTemplate::load(opt.template_name, dir),
-                                   io::SftVocabulary::of(tok, opt.allow_special), opt.train_on_inputs);
+  io::SftTemplate tmpl = io::SftTemplate::load(opt.template_name, dir);
+  if (!opt.today_date.empty()) tmpl.set_today_date(opt.today_date);
+  const io::SftFormatter formatter(std::move(tmpl), io::SftVocabulary::of(tok, opt.allow_special), opt.train_on_inputs);
   if (opt.inspect > 0) return inspect_samples(opt, tok, formatter);
   const io::SftOverflow overflow = opt.overflow == "drop" ? io::SftOverflow::Drop : io::SftOverflow::Truncate;
   io::SftDatasetWriter writer(opt.output, tok.vocab_size());

@@ -41,6 +41,8 @@ pins=(
   idna==3.7
   urllib3==2.2.2
   certifi==2024.7.4
+  jinja2==3.1.4
+  markupsafe==2.1.5
 )
 # Installed with --no-deps: peft requires torch>=1.13.0, and Debian's torch calls itself 1.13.0a0, a
 # pre-release pip ranks below 1.13.0, so it would fetch a PyPI torch. Its other requirements are in pins.
