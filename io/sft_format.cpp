@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -68,19 +69,28 @@ std::string trimmed(const std::string& s) {
 
 // ---- records ----
 
-std::string string_field(const json& object, const std::string& name, const std::string& where, bool required) {
-  auto it = object.find(name);
-  if (it == object.end()) {
+// A string field by name or dotted path (an array of strings is joined with blank lines, as for
+// --text-field); `flag` is the option that names it.
+std::string string_field(const json& object, const std::string& name, const std::string& where, bool required,
+                         const std::string& flag) {
+  const json* field = find_field(object, name);
+  if (field == nullptr) {
     if (!required) return "";
     throw BadRecordError(fmt::format("no \"{}\" field", name),
-                         fmt::format("{}: SFT record has no \"{}\" field (choose field names with --sft.{}-field)",
-                                     where, name, name == "output" ? "output" : "instruction"));
+                         fmt::format("{}: SFT record has no \"{}\" field (choose field names with {})", where, name,
+                                     flag));
   }
-  if (!it->is_string()) {
+  if (field->is_array() && std::all_of(field->begin(), field->end(), [](const json& v) { return v.is_string(); })) {
+    std::string joined;
+    for (const json& v : *field) joined += (joined.empty() ? "" : "\n\n") + v.get<std::string>();
+    return joined;
+  }
+  if (!field->is_string()) {
     throw BadRecordError(fmt::format("\"{}\" not a string", name),
-                         fmt::format("{}: field \"{}\" is a JSON {}, expected a string", where, name, it->type_name()));
+                         fmt::format("{}: field \"{}\" is a JSON {}, expected a string", where, name,
+                                     field->type_name()));
   }
-  return it->get<std::string>();
+  return field->get<std::string>();
 }
 
 SftSample parse_chat(const json& messages, const SftFields& f, const std::string& where) {
@@ -93,8 +103,8 @@ SftSample parse_chat(const json& messages, const SftFields& f, const std::string
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& m = messages[i];
     if (!m.is_object()) bad("bad messages", fmt::format("message {} is not a JSON object", i + 1));
-    const std::string role = string_field(m, f.role, where, true);
-    const std::string content = string_field(m, f.content, where, true);
+    const std::string role = string_field(m, f.role, where, true, "--sft.role-field");
+    const std::string content = string_field(m, f.content, where, true, "--sft.content-field");
     if (role == "system") {
       if (i != 0) bad("bad messages", fmt::format("message {}: a system message may only come first", i + 1));
       sample.system = content;
@@ -228,12 +238,13 @@ struct Piece {  // a joined run of text, or one special token
 SftSample parse_sft_record(const InputRecord& record, const SftFields& fields) {
   const json value = parse_json_record(record);
   const std::string where = record.where();
-  auto messages = value.find(fields.messages);
-  if (messages != value.end()) return parse_chat(*messages, fields, where);
+  const json* messages = find_field(value, fields.messages);
+  if (messages != nullptr) return parse_chat(*messages, fields, where);
   SftTurn turn;
-  turn.instruction = string_field(value, fields.instruction, where, true);
-  turn.input = string_field(value, fields.input, where, false);
-  turn.answer = string_field(value, fields.output, where, true);
+  turn.instruction = string_field(value, fields.instruction, where, true, "--sft.instruction-field (or "
+                                  "--sft.messages-field for chats)");
+  turn.input = string_field(value, fields.input, where, false, "--sft.input-field");
+  turn.answer = string_field(value, fields.output, where, true, "--sft.output-field");
   turn.content = turn.input.empty() ? turn.instruction : turn.instruction + "\n\n" + turn.input;
   SftSample sample;
   sample.turns.push_back(std::move(turn));
