@@ -9,6 +9,8 @@
 #include <queue>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "io/utf8.h"
 #include "src/core/check.h"
 
@@ -381,6 +383,56 @@ int BpeTokenizer::token_id(std::string_view piece) const {
   std::string bytes;
   if (!unicode_to_bytes(piece, bytes) || bytes.empty()) return -1;
   return tables_->find_bytes(bytes);
+}
+
+std::string BpeTokenizer::hf_tokenizer_json() const {
+  using nlohmann::ordered_json;
+  auto unicode = [](std::string_view bytes) {
+    std::string out;
+    for (unsigned char b : bytes) out += byte_to_unicode(b);
+    return out;
+  };
+  ordered_json vocab = ordered_json::object();
+  for (size_t id = 0; id < spec_.token_bytes.size(); ++id)
+    if (!special_[id] && !spec_.token_bytes[id].empty()) vocab[unicode(spec_.token_bytes[id])] = id;
+  ordered_json merges = ordered_json::array();
+  if (!spec_.merges.empty()) {
+    for (const auto& [l, r, merged] : spec_.merges)
+      merges.push_back(unicode(spec_.token_bytes[l]) + " " + unicode(spec_.token_bytes[r]));
+  } else {
+    // TikTokenConverter's order: by the merged token's rank, then by the ranks of its two halves.
+    for (size_t id = 0; id < spec_.token_bytes.size(); ++id) {
+      const std::string_view t = spec_.token_bytes[id];
+      if (special_[id] || t.size() < 2) continue;
+      std::vector<std::pair<int32_t, int32_t>> splits;
+      for (size_t k = 1; k < t.size(); ++k) {
+        const int32_t l = tables_->find_bytes(t.substr(0, k)), r = tables_->find_bytes(t.substr(k));
+        if (l >= 0 && r >= 0) splits.emplace_back(l, r);
+      }
+      std::sort(splits.begin(), splits.end());
+      for (const auto& [l, r] : splits) merges.push_back(unicode(spec_.token_bytes[l]) + " " + unicode(spec_.token_bytes[r]));
+    }
+  }
+  ordered_json added = ordered_json::array();
+  std::vector<std::pair<std::string, int32_t>> specials = spec_.specials;
+  std::sort(specials.begin(), specials.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (const auto& [text, id] : specials)
+    added.push_back({{"id", id}, {"content", text}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                     {"normalized", false}, {"special", true}});
+  const ordered_json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
+                                   {"use_regex", false}};
+  ordered_json root = {
+      {"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", ordered_json::array({
+          {{"type", "Split"}, {"pattern", {{"Regex", spec_.pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+          byte_level})}}},
+      {"post_processor", nullptr},
+      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", nullptr},
+                 {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false},
+                 {"ignore_merges", spec_.whole_piece_lookup}, {"vocab", vocab}, {"merges", merges}}}};
+  return root.dump();
 }
 
 }  // namespace iris::io

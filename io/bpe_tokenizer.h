@@ -51,6 +51,10 @@ class BpeTokenizer {
   int token_id(std::string_view piece) const;  // -1 when unknown
   bool is_special(int id) const;
   const std::string& source() const { return spec_.source; }
+  // The tokenizer as a Hugging Face tokenizer.json (model BPE with ignore_merges as tiktoken, a Split
+  // regex then ByteLevel, every special token in added_tokens): what transformers' TikTokenConverter
+  // makes of a tiktoken file, so AutoTokenizer loads an exported model.
+  std::string hf_tokenizer_json() const;
   const std::string& pattern() const { return spec_.pattern; }
 
  private:

@@ -283,9 +283,10 @@ SftTemplate SftTemplate::parse(const std::string& json_text, const std::string& 
   IRIS_USER_CHECK(root.is_object(), "template {}: expected a JSON object", source);
   for (auto k = root.begin(); k != root.end(); ++k) {
     static const std::set<std::string> keys = {"description", "default_system", "begin", "system", "user",
-                                               "assistant", "system_always", "trim", "today_date"};
+                                               "assistant", "system_always", "trim", "today_date",
+                                               "hf_chat_template"};
     IRIS_USER_CHECK(keys.count(k.key()), "template {}: unknown key \"{}\" (expected description, default_system, "
-                    "begin, system, user, assistant, system_always, trim, today_date)", source, k.key());
+                    "begin, system, user, assistant, system_always, trim, today_date, hf_chat_template)", source, k.key());
   }
   SftTemplate t;
   t.source_ = source;
@@ -303,6 +304,10 @@ SftTemplate SftTemplate::parse(const std::string& json_text, const std::string& 
                     "\"26 Jul 2024\"", source);
     t.today_date_ = root["today_date"].get<std::string>();
   }
+  if (root.contains("hf_chat_template")) {
+    IRIS_USER_CHECK(root["hf_chat_template"].is_string(), "template {}: \"hf_chat_template\" must be a string", source);
+    t.hf_chat_template_ = root["hf_chat_template"].get<std::string>();
+  }
   t.begin_ = parse_segments(root, "begin", source, kBeginFields);
   t.system_ = parse_segments(root, "system", source, kSystemFields);
   t.user_ = parse_segments(root, "user", source, kUserFields);
@@ -314,6 +319,13 @@ SftTemplate SftTemplate::parse(const std::string& json_text, const std::string& 
   IRIS_USER_CHECK(trains, "template {}: no assistant segment has \"train\": true, so nothing would be trained",
                   source);
   return t;
+}
+
+std::string SftTemplate::answer_end_token() const {
+  std::string token;
+  for (const auto& s : assistant_)
+    if (s.kind == SftTemplateSegment::Kind::Token && s.train) token = s.token;
+  return token;
 }
 
 bool SftTemplate::places_system() const {

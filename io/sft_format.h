@@ -13,7 +13,9 @@
 //     "system_always": false,                      true: render "system" even when the system prompt is empty
 //     "trim": false,                               true: strip leading/trailing whitespace of every message
 //                                                  (Jinja's |trim, as HF chat templates do)
-//     "today_date": "26 Jul 2024" }                the {today_date} placeholder (iris-tokenize --sft.today-date)
+//     "today_date": "26 Jul 2024",                 the {today_date} placeholder (iris-tokenize --sft.today-date)
+//     "hf_chat_template": "{{ bos_token }}..." }   the Jinja chat_template this reproduces, written to
+//                                                  tokenizer_config.json by iris-convert iris-to-hf --template
 //   SEGMENT = {"text": "...{placeholder}..."} or {"token": "bos" | "eos" | "<piece>"} (a piece such as
 //             "<|eot_id|>" or "</s>": inserted by id, never read from text),
 //             plus optional "train": true (a target) and "when": "FIELD" / "!FIELD" (rendered only
@@ -96,6 +98,9 @@ class SftTemplate {
   void set_today_date(std::string date) { today_date_ = std::move(date); }
   bool system_always() const { return system_always_; }
   bool trim() const { return trim_; }
+  const std::string& hf_chat_template() const { return hf_chat_template_; }
+  // The token that closes each answer (the last trained "token" segment: "eos", "<|eot_id|>"), or "".
+  std::string answer_end_token() const;
   const std::vector<SftTemplateSegment>& begin() const { return begin_; }
   const std::vector<SftTemplateSegment>& system() const { return system_; }
   const std::vector<SftTemplateSegment>& user() const { return user_; }
@@ -103,7 +108,7 @@ class SftTemplate {
   bool places_system() const;  // a system segment list, or {system} in a user segment
 
  private:
-  std::string source_, default_system_, today_date_;
+  std::string source_, default_system_, today_date_, hf_chat_template_;
   bool system_always_ = false, trim_ = false;
   std::vector<SftTemplateSegment> begin_, system_, user_, assistant_;
 };

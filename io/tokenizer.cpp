@@ -47,6 +47,10 @@ class SentencePieceModel final : public TokenizerModel {
     const int id = processor_.PieceToId(piece);
     return id >= 0 && id < vocab_size() && processor_.IdToPiece(id) == piece ? id : -1;
   }
+  std::string hf_tokenizer_json() const override {
+    IRIS_USER_CHECK(false, "tokenizer {} is a sentencepiece model; it has no tokenizer.json form here", path_);
+    return "";
+  }
 
  private:
   sentencepiece::SentencePieceProcessor processor_;
@@ -65,6 +69,7 @@ class BpeModel final : public TokenizerModel {
   int eos_id() const override { return bpe_.eos_id(); }
   std::string piece(int id) const override { return bpe_.piece(id); }
   int token_id(std::string_view piece) const override { return bpe_.token_id(piece); }
+  std::string hf_tokenizer_json() const override { return bpe_.hf_tokenizer_json(); }
 
  private:
   BpeTokenizer bpe_;
@@ -101,5 +106,6 @@ int Tokenizer::bos_id() const { return model_->bos_id(); }
 int Tokenizer::eos_id() const { return model_->eos_id(); }
 std::string Tokenizer::piece(int id) const { return model_->piece(id); }
 int Tokenizer::token_id(std::string_view piece) const { return model_->token_id(piece); }
+std::string Tokenizer::hf_tokenizer_json() const { return model_->hf_tokenizer_json(); }
 
 }  // namespace iris::io

@@ -27,6 +27,7 @@ class TokenizerModel {
   virtual int eos_id() const = 0;
   virtual std::string piece(int id) const = 0;
   virtual int token_id(std::string_view piece) const = 0;
+  virtual std::string hf_tokenizer_json() const = 0;
 };
 
 class Tokenizer {
@@ -44,6 +45,8 @@ class Tokenizer {
   int eos_id() const;  // -1 when the model defines none
   std::string piece(int id) const;
   int token_id(std::string_view piece) const;  // -1 when no token has this piece
+  // A Hugging Face tokenizer.json of a byte-level BPE (UserError for sentencepiece, which exports as is).
+  std::string hf_tokenizer_json() const;
   TokenizerKind kind() const { return kind_; }
   bool byte_level() const { return kind_ != TokenizerKind::SentencePiece; }
   const std::string& path() const { return path_; }

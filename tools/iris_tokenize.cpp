@@ -236,8 +236,8 @@ int run(const TokenizeOptions& opt, const char* argv0) {
   auto transform = [&](const io::InputRecord& raw, io::TokenizedRecord& out) {
     io::InputRecord scratch;
     const io::InputRecord& record = io::valid_utf8_record(raw, opt.replace_invalid, scratch);
-    IRIS_USER_CHECK(record.format == io::InputFormat::JsonLines, "{}: --sft needs JSONL records, not a text file",
-                    record.where());
+    IRIS_USER_CHECK(record.format != io::InputFormat::Text, "{}: --sft needs JSONL, JSON or CSV records, not a text "
+                    "file", record.where());
     io::FormattedSample sample;
     formatter.format(io::parse_sft_record(record, opt.fields), sample, record.where());
     bool truncated = false;

@@ -102,7 +102,7 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("data.path", &c.data.path, "indexed dataset prefix (PREFIX.bin and PREFIX.idx) from iris-tokenize"),
       key("data.paths", &c.data.paths, "blend of datasets \"W1 PREFIX1 W2 PREFIX2 ...\" (weights are normalised)"),
       key("data.split", &c.data.split, "train,valid shares of each dataset's documents, e.g. \"98,2\" (empty: all train)"),
-      key("data.tokenizer", &c.data.tokenizer, "sentencepiece model the data was tokenized with"),
+      key("data.tokenizer", &c.data.tokenizer, "tokenizer file the data was tokenized with (sentencepiece, tiktoken tokenizer.model or tokenizer.json)"),
       key("train.seq_len", &c.train.seq_len, "sequence length T"),
       key("train.micro_batch", &c.train.micro_batch, "samples per micro-batch on one rank"),
       key("train.grad_accum", &c.train.grad_accum, "micro-batches per optimizer step on one rank"),
