@@ -1,5 +1,5 @@
 // iris-tokenize: raw text / JSONL → Megatron indexed token dataset (PREFIX.bin + PREFIX.idx), and
-// SFT JSONL → tokens + loss mask (PREFIX.bin/.idx + PREFIX_loss_mask.bin/.idx, see io/sft_dataset.h).
+// SFT JSONL/JSON/CSV → tokens + loss mask (PREFIX.bin/.idx + PREFIX_loss_mask.bin/.idx, see io/sft_dataset.h).
 //   iris-tokenize --tokenizer M.model --input FILE|DIR [...] --output PREFIX [--workers N]
 //   iris-tokenize --sft --template alpaca|medalpaca|llama2-chat|llama3-chat|mistral-instruct|PATH ... [--inspect N]
 // Pretraining documents become [BOS] tokens [EOS]. Inputs may be .gz/.zst compressed. The output
@@ -56,9 +56,11 @@ struct TokenizeOptions {
 // Returns false when --help was asked for (usage printed to `help`).
 bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& help) {
   po::options_description desc(
-      "iris-tokenize: turn text files, directories and JSONL (.gz/.zst too) into a Megatron indexed token dataset\n"
-      "Directories are searched recursively (sorted) for .txt/.md (one document per file) and .jsonl/.json\n"
-      "(one document per line). Each document is written as [BOS] tokens [EOS].\n\nOptions");
+      "iris-tokenize: turn text files, directories, JSONL, JSON arrays and CSV (.gz/.zst too) into a Megatron\n"
+      "indexed token dataset. Directories are searched recursively (sorted) for .txt/.md (one document per\n"
+      "file) and .jsonl/.json (one document per line, or per element of a JSON array); a .csv named directly\n"
+      "has a header row and one record per row. Fields: --text-field / --sft.*-field, dotted paths reach into\n"
+      "nested objects. Each document is written as [BOS] tokens [EOS].\n\nOptions");
   desc.add_options()
       ("help", "print this help")
       ("tokenizer", po::value(&opt.tokenizer)->required(),
