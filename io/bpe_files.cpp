@@ -147,6 +147,76 @@ BpeModelSpec read_tiktoken_file(const std::string& path) {
   return spec;
 }
 
+namespace {
+
+// The regex of root["pre_tokenizer"]: ByteLevel(use_regex) alone (GPT-2's), or a Sequence of a
+// Split regex (Isolated) and ByteLevel(use_regex=false) (Llama 3's).
+std::string read_pre_tokenizer(const json& root, const std::string& path) {
+  auto need = [&](bool ok, const std::string& key, const std::string& what) {
+    IRIS_USER_CHECK(ok, "tokenizer {}: \"{}\" {}", path, key, what);
+  };
+  std::string pattern;
+  // Pre-tokenizer: ByteLevel(use_regex) alone, or Sequence[Split(Regex, Isolated), ByteLevel(use_regex=false)].
+  need(root.contains("pre_tokenizer") && root["pre_tokenizer"].is_object(), "pre_tokenizer",
+       "must be a ByteLevel pre-tokenizer (or a Sequence of a Split regex and ByteLevel)");
+  std::vector<json> steps;
+  const json& pre = root["pre_tokenizer"];
+  if (pre.value("type", "") == "Sequence") {
+    need(pre.contains("pretokenizers") && pre["pretokenizers"].is_array(), "pre_tokenizer.pretokenizers",
+         "must be a list");
+    for (const json& p : pre["pretokenizers"]) steps.push_back(p);
+  } else {
+    steps.push_back(pre);
+  }
+  bool byte_level = false;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const json& p = steps[i];
+    const std::string key = fmt::format("pre_tokenizer step {} ({})", i + 1, p.value("type", "?"));
+    const std::string type = p.value("type", "");
+    if (type == "Split") {
+      need(pattern.empty() && !byte_level, key, "must come first, once");
+      need(p.contains("pattern") && p["pattern"].is_object() && p["pattern"].contains("Regex"), key + ".pattern",
+           "must be {\"Regex\": \"...\"}");
+      need(p.value("behavior", "") == "Isolated" && !p.value("invert", false), key,
+           "must have behavior Isolated and invert false");
+      pattern = p["pattern"]["Regex"].get<std::string>();
+    } else if (type == "ByteLevel") {
+      need(!p.value("add_prefix_space", false), key + ".add_prefix_space", "is not supported (must be false)");
+      if (p.value("use_regex", true)) {
+        need(pattern.empty(), key + ".use_regex", "cannot follow a Split (set it to false)");
+        pattern = kGpt2Pattern;
+      }
+      byte_level = true;
+    } else {
+      need(false, key, "is not supported (expected Split or ByteLevel)");
+    }
+  }
+  need(byte_level && !pattern.empty(), "pre_tokenizer", "must include ByteLevel and a regex");
+  return pattern;
+}
+
+// BOS/EOS: tokenizer_config.json beside the file when it names them, else the usual names.
+void set_bos_eos(BpeModelSpec& spec, const std::string& path) {
+  std::string bos, eos;
+  const fs::path config = fs::path(path).parent_path() / "tokenizer_config.json";
+  std::error_code ec;
+  if (fs::is_regular_file(config, ec)) {
+    try {
+      const json c = json::parse(read_whole(config.string()));
+      if (c.contains("bos_token")) bos = token_text(c["bos_token"]);
+      if (c.contains("eos_token")) eos = token_text(c["eos_token"]);
+    } catch (const json::parse_error& e) {
+      IRIS_USER_CHECK(false, "{}: not valid JSON ({})", config.string(), e.what());
+    }
+  }
+  for (const auto& [text, id] : spec.specials) {
+    if (text == bos || (bos.empty() && text == "<|begin_of_text|>")) spec.bos_id = id;
+    if (text == eos || (eos.empty() && (text == "<|end_of_text|>" || text == "<|endoftext|>"))) spec.eos_id = id;
+  }
+}
+
+}  // namespace
+
 BpeModelSpec read_hf_tokenizer_json(const std::string& path) {
   json root;
   try {
@@ -171,42 +241,7 @@ BpeModelSpec read_hf_tokenizer_json(const std::string& path) {
   BpeModelSpec spec;
   spec.source = path;
   spec.whole_piece_lookup = model.value("ignore_merges", false);
-  // Pre-tokenizer: ByteLevel(use_regex) alone, or Sequence[Split(Regex, Isolated), ByteLevel(use_regex=false)].
-  need(root.contains("pre_tokenizer") && root["pre_tokenizer"].is_object(), "pre_tokenizer",
-       "must be a ByteLevel pre-tokenizer (or a Sequence of a Split regex and ByteLevel)");
-  std::vector<json> steps;
-  const json& pre = root["pre_tokenizer"];
-  if (pre.value("type", "") == "Sequence") {
-    need(pre.contains("pretokenizers") && pre["pretokenizers"].is_array(), "pre_tokenizer.pretokenizers",
-         "must be a list");
-    for (const json& p : pre["pretokenizers"]) steps.push_back(p);
-  } else {
-    steps.push_back(pre);
-  }
-  bool byte_level = false;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const json& p = steps[i];
-    const std::string key = fmt::format("pre_tokenizer step {} ({})", i + 1, p.value("type", "?"));
-    const std::string type = p.value("type", "");
-    if (type == "Split") {
-      need(spec.pattern.empty() && !byte_level, key, "must come first, once");
-      need(p.contains("pattern") && p["pattern"].is_object() && p["pattern"].contains("Regex"), key + ".pattern",
-           "must be {\"Regex\": \"...\"}");
-      need(p.value("behavior", "") == "Isolated" && !p.value("invert", false), key,
-           "must have behavior Isolated and invert false");
-      spec.pattern = p["pattern"]["Regex"].get<std::string>();
-    } else if (type == "ByteLevel") {
-      need(!p.value("add_prefix_space", false), key + ".add_prefix_space", "is not supported (must be false)");
-      if (p.value("use_regex", true)) {
-        need(spec.pattern.empty(), key + ".use_regex", "cannot follow a Split (set it to false)");
-        spec.pattern = kGpt2Pattern;
-      }
-      byte_level = true;
-    } else {
-      need(false, key, "is not supported (expected Split or ByteLevel)");
-    }
-  }
-  need(byte_level && !spec.pattern.empty(), "pre_tokenizer", "must include ByteLevel and a regex");
+  spec.pattern = read_pre_tokenizer(root, path);
 
   need(model.contains("vocab") && model["vocab"].is_object(), "model.vocab", "must be an object");
   std::string bytes;
@@ -253,23 +288,7 @@ BpeModelSpec read_hf_tokenizer_json(const std::string& path) {
     }
     spec.merges.push_back({id_of(l, i), id_of(r, i), id_of(l + r, i)});
   }
-  // BOS/EOS: tokenizer_config.json beside the file when it names them, else the usual names.
-  std::string bos, eos;
-  const fs::path config = fs::path(path).parent_path() / "tokenizer_config.json";
-  std::error_code ec;
-  if (fs::is_regular_file(config, ec)) {
-    try {
-      const json c = json::parse(read_whole(config.string()));
-      if (c.contains("bos_token")) bos = token_text(c["bos_token"]);
-      if (c.contains("eos_token")) eos = token_text(c["eos_token"]);
-    } catch (const json::parse_error& e) {
-      IRIS_USER_CHECK(false, "{}: not valid JSON ({})", config.string(), e.what());
-    }
-  }
-  for (const auto& [text, id] : spec.specials) {
-    if (text == bos || (bos.empty() && text == "<|begin_of_text|>")) spec.bos_id = id;
-    if (text == eos || (eos.empty() && (text == "<|end_of_text|>" || text == "<|endoftext|>"))) spec.eos_id = id;
-  }
+  set_bos_eos(spec, path);
   return spec;
 }
 

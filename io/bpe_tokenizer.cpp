@@ -223,6 +223,45 @@ struct BpeRegex {
   Pcre2Code compiled;
 };
 
+namespace {
+
+// Unicode White_Space, what \s means to tiktoken's and tokenizers' regex engines. PCRE2's \s with UCP
+// also matches U+180E (it is in PCRE2's \h), so the pattern spells the class out.
+constexpr const char* kWhiteSpace = R"(\t-\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+// `pattern` with \s and \S (outside and \s inside character classes) replaced by kWhiteSpace.
+std::string with_unicode_white_space(const std::string& pattern) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[++i];
+      if (e == 's' || (e == 'S' && !in_class)) {
+        if (!in_class) out += e == 's' ? "[" : "[^";
+        out += kWhiteSpace;
+        if (!in_class) out += ']';
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (c == '[' && !in_class) {
+      in_class = true;
+      out += c;
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];  // a literal ']' first
+      continue;
+    }
+    if (c == ']' && in_class) in_class = false;
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 BpeTokenizer::BpeTokenizer(BpeModelSpec spec) : spec_(std::move(spec)) {
   std::vector<bool> special(spec_.token_bytes.size(), false);
   for (const auto& [text, id] : spec_.specials) {
@@ -241,7 +280,8 @@ BpeTokenizer::BpeTokenizer(BpeModelSpec spec) : spec_(std::move(spec)) {
   int error = 0;
   PCRE2_SIZE error_offset = 0;
   regex_ = std::make_unique<BpeRegex>();
-  regex_->compiled.code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(spec_.pattern.data()), spec_.pattern.size(),
+  const std::string pattern = with_unicode_white_space(spec_.pattern);
+  regex_->compiled.code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                         PCRE2_UTF | PCRE2_UCP, &error, &error_offset, nullptr);
   if (regex_->compiled.code == nullptr) {
     PCRE2_UCHAR message[256];
