@@ -11,13 +11,17 @@ Writes, under OUT_DIR:
   reference.json                   {"cases": [{"name", "text", "allow_special", "ids": {KIND: [...]}}]}
 ids come from tiktoken (llama3), tokenizers (llama3-hf, gpt2-style). Inputs: every file of the bundled
 corpus (data/sample/corpus), every line of the SFT sample (data/sample/sft/*.jsonl) and each of its string
-fields, tests/tokenizer/edge_cases.txt whole and line by line; edge cases also with special tokens allowed.
+fields, tests/tokenizer/edge_cases.txt whole and line by line (edge cases also with special tokens allowed), and
+60 seeded random strings mixing scripts, spaces, digits, marks, emoji and any Unicode scalar value.
 """
 import base64
 import importlib.util
 import json
 import os
+import random
 import shutil
+import string
+import unicodedata
 import sys
 
 import tiktoken
@@ -96,6 +100,28 @@ def main():
     texts.append(("edge_cases.txt", edge))
     for n, line in enumerate(edge.split("\n"), 1):
         texts.append((f"edge_cases.txt:{n}", line))
+
+    # Random Unicode (seeded): every script block mixed with spaces, digits, apostrophes and line breaks.
+    # Code points come from those assigned in Unicode 14 (Python 3.11's unicodedata): PCRE2 10.42 and
+    # tokenizers 0.19's Oniguruma classify by Unicode 14, tiktoken 0.7's regex by a later version, so a
+    # letter assigned since (CJK Extension H, U+31350..) splits differently in tiktoken (docs/tokenizers.md).
+    rng = random.Random(14)
+    pools = [string.ascii_letters, string.digits * 3, " " * 6 + "\t\r\n", "'\u2019sStTmMdD", string.punctuation,
+             "".join(map(chr, range(0xA0, 0x250))), "".join(map(chr, range(0x300, 0x370))),
+             "".join(map(chr, range(0x4E00, 0x4F00))), "".join(map(chr, range(0x1F300, 0x1F400))),
+             "\u00a0\u1680\u180e\u2000\u2009\u200b\u2028\u202f\u205f\u3000\ufeff\x85\x0b\x0c\x1c"]
+    for k in range(60):
+        chars = []
+        for _ in range(400):
+            r = rng.random()
+            if r < 0.85:
+                chars.append(rng.choice(rng.choice(pools)))
+            else:  # any code point assigned in Unicode 14 (see below)
+                cp = rng.randrange(0x20, 0x10FFFF)
+                while unicodedata.category(chr(cp)) in ("Cn", "Cs"):
+                    cp = rng.randrange(0x20, 0x10FFFF)
+                chars.append(chr(cp))
+        texts.append((f"random/{k}", "".join(chars)))
 
     hf.encode_special_tokens = True  # special-token text stays text, like tiktoken's encode(disallowed_special=())
     gpt2.encode_special_tokens = True
