@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <queue>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -313,24 +312,25 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
   // Merge by priority with a heap over adjacent pairs; symbols form a linked list in text order, so
   // equal priorities pop leftmost first (what tiktoken's and HF's loops both do).
   thread_local std::vector<Symbol> symbols;
-  thread_local std::vector<Candidate> heap_storage;
+  thread_local std::vector<Candidate> heap;  // a min-heap by (priority, position), kept across calls
   symbols.resize(piece.size());
   for (size_t i = 0; i < piece.size(); ++i)
     symbols[i] = {tables_->byte_id(static_cast<unsigned char>(piece[i])), static_cast<int32_t>(i) - 1,
                   i + 1 < piece.size() ? static_cast<int32_t>(i + 1) : -1};
-  heap_storage.clear();
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap(std::greater<>{},
-                                                                                std::move(heap_storage));
+  heap.clear();
   auto push = [&](int32_t pos) {
     const int32_t next = symbols[pos].next;
     if (next < 0) return;
     const uint64_t p = tables_->find_pair(symbols[pos].id, symbols[next].id);
-    if (p != kEmpty) heap.push({static_cast<uint32_t>(p >> 32), pos, symbols[pos].id, symbols[next].id});
+    if (p == kEmpty) return;
+    heap.push_back({static_cast<uint32_t>(p >> 32), pos, symbols[pos].id, symbols[next].id});
+    std::push_heap(heap.begin(), heap.end(), std::greater<>{});
   };
   for (size_t i = 0; i + 1 < piece.size(); ++i) push(static_cast<int32_t>(i));
   while (!heap.empty()) {
-    const Candidate c = heap.top();
-    heap.pop();
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>{});
+    const Candidate c = heap.back();
+    heap.pop_back();
     Symbol& s = symbols[c.pos];
     if (s.id != c.left || s.next < 0 || symbols[s.next].id != c.right) continue;  // stale
     const uint64_t p = tables_->find_pair(c.left, c.right);
