@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,10 +18,10 @@ using nlohmann::json;
 
 namespace {
 
-const std::set<std::string> kAllPlaceholders = {"system", "instruction", "input", "content", "output"};
-const std::set<std::string> kBeginFields = {};
-const std::set<std::string> kSystemFields = {"system"};
-const std::set<std::string> kUserFields = {"system", "instruction", "input", "content"};
+const std::set<std::string> kAllPlaceholders = {"system", "instruction", "input", "content", "output", "today_date"};
+const std::set<std::string> kBeginFields = {"today_date"};
+const std::set<std::string> kSystemFields = {"system", "today_date"};
+const std::set<std::string> kUserFields = {"system", "instruction", "input", "content", "today_date"};
 const std::set<std::string> kAssistantFields = {"output", "content"};
 
 std::string join(const std::set<std::string>& names) {
@@ -29,21 +30,67 @@ std::string join(const std::set<std::string>& names) {
   return out.empty() ? "none" : out;
 }
 
+// Python's str.strip() whitespace (what Jinja's |trim removes): ASCII \t\n\v\f\r, \x1c-\x1f, space, and
+// the Unicode White_Space code points U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+// U+205F, U+3000.
+size_t whitespace_at(const std::string& s, size_t i) {  // byte length of the whitespace at s[i], or 0
+  const auto b = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
+  const unsigned c = b(i);
+  if ((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20)) return 1;
+  if (c == 0xC2 && (b(i + 1) == 0x85 || b(i + 1) == 0xA0)) return 2;
+  if (c == 0xE1 && b(i + 1) == 0x9A && b(i + 2) == 0x80) return 3;
+  if (c == 0xE2 && b(i + 1) == 0x80 && (b(i + 2) <= 0x8A || b(i + 2) == 0xA8 || b(i + 2) == 0xA9 || b(i + 2) == 0xAF))
+    return b(i + 2) >= 0x80 ? 3 : 0;
+  if (c == 0xE2 && b(i + 1) == 0x81 && b(i + 2) == 0x9F) return 3;
+  if (c == 0xE3 && b(i + 1) == 0x80 && b(i + 2) == 0x80) return 3;
+  return 0;
+}
+
+std::string trimmed(const std::string& s) {
+  size_t begin = 0;
+  while (begin < s.size()) {
+    const size_t n = whitespace_at(s, begin);
+    if (n == 0) break;
+    begin += n;
+  }
+  size_t end = begin;  // one past the last non-whitespace character
+  for (size_t i = begin; i < s.size();) {
+    const size_t n = whitespace_at(s, i);
+    if (n == 0) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      i += c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      end = i;
+    } else {
+      i += n;
+    }
+  }
+  return s.substr(begin, end - begin);
+}
+
 // ---- records ----
 
-std::string string_field(const json& object, const std::string& name, const std::string& where, bool required) {
-  auto it = object.find(name);
-  if (it == object.end()) {
+// A string field by name or dotted path (an array of strings is joined with blank lines, as for
+// --text-field); `flag` is the option that names it.
+std::string string_field(const json& object, const std::string& name, const std::string& where, bool required,
+                         const std::string& flag) {
+  const json* field = find_field(object, name);
+  if (field == nullptr) {
     if (!required) return "";
     throw BadRecordError(fmt::format("no \"{}\" field", name),
-                         fmt::format("{}: SFT record has no \"{}\" field (choose field names with --sft.{}-field)",
-                                     where, name, name == "output" ? "output" : "instruction"));
+                         fmt::format("{}: SFT record has no \"{}\" field (choose field names with {})", where, name,
+                                     flag));
   }
-  if (!it->is_string()) {
+  if (field->is_array() && std::all_of(field->begin(), field->end(), [](const json& v) { return v.is_string(); })) {
+    std::string joined;
+    for (const json& v : *field) joined += (joined.empty() ? "" : "\n\n") + v.get<std::string>();
+    return joined;
+  }
+  if (!field->is_string()) {
     throw BadRecordError(fmt::format("\"{}\" not a string", name),
-                         fmt::format("{}: field \"{}\" is a JSON {}, expected a string", where, name, it->type_name()));
+                         fmt::format("{}: field \"{}\" is a JSON {}, expected a string", where, name,
+                                     field->type_name()));
   }
-  return it->get<std::string>();
+  return field->get<std::string>();
 }
 
 SftSample parse_chat(const json& messages, const SftFields& f, const std::string& where) {
@@ -56,8 +103,8 @@ SftSample parse_chat(const json& messages, const SftFields& f, const std::string
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& m = messages[i];
     if (!m.is_object()) bad("bad messages", fmt::format("message {} is not a JSON object", i + 1));
-    const std::string role = string_field(m, f.role, where, true);
-    const std::string content = string_field(m, f.content, where, true);
+    const std::string role = string_field(m, f.role, where, true, "--sft.role-field");
+    const std::string content = string_field(m, f.content, where, true, "--sft.content-field");
     if (role == "system") {
       if (i != 0) bad("bad messages", fmt::format("message {}: a system message may only come first", i + 1));
       sample.system = content;
@@ -167,8 +214,10 @@ struct Values {
   const std::string* system = nullptr;
   const SftTurn* turn = nullptr;
   bool assistant = false;
+  const std::string* today_date = nullptr;
   const std::string& get(const std::string& name) const {
     static const std::string empty;
+    if (name == "today_date") return today_date ? *today_date : empty;
     if (name == "system") return system ? *system : empty;
     if (!turn) return empty;
     if (assistant) return turn->answer;  // {output} and {content}
@@ -189,12 +238,13 @@ struct Piece {  // a joined run of text, or one special token
 SftSample parse_sft_record(const InputRecord& record, const SftFields& fields) {
   const json value = parse_json_record(record);
   const std::string where = record.where();
-  auto messages = value.find(fields.messages);
-  if (messages != value.end()) return parse_chat(*messages, fields, where);
+  const json* messages = find_field(value, fields.messages);
+  if (messages != nullptr) return parse_chat(*messages, fields, where);
   SftTurn turn;
-  turn.instruction = string_field(value, fields.instruction, where, true);
-  turn.input = string_field(value, fields.input, where, false);
-  turn.answer = string_field(value, fields.output, where, true);
+  turn.instruction = string_field(value, fields.instruction, where, true, "--sft.instruction-field (or "
+                                  "--sft.messages-field for chats)");
+  turn.input = string_field(value, fields.input, where, false, "--sft.input-field");
+  turn.answer = string_field(value, fields.output, where, true, "--sft.output-field");
   turn.content = turn.input.empty() ? turn.instruction : turn.instruction + "\n\n" + turn.input;
   SftSample sample;
   sample.turns.push_back(std::move(turn));
@@ -233,15 +283,30 @@ SftTemplate SftTemplate::parse(const std::string& json_text, const std::string& 
   IRIS_USER_CHECK(root.is_object(), "template {}: expected a JSON object", source);
   for (auto k = root.begin(); k != root.end(); ++k) {
     static const std::set<std::string> keys = {"description", "default_system", "begin", "system", "user",
-                                               "assistant"};
+                                               "assistant", "system_always", "trim", "today_date",
+                                               "hf_chat_template"};
     IRIS_USER_CHECK(keys.count(k.key()), "template {}: unknown key \"{}\" (expected description, default_system, "
-                    "begin, system, user, assistant)", source, k.key());
+                    "begin, system, user, assistant, system_always, trim, today_date, hf_chat_template)", source, k.key());
   }
   SftTemplate t;
   t.source_ = source;
   if (root.contains("default_system")) {
     IRIS_USER_CHECK(root["default_system"].is_string(), "template {}: \"default_system\" must be a string", source);
     t.default_system_ = root["default_system"].get<std::string>();
+  }
+  for (const char* key : {"system_always", "trim"}) {
+    if (!root.contains(key)) continue;
+    IRIS_USER_CHECK(root[key].is_boolean(), "template {}: \"{}\" must be true or false", source, key);
+    (std::string(key) == "trim" ? t.trim_ : t.system_always_) = root[key].get<bool>();
+  }
+  if (root.contains("today_date")) {
+    IRIS_USER_CHECK(root["today_date"].is_string(), "template {}: \"today_date\" must be a string such as "
+                    "\"26 Jul 2024\"", source);
+    t.today_date_ = root["today_date"].get<std::string>();
+  }
+  if (root.contains("hf_chat_template")) {
+    IRIS_USER_CHECK(root["hf_chat_template"].is_string(), "template {}: \"hf_chat_template\" must be a string", source);
+    t.hf_chat_template_ = root["hf_chat_template"].get<std::string>();
   }
   t.begin_ = parse_segments(root, "begin", source, kBeginFields);
   t.system_ = parse_segments(root, "system", source, kSystemFields);
@@ -256,6 +321,13 @@ SftTemplate SftTemplate::parse(const std::string& json_text, const std::string& 
   return t;
 }
 
+std::string SftTemplate::answer_end_token() const {
+  std::string token;
+  for (const auto& s : assistant_)
+    if (s.kind == SftTemplateSegment::Kind::Token && s.train) token = s.token;
+  return token;
+}
+
 bool SftTemplate::places_system() const {
   if (!system_.empty()) return true;
   for (const auto& s : user_)
@@ -264,14 +336,10 @@ bool SftTemplate::places_system() const {
   return false;
 }
 
-SftVocabulary SftVocabulary::of(const Tokenizer& tokenizer) {
+SftVocabulary SftVocabulary::of(const Tokenizer& tokenizer, bool allow_special) {
   SftVocabulary v;
-  v.encode = [tokenizer](std::string_view text) { return tokenizer.encode(text); };
-  v.piece_id = [tokenizer](std::string_view piece) {
-    for (int id = 0; id < tokenizer.vocab_size(); ++id)
-      if (tokenizer.piece(id) == piece) return id;
-    return -1;
-  };
+  v.encode = [tokenizer, allow_special](std::string_view text) { return tokenizer.encode(text, allow_special); };
+  v.piece_id = [tokenizer](std::string_view piece) { return tokenizer.token_id(piece); };
   v.bos_id = tokenizer.bos_id();
   v.eos_id = tokenizer.eos_id();
   return v;
@@ -296,8 +364,17 @@ SftFormatter::SftFormatter(SftTemplate tmpl, SftVocabulary vocab, bool train_on_
   }
 }
 
-void SftFormatter::format(const SftSample& sample, FormattedSample& out, const std::string& where) const {
+void SftFormatter::format(const SftSample& original, FormattedSample& out, const std::string& where) const {
   const SftTemplate& t = template_;
+  SftSample trimmed_copy;
+  if (t.trim()) {
+    trimmed_copy.system = trimmed(original.system);
+    for (const SftTurn& turn : original.turns)
+      trimmed_copy.turns.push_back({trimmed(turn.instruction), trimmed(turn.input), trimmed(turn.content),
+                                    trimmed(turn.answer)});
+  }
+  const SftSample& sample = t.trim() ? trimmed_copy : original;
+  const std::string* date = &t.today_date();
   const std::string& system = sample.system.empty() ? t.default_system() : sample.system;
   if (!sample.system.empty() && !t.places_system()) {
     throw BadRecordError("system prompt unsupported",
@@ -322,12 +399,12 @@ void SftFormatter::format(const SftSample& sample, FormattedSample& out, const s
       }
     }
   };
-  emit(t.begin(), Values{});
-  if (!system.empty()) emit(t.system(), Values{&system});
+  emit(t.begin(), Values{nullptr, nullptr, false, date});
+  if (!system.empty() || t.system_always()) emit(t.system(), Values{&system, nullptr, false, date});
   for (size_t i = 0; i < sample.turns.size(); ++i) {
     const std::string no_system;
-    emit(t.user(), Values{i == 0 ? &system : &no_system, &sample.turns[i], false});
-    emit(t.assistant(), Values{nullptr, &sample.turns[i], true});
+    emit(t.user(), Values{i == 0 ? &system : &no_system, &sample.turns[i], false, date});
+    emit(t.assistant(), Values{nullptr, &sample.turns[i], true, date});
   }
 
   out.tokens.clear();

@@ -9,11 +9,19 @@
 //     "begin":     [SEGMENT, ...],                 once, at the start of a sample
 //     "system":    [SEGMENT, ...],                 once after "begin", when there is a system prompt
 //     "user":      [SEGMENT, ...],                 every user turn (an Alpaca record is one turn)
-//     "assistant": [SEGMENT, ...] }                every answer
-//   SEGMENT = {"text": "...{placeholder}..."} or {"token": "bos" | "eos" | "<piece>"},
+//     "assistant": [SEGMENT, ...],                 every answer
+//     "system_always": false,                      true: render "system" even when the system prompt is empty
+//     "trim": false,                               true: strip leading/trailing whitespace of every message
+//                                                  (Jinja's |trim, as HF chat templates do)
+//     "today_date": "26 Jul 2024",                 the {today_date} placeholder (iris-tokenize --sft.today-date)
+//     "hf_chat_template": "{{ bos_token }}..." }   the Jinja chat_template this reproduces, written to
+//                                                  tokenizer_config.json by iris-convert iris-to-hf --template
+//   SEGMENT = {"text": "...{placeholder}..."} or {"token": "bos" | "eos" | "<piece>"} (a piece such as
+//             "<|eot_id|>" or "</s>": inserted by id, never read from text),
 //             plus optional "train": true (a target) and "when": "FIELD" / "!FIELD" (rendered only
 //             when FIELD is non-empty / empty).
-//   Placeholders ({{ and }} are literal braces): {system} in system and user segments (in user
+//   Placeholders ({{ and }} are literal braces): {today_date} in begin, system and user segments;
+//   {system} in system and user segments (in user
 //   segments it is the system prompt in the first turn and empty later), {instruction} {input}
 //   {content} in user segments, {output} {content} in assistant segments. Chat records give
 //   instruction = content and input = ""; Alpaca records give content = instruction [+ "\n\n" + input].
@@ -86,6 +94,13 @@ class SftTemplate {
 
   const std::string& source() const { return source_; }
   const std::string& default_system() const { return default_system_; }
+  const std::string& today_date() const { return today_date_; }
+  void set_today_date(std::string date) { today_date_ = std::move(date); }
+  bool system_always() const { return system_always_; }
+  bool trim() const { return trim_; }
+  const std::string& hf_chat_template() const { return hf_chat_template_; }
+  // The token that closes each answer (the last trained "token" segment: "eos", "<|eot_id|>"), or "".
+  std::string answer_end_token() const;
   const std::vector<SftTemplateSegment>& begin() const { return begin_; }
   const std::vector<SftTemplateSegment>& system() const { return system_; }
   const std::vector<SftTemplateSegment>& user() const { return user_; }
@@ -93,7 +108,8 @@ class SftTemplate {
   bool places_system() const;  // a system segment list, or {system} in a user segment
 
  private:
-  std::string source_, default_system_;
+  std::string source_, default_system_, today_date_, hf_chat_template_;
+  bool system_always_ = false, trim_ = false;
   std::vector<SftTemplateSegment> begin_, system_, user_, assistant_;
 };
 
@@ -104,7 +120,8 @@ struct SftVocabulary {
   std::function<std::vector<int32_t>(std::string_view)> encode;  // no BOS/EOS added
   std::function<int(std::string_view)> piece_id;                 // -1 when unknown
   int bos_id = -1, eos_id = -1;
-  static SftVocabulary of(const Tokenizer& tokenizer);
+  // allow_special: special-token text inside records becomes the token (iris-tokenize --allow-special).
+  static SftVocabulary of(const Tokenizer& tokenizer, bool allow_special = false);
 };
 
 struct SftSpan {  // tokens [begin, end) came from one joined segment

@@ -9,6 +9,9 @@
 #include <sstream>
 
 #include "io/compressed_input.h"
+#include "io/csv_parser.h"
+#include "io/record_sources.h"
+#include "io/utf8.h"
 
 #include "src/core/check.h"
 #include "src/core/log.h"
@@ -26,6 +29,7 @@ std::string lower_extension(const fs::path& p) {
 
 InputFormat format_for(const fs::path& p) {
   const std::string ext = lower_extension(fs::path(strip_compression_suffix(p.string())));
+  if (ext == ".csv") return InputFormat::Csv;
   return ext == ".jsonl" || ext == ".json" ? InputFormat::JsonLines : InputFormat::Text;
 }
 
@@ -39,9 +43,6 @@ bool is_hidden(const fs::path& p) {
   return !name.empty() && name[0] == '.';
 }
 
-bool is_blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
-}
 
 // nlohmann's message repeats "line 1, column N" of the single line it parsed; keep only the reason.
 std::string parse_error_reason(const nlohmann::json::parse_error& e) {
@@ -60,13 +61,55 @@ std::string key_list(const nlohmann::json& object) {
 }  // namespace
 
 std::string TextDocument::where() const { return line == 0 ? file : fmt::format("{}:{}", file, line); }
-std::string InputRecord::where() const { return line == 0 ? file : fmt::format("{}:{}", file, line); }
+std::string InputRecord::where() const {
+  if (line == 0) return file;
+  return index == 0 ? fmt::format("{}:{}", file, line) : fmt::format("{}:{} (record {})", file, line, index);
+}
+
+const InputRecord& valid_utf8_record(const InputRecord& record, bool replace_invalid, InputRecord& scratch) {
+  const size_t bad = find_invalid_utf8(record.data);
+  if (bad == std::string::npos) return record;
+  if (!replace_invalid) {
+    const size_t line = std::max<uint64_t>(record.line, 1) + line_of_offset(record.data, bad) - 1;
+    const size_t line_start = record.data.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const size_t column = line_start == std::string::npos || bad == 0 ? bad + 1 : bad - line_start;
+    throw BadRecordError("invalid UTF-8",
+                         fmt::format("{}:{}{}: invalid UTF-8 (byte 0x{:02x} at column {}); convert the file to UTF-8 "
+                                     "or pass --replace-invalid to read such bytes as U+FFFD", record.file, line,
+                                     record.index ? fmt::format(" (record {})", record.index) : "",
+                                     static_cast<unsigned char>(record.data[bad]), column));
+  }
+  scratch = record;
+  scratch.data = replace_invalid_utf8(record.data);
+  return scratch;
+}
 
 nlohmann::json parse_json_record(const InputRecord& record) {
   nlohmann::json value;
+  if (record.format == InputFormat::Csv) {
+    std::vector<std::vector<std::string>> rows;
+    try {
+      rows = parse_csv(record.data);
+    } catch (const CsvError& e) {
+      throw BadRecordError("malformed CSV", fmt::format("{}: malformed CSV: {}", record.where(), e.what()));
+    }
+    const std::vector<std::string>& columns = *record.columns;
+    if (rows.size() != 1 || rows[0].size() != columns.size()) {
+      throw BadRecordError("wrong CSV field count",
+                           fmt::format("{}: {} fields, but the header has {} columns (quote fields that hold commas)",
+                                       record.where(), rows.empty() ? 0 : rows[0].size(), columns.size()));
+    }
+    value = nlohmann::json::object();
+    for (size_t i = 0; i < columns.size(); ++i) value[columns[i]] = std::move(rows[0][i]);
+    return value;
+  }
   try {
     value = nlohmann::json::parse(record.data);
   } catch (const nlohmann::json::parse_error& e) {
+    if (record.format == InputFormat::JsonArray) {
+      throw BadRecordError("malformed JSON", fmt::format("{}: malformed JSON array element ({})", record.where(),
+                                                         parse_error_reason(e)));
+    }
     throw BadRecordError("malformed JSON", fmt::format("{}: malformed JSON line ({}); JSONL input needs one JSON "
                                                        "object per line", record.where(), parse_error_reason(e)));
   }
@@ -77,21 +120,51 @@ nlohmann::json parse_json_record(const InputRecord& record) {
   return value;
 }
 
+const nlohmann::json* find_field(const nlohmann::json& object, const std::string& path) {
+  auto it = object.find(path);
+  if (it != object.end()) return &*it;
+  const nlohmann::json* at = &object;
+  size_t start = 0;
+  for (;;) {
+    const size_t dot = path.find('.', start);
+    if (!at->is_object()) return nullptr;
+    auto next = at->find(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (next == at->end()) return nullptr;
+    at = &*next;
+    if (dot == std::string::npos) return at;
+    start = dot + 1;
+  }
+}
+
+std::string text_field_value(const nlohmann::json& object, const std::string& path, const InputRecord& record,
+                             const std::string& flag) {
+  const nlohmann::json* field = find_field(object, path);
+  const char* what = record.format == InputFormat::Csv ? "column" : "field";
+  if (field == nullptr) {
+    std::string keys;
+    if (record.columns) {
+      for (const std::string& c : *record.columns) keys += (keys.empty() ? "" : ", ") + c;
+    } else {
+      keys = key_list(object);
+    }
+    throw BadRecordError(fmt::format("no \"{}\" {}", path, what),
+                         fmt::format("{}: no \"{}\" {} ({}s: {}; choose the {} with {})", record.where(), path, what,
+                                     what, keys, what, flag));
+  }
+  if (field->is_string()) return field->get<std::string>();
+  if (field->is_array() && std::all_of(field->begin(), field->end(), [](const auto& v) { return v.is_string(); })) {
+    std::string joined;
+    for (const auto& v : *field) joined += (joined.empty() ? "" : "\n\n") + v.get<std::string>();
+    return joined;
+  }
+  throw BadRecordError(fmt::format("\"{}\" not a string", path),
+                       fmt::format("{}: field \"{}\" is a JSON {}, expected a string (or an array of strings)",
+                                   record.where(), path, field->type_name()));
+}
+
 std::string parse_text_record(const InputRecord& record, const std::string& text_field) {
   if (record.format == InputFormat::Text) return record.data;
-  const nlohmann::json value = parse_json_record(record);
-  auto field = value.find(text_field);
-  if (field == value.end()) {
-    throw BadRecordError(fmt::format("no \"{}\" field", text_field),
-                         fmt::format("{}: no \"{}\" field (keys on this line: {}; choose the field with "
-                                     "--text-field)", record.where(), text_field, key_list(value)));
-  }
-  if (!field->is_string()) {
-    throw BadRecordError(fmt::format("\"{}\" not a string", text_field),
-                         fmt::format("{}: field \"{}\" is a JSON {}, expected a string", record.where(), text_field,
-                                     field->type_name()));
-  }
-  return field->get<std::string>();
+  return text_field_value(parse_json_record(record), text_field, record, "--text-field");
 }
 
 uint64_t total_input_bytes(const std::vector<InputFile>& files) {
@@ -140,30 +213,22 @@ std::vector<InputFile> list_input_files(const std::vector<std::string>& paths) {
 RecordReader::RecordReader(std::vector<InputFile> files) : files_(std::move(files)) {}
 RecordReader::~RecordReader() = default;
 
-uint64_t RecordReader::raw_bytes_read() const { return finished_bytes_ + (jsonl_ ? jsonl_->raw_bytes_read() : 0); }
+uint64_t RecordReader::raw_bytes_read() const { return finished_bytes_ + (source_ ? source_->raw_bytes_read() : 0); }
 
 bool RecordReader::next(InputRecord& record) {
   for (;;) {
-    if (jsonl_) {
-      while (jsonl_->next(record.data)) {
-        ++jsonl_line_;
-        if (is_blank(record.data)) continue;
-        record.file = jsonl_path_;
-        record.line = jsonl_line_;
-        record.format = InputFormat::JsonLines;
-        return true;
-      }
-      finished_bytes_ += jsonl_->raw_bytes_read();
-      jsonl_.reset();
+    if (source_) {
+      if (source_->next(record)) return true;
+      finished_bytes_ += source_->raw_bytes_read();
+      source_.reset();
     }
     if (next_file_ >= files_.size()) return false;
     const InputFile& file = files_[next_file_++];
     ++files_opened_;
     const std::string path = file.path.string();
-    if (file.format == InputFormat::JsonLines) {
-      jsonl_ = std::make_unique<LineReader>(path);
-      jsonl_path_ = path;
-      jsonl_line_ = 0;
+    if (file.format != InputFormat::Text) {
+      const bool may_be_array = lower_extension(fs::path(strip_compression_suffix(path))) == ".json";
+      source_ = open_record_source(path, file.format, may_be_array);
       continue;
     }
     LineReader text(path);
@@ -171,7 +236,9 @@ bool RecordReader::next(InputRecord& record) {
     finished_bytes_ += text.raw_bytes_read();
     record.file = path;
     record.line = 0;
+    record.index = 0;
     record.format = InputFormat::Text;
+    record.columns.reset();
     return true;
   }
 }

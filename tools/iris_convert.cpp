@@ -8,6 +8,8 @@
 #include <map>
 
 #include "io/checkpoint.h"
+#include "io/hf_tokenizer_export.h"
+#include "io/sft_format.h"
 #include "io/safetensors.h"
 #include "parallel/offline_comm.h"
 #include "src/core/check.h"
@@ -29,13 +31,14 @@ namespace {
 const char* kUsage =
     "usage: iris-convert COMMAND [options]\n"
     "  hf-to-iris --hf DIR --out DIR [--tp T --pp P] [--dtype bf16|fp32]\n"
-    "  iris-to-hf --checkpoint DIR --out DIR [--dtype bf16|fp16|fp32]\n"
+    "  iris-to-hf --checkpoint DIR --out DIR [--dtype bf16|fp16|fp32] [--tokenizer FILE]\n"
+    "             [--template NAME|PATH [--templates-dir DIR]]   (chat_template for tokenizer_config.json)\n"
     "  reshard    --checkpoint DIR --out DIR --tp T --pp P --dp D\n"
     "  verify     --checkpoint DIR      (exit status 0: complete and intact)\n"
     "  inspect    --checkpoint DIR\n";
 
 struct Options {
-  std::string hf, out, checkpoint, dtype;
+  std::string hf, out, checkpoint, dtype, tokenizer, template_name, templates_dir = "configs/templates";
   int tp = 1, pp = 1, dp = 1;
 };
 
@@ -43,7 +46,9 @@ Options parse(const std::string& command, int argc, char** argv) {
   Options o;
   po::options_description desc("iris-convert " + command);
   desc.add_options()("hf", po::value(&o.hf))("out", po::value(&o.out))("checkpoint", po::value(&o.checkpoint))(
-      "dtype", po::value(&o.dtype))("tp", po::value(&o.tp))("pp", po::value(&o.pp))("dp", po::value(&o.dp));
+      "dtype", po::value(&o.dtype))("tp", po::value(&o.tp))("pp", po::value(&o.pp))("dp", po::value(&o.dp))(
+      "tokenizer", po::value(&o.tokenizer))("template", po::value(&o.template_name))(
+      "templates-dir", po::value(&o.templates_dir));
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -193,10 +198,19 @@ int iris_to_hf(const Options& o) {
   cfg["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::BF16 ? "bfloat16" : "float16";
   if (!cfg.contains("architectures")) cfg["architectures"] = {"LlamaForCausalLM"};
   std::ofstream(fs::path(o.out) / "config.json") << cfg.dump(2);
-  const std::string tok = tokenizer_of(ckpt.manifest().run_config_ini);
-  if (!tok.empty() && fs::exists(tok)) {
-    fs::copy_file(tok, fs::path(o.out) / "tokenizer.model", fs::copy_options::overwrite_existing);
-    std::printf("copied the tokenizer %s\n", tok.c_str());
+  // The tokenizer: --tokenizer, else the run's data.tokenizer.
+  const std::string tok = o.tokenizer.empty() ? tokenizer_of(ckpt.manifest().run_config_ini) : o.tokenizer;
+  IRIS_USER_CHECK(!o.tokenizer.empty() || o.template_name.empty() || !tok.empty(),
+                  "iris-convert iris-to-hf: --template needs the tokenizer; the run has no data.tokenizer, so pass "
+                  "--tokenizer FILE");
+  if (!tok.empty() && (fs::exists(tok) || !o.tokenizer.empty())) {
+    const io::SftTemplate tmpl = o.template_name.empty() ? io::SftTemplate{}
+                                                         : io::SftTemplate::load(o.template_name, o.templates_dir);
+    const std::vector<std::string> files =
+        io::write_hf_tokenizer_files(o.out, tok, o.template_name.empty() ? nullptr : &tmpl, config.raw);
+    std::string names;
+    for (const std::string& f : files) names += (names.empty() ? "" : ", ") + f;
+    std::printf("tokenizer %s: wrote %s\n", tok.c_str(), names.c_str());
   }
   std::printf("wrote %s: %zu tensors in %zu file(s), %s, %.3f GB\n", o.out.c_str(), table.entries().size(),
               shards.size(), std::string(dtype_name(dtype)).c_str(), total / 1e9);

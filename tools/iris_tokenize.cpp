@@ -1,7 +1,7 @@
 // iris-tokenize: raw text / JSONL → Megatron indexed token dataset (PREFIX.bin + PREFIX.idx), and
-// SFT JSONL → tokens + loss mask (PREFIX.bin/.idx + PREFIX_loss_mask.bin/.idx, see io/sft_dataset.h).
+// SFT JSONL/JSON/CSV → tokens + loss mask (PREFIX.bin/.idx + PREFIX_loss_mask.bin/.idx, see io/sft_dataset.h).
 //   iris-tokenize --tokenizer M.model --input FILE|DIR [...] --output PREFIX [--workers N]
-//   iris-tokenize --sft --template alpaca|medalpaca|llama2-chat|PATH ... [--inspect N]
+//   iris-tokenize --sft --template alpaca|medalpaca|llama2-chat|llama3-chat|mistral-instruct|PATH ... [--inspect N]
 // Pretraining documents become [BOS] tokens [EOS]. Inputs may be .gz/.zst compressed. The output
 // appears only when complete (.tmp files renamed at the end); on any error nothing new is left
 // behind and an older output stays as it was. Exit status: 0 done, 2 bad input, 1 internal failure.
@@ -40,10 +40,12 @@ struct TokenizeOptions {
   bool append_eos = true;
   int workers = 1;
   bool skip_bad_lines = false;
+  bool allow_special = false;
+  bool replace_invalid = false;
   double progress_seconds = 5;
   // SFT
   bool sft = false;
-  std::string template_name, templates_dir;
+  std::string template_name, templates_dir, today_date;
   bool train_on_inputs = false;
   size_t seq_len = 0;
   std::string overflow = "truncate";
@@ -54,12 +56,16 @@ struct TokenizeOptions {
 // Returns false when --help was asked for (usage printed to `help`).
 bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& help) {
   po::options_description desc(
-      "iris-tokenize: turn text files, directories and JSONL (.gz/.zst too) into a Megatron indexed token dataset\n"
-      "Directories are searched recursively (sorted) for .txt/.md (one document per file) and .jsonl/.json\n"
-      "(one document per line). Each document is written as [BOS] tokens [EOS].\n\nOptions");
+      "iris-tokenize: turn text files, directories, JSONL, JSON arrays and CSV (.gz/.zst too) into a Megatron\n"
+      "indexed token dataset. Directories are searched recursively (sorted) for .txt/.md (one document per\n"
+      "file) and .jsonl/.json (one document per line, or per element of a JSON array); a .csv named directly\n"
+      "has a header row and one record per row. Fields: --text-field / --sft.*-field, dotted paths reach into\n"
+      "nested objects. Each document is written as [BOS] tokens [EOS].\n\nOptions");
   desc.add_options()
       ("help", "print this help")
-      ("tokenizer", po::value(&opt.tokenizer)->required(), "sentencepiece model file (e.g. Llama 2 tokenizer.model)")
+      ("tokenizer", po::value(&opt.tokenizer)->required(),
+       "tokenizer file, by content: sentencepiece .model (Llama 2), tiktoken tokenizer.model (Llama 3's original/), "
+       "or Hugging Face tokenizer.json (byte-level BPE)")
       ("input", po::value(&opt.inputs)->required()->composing()->multitoken(),
        "input file or directory; repeat or list several")
       ("text-field", po::value(&opt.text_field)->default_value(opt.text_field), "JSONL field holding the text")
@@ -68,6 +74,11 @@ bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& hel
        "append EOS after every document (true/false; pretraining only)")
       ("workers", po::value(&opt.workers)->default_value(opt.workers), "tokenizer threads (output is the same for any N)")
       ("skip-bad-lines", po::bool_switch(&opt.skip_bad_lines), "skip and count malformed records instead of failing")
+      ("allow-special", po::bool_switch(&opt.allow_special),
+       "read special-token text such as <|eot_id|> in the input as that token (byte-level BPE only; default: "
+       "it is ordinary text)")
+      ("replace-invalid", po::bool_switch(&opt.replace_invalid),
+       "read bytes that are not valid UTF-8 as U+FFFD instead of failing on them")
       ("progress-seconds", po::value(&opt.progress_seconds)->default_value(opt.progress_seconds),
        "seconds between progress lines on stderr (0: none)");
   po::options_description sft("SFT (instruction/chat data → tokens + loss mask)");
@@ -75,6 +86,8 @@ bool parse_options(int argc, char** argv, TokenizeOptions& opt, std::string& hel
       ("sft", po::bool_switch(&opt.sft), "format SFT records with a template; also writes PREFIX_loss_mask.bin/.idx")
       ("template", po::value(&opt.template_name), "template name in the templates directory or a .json path")
       ("templates-dir", po::value(&opt.templates_dir), "where template names are looked up (default: configs/templates)")
+      ("sft.today-date", po::value(&opt.today_date),
+       "the template's {today_date} (llama3-chat's \"Today Date\", default 26 Jul 2024)")
       ("train-on-inputs", po::bool_switch(&opt.train_on_inputs), "train on prompts too, not only answers")
       ("seq-len", po::value(&opt.seq_len)->default_value(0), "longest sample in tokens (0: no limit)")
       ("sft.overflow", po::value(&opt.overflow)->default_value(opt.overflow), "longer samples: truncate or drop")
@@ -159,7 +172,9 @@ int inspect_samples(const TokenizeOptions& opt, const io::Tokenizer& tok, const 
   std::printf("template %s; untrained text is inside ⟦ ⟧%s\n", formatter.templ().source().c_str(),
               color ? " (and dimmed)" : "");
   for (int shown = 0; shown < opt.inspect && reader.next(record); ++shown) {
-    formatter.format(io::parse_sft_record(record, opt.fields), sample, record.where());
+    io::InputRecord scratch;
+    const io::InputRecord& valid = io::valid_utf8_record(record, opt.replace_invalid, scratch);
+    formatter.format(io::parse_sft_record(valid, opt.fields), sample, valid.where());
     const std::string fit = io::fit_to_seq_len(sample, opt.seq_len,
                                                opt.overflow == "drop" ? io::SftOverflow::Drop : io::SftOverflow::Truncate);
     std::printf("---- %s: %zu tokens, %zu trained%s\n%s\n", record.where().c_str(), sample.tokens.size(),
@@ -172,6 +187,8 @@ int inspect_samples(const TokenizeOptions& opt, const io::Tokenizer& tok, const 
 int run(const TokenizeOptions& opt, const char* argv0) {
   if (opt.inspect == 0) validate_output(opt.output);
   const io::Tokenizer tok = io::Tokenizer::load(opt.tokenizer);
+  IRIS_USER_CHECK(!opt.allow_special || tok.byte_level(), "--allow-special needs a byte-level BPE tokenizer (Llama 3's "
+                  "tokenizer.model or a tokenizer.json); {} is a sentencepiece model", opt.tokenizer);
   const std::vector<io::InputFile> files = io::list_input_files(opt.inputs);
   IRIS_USER_CHECK(opt.sft || !opt.append_eos || tok.eos_id() >= 0,
                   "tokenizer {} defines no EOS token; pass --append-eos false to write documents without one",
@@ -188,7 +205,9 @@ int run(const TokenizeOptions& opt, const char* argv0) {
     io::IndexedDatasetWriter writer(opt.output, tok.vocab_size());
     const std::string field = opt.text_field;
     IRIS_USER_CHECK(!field.empty(), "the JSONL text field name must not be empty");
-    auto transform = [&](const io::InputRecord& record, io::TokenizedRecord& out) {
+    auto transform = [&](const io::InputRecord& raw, io::TokenizedRecord& out) {
+      io::InputRecord scratch;
+      const io::InputRecord& record = io::valid_utf8_record(raw, opt.replace_invalid, scratch);
       const std::string text = io::parse_text_record(record, field);
       if (text.empty()) {
         out.skip_reason = "empty documents";
@@ -196,7 +215,7 @@ int run(const TokenizeOptions& opt, const char* argv0) {
       }
       out.tokens.clear();
       if (tok.bos_id() >= 0) out.tokens.push_back(tok.bos_id());
-      const std::vector<int32_t> ids = tok.encode(text);
+      const std::vector<int32_t> ids = tok.encode(text, opt.allow_special);
       out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
       if (opt.append_eos) out.tokens.push_back(tok.eos_id());
     };
@@ -210,14 +229,17 @@ int run(const TokenizeOptions& opt, const char* argv0) {
   }
 
   const std::string dir = opt.templates_dir.empty() ? default_templates_dir(argv0) : opt.templates_dir;
-  const io::SftFormatter formatter(io::SftTemplate::load(opt.template_name, dir), io::SftVocabulary::of(tok),
-                                   opt.train_on_inputs);
+  io::SftTemplate tmpl = io::SftTemplate::load(opt.template_name, dir);
+  if (!opt.today_date.empty()) tmpl.set_today_date(opt.today_date);
+  const io::SftFormatter formatter(std::move(tmpl), io::SftVocabulary::of(tok, opt.allow_special), opt.train_on_inputs);
   if (opt.inspect > 0) return inspect_samples(opt, tok, formatter);
   const io::SftOverflow overflow = opt.overflow == "drop" ? io::SftOverflow::Drop : io::SftOverflow::Truncate;
   io::SftDatasetWriter writer(opt.output, tok.vocab_size());
-  auto transform = [&](const io::InputRecord& record, io::TokenizedRecord& out) {
-    IRIS_USER_CHECK(record.format == io::InputFormat::JsonLines, "{}: --sft needs JSONL records, not a text file",
-                    record.where());
+  auto transform = [&](const io::InputRecord& raw, io::TokenizedRecord& out) {
+    io::InputRecord scratch;
+    const io::InputRecord& record = io::valid_utf8_record(raw, opt.replace_invalid, scratch);
+    IRIS_USER_CHECK(record.format != io::InputFormat::Text, "{}: --sft needs JSONL, JSON or CSV records, not a text "
+                    "file", record.where());
     io::FormattedSample sample;
     formatter.format(io::parse_sft_record(record, opt.fields), sample, record.where());
     bool truncated = false;

@@ -45,11 +45,22 @@ pins=(
   werkzeug==3.0.3
   markupsafe==2.1.5
   six==1.16.0
+  # tiktoken (the Llama 3 tokenizer reference) and jinja2 (apply_chat_template).
+  tiktoken==0.7.0
+  requests==2.32.3
+  charset-normalizer==3.3.2
+  idna==3.7
+  urllib3==2.2.2
+  certifi==2024.7.4
+  jinja2==3.1.4
 )
 # Installed with --no-deps: peft requires torch>=1.13.0, and Debian's torch calls itself 1.13.0a0, a
 # pre-release pip ranks below 1.13.0, so it would fetch a PyPI torch. Its other requirements are in pins.
+# llama-models ships Meta's Llama 3 tokenizer.model (llama_models/llama3/tokenizer.model), the reference
+# for tests/tokenizer/; its own requirements (pydantic, Pillow, jinja2, ...) are not needed for that file.
 pins_nodeps=(
   peft==0.12.0
+  llama-models==0.2.0
 )
 
 log() { echo "setup-pyref: $*" >&2; }

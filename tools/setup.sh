@@ -10,6 +10,7 @@ packages=(
   libboost-program-options-dev
   libsentencepiece-dev sentencepiece
   zlib1g-dev libzstd-dev
+  libpcre2-dev
   libspdlog-dev libfmt-dev
   libgtest-dev
   nlohmann-json3-dev

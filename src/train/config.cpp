@@ -120,7 +120,7 @@ std::vector<Key> keys_of(RunConfig& c) {
       key("data.val_fraction", &c.data.val_fraction,
           "instead of data.split: ceil(fraction × documents) of each dataset, drawn by a seeded shuffle (train.seed), "
           "for validation only (SFT: samples); HF's train_test_split(test_size=fraction)"),
-      key("data.tokenizer", &c.data.tokenizer, "sentencepiece model the data was tokenized with"),
+      key("data.tokenizer", &c.data.tokenizer, "tokenizer file the data was tokenized with (sentencepiece, tiktoken tokenizer.model or tokenizer.json)"),
       key("train.seq_len", &c.train.seq_len, "sequence length T"),
       key("train.micro_batch", &c.train.micro_batch, "samples per micro-batch on one rank"),
       key("train.grad_accum", &c.train.grad_accum, "micro-batches per optimizer step on one rank"),

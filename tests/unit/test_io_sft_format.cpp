@@ -144,6 +144,51 @@ TEST(SftFormat, Llama2ChatWithoutSystemHasNoSysBlock) {
   EXPECT_EQ(v.describe(format_with(v, "llama2-chat", chat)), words({"<s>", "[INST]", "Hi", "[/INST]", "+Yes", "+</s>"}));
 }
 
+TEST(SftFormat, MistralInstructMultiTurn) {
+  WordVocab v;
+  SftSample chat;
+  chat.turns.push_back({"Hi", "", "Hi", "Yes"});
+  chat.turns.push_back({"Why?", "", "Why?", "Because."});
+  const FormattedSample s = format_with(v, "mistral-instruct", chat);
+  EXPECT_EQ(v.describe(s), words({"<s>", "[INST]", "Hi", "[/INST]", "+Yes", "+</s>", "[INST]", "Why?", "[/INST]",
+                                  "+Because.", "+</s>"}));
+  expect_invariants(s);
+  chat.system = "Be brief.";
+  FormattedSample out;
+  SftFormatter f(SftTemplate::load("mistral-instruct", kTemplates), v.vocabulary(), false);
+  EXPECT_THROW(f.format(chat, out, "test"), iris::io::BadRecordError);  // HF's template refuses a system message
+}
+
+// The same rules as llama3-chat (system block always, |trim, {today_date}) on a word vocabulary.
+TEST(SftFormat, SystemAlwaysTrimAndTodayDate) {
+  WordVocab v;
+  v.id("<|eot_id|>");
+  SftTemplate t = SftTemplate::parse(R"({"system_always": true, "trim": true, "today_date": "26 Jul 2024",
+      "begin": [{"token": "bos"}],
+      "system": [{"text": "Date {today_date}:{system}"}, {"token": "<|eot_id|>"}],
+      "user": [{"text": "U {content}"}, {"token": "<|eot_id|>"}],
+      "assistant": [{"text": "A"}, {"text": "{content}", "train": true}, {"token": "<|eot_id|>", "train": true}]})",
+                                     "inline");
+  SftSample chat;
+  chat.turns.push_back({"  Hi \n", "", "  Hi \n", "\tYes\u3000 "});
+  FormattedSample out;
+  SftFormatter(t, v.vocabulary(), false).format(chat, out, "test");
+  EXPECT_EQ(v.describe(out), words({"<s>", "Date", "26", "Jul", "2024:", "<|eot_id|>", "U", "Hi", "<|eot_id|>", "A",
+                                    "+Yes", "+<|eot_id|>"}));
+  t.set_today_date("1 Jan 2030");
+  chat.system = " Be brief. ";
+  SftFormatter(t, v.vocabulary(), false).format(chat, out, "test");
+  EXPECT_EQ(v.describe(out), words({"<s>", "Date", "1", "Jan", "2030:Be", "brief.", "<|eot_id|>", "U", "Hi",
+                                    "<|eot_id|>", "A", "+Yes", "+<|eot_id|>"}));
+}
+
+TEST(SftFormat, Llama3ChatTemplateLoads) {
+  const SftTemplate t = SftTemplate::load("llama3-chat", kTemplates);
+  EXPECT_TRUE(t.system_always());
+  EXPECT_TRUE(t.trim());
+  EXPECT_EQ(t.today_date(), "26 Jul 2024");
+}
+
 TEST(SftFormat, TrainOnInputsTrainsEverythingButBos) {
   WordVocab v;
   SftSample chat;

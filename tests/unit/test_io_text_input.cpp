@@ -133,10 +133,54 @@ TEST_F(TextInputTest, NonStringFieldIsNamed) {
 }
 
 TEST_F(TextInputTest, NonObjectLineIsNamed) {
-  const std::string f = write("arr.json", "[\n{\"text\": \"a\"}\n]\n");
-  expect_error({f}, {f + ":1", "malformed JSON"});
   const std::string g = write("list.jsonl", "[\"a\", \"b\"]\n");
   expect_error({g}, {g + ":1", "expected a JSON object", "array"});
+}
+
+TEST_F(TextInputTest, JsonArrayIsStreamedElementByElement) {
+  const std::string f = write("arr.json", "[\n  {\"text\": \"a, [b]\"},\n  {\"meta\": {\"text\": \"}\\\"{\"}, "
+                                          "\"text\": \"b\"}, {\"text\": \"c\"}\n]\n");
+  const std::vector<TextDocument> docs = read_all({f});
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_EQ(docs[0].text, "a, [b]");
+  EXPECT_EQ(docs[1].text, "b");
+  EXPECT_EQ(docs[2].text, "c");
+  EXPECT_EQ(docs[0].line, 2u);
+  EXPECT_EQ(docs[2].line, 3u);
+  expect_error({f}, {f + ":2 (record 1)", "no \"meta.text\" field"}, "meta.text");
+
+}
+
+TEST_F(TextInputTest, NestedFieldsByDottedPath) {
+  const std::string f = write("pubmedqa.jsonl",
+                              "{\"context\": {\"contexts\": [\"one.\", \"two.\"]}, \"a.b\": \"literal\"}\n");
+  EXPECT_EQ(read_all({f}, "context.contexts")[0].text, "one.\n\ntwo.");
+  EXPECT_EQ(read_all({f}, "a.b")[0].text, "literal");
+  expect_error({f}, {f + ":1", "context.missing", "--text-field"}, "context.missing");
+}
+
+TEST_F(TextInputTest, JsonArrayErrorsNameFileLineAndRecord) {
+  const std::string open = write("open.json", "[{\"text\": \"a\"},\n{\"text\": \"b\"}\n");
+  expect_error({open}, {open + ":2", "not closed"});
+  const std::string bad = write("bad.json", "[{\"text\": \"a\"},\n{\"text\": b}]\n");
+  expect_error({bad}, {bad + ":2 (record 2)", "malformed JSON"});
+  const std::string after = write("after.json", "[{\"text\": \"a\"}] x\n");
+  expect_error({after}, {after + ":1", "after the end"});
+}
+
+TEST_F(TextInputTest, CsvRowsWithQuotedFieldsAndMissingColumn) {
+  const std::string f = write("qa.csv", "question,answer\r\n\"a, b\",\"say \"\"hi\"\"\r\nthere\"\r\n\r\nq2,a2\n");
+  const std::vector<TextDocument> docs = read_all({f}, "answer");
+  ASSERT_EQ(docs.size(), 2u);
+  EXPECT_EQ(docs[0].text, "say \"hi\"\r\nthere");
+  EXPECT_EQ(docs[0].line, 2u);
+  EXPECT_EQ(docs[1].text, "a2");
+  EXPECT_EQ(docs[1].line, 5u);
+  expect_error({f}, {f + ":2 (record 1)", "no \"text\" column", "question, answer", "--text-field"});
+  const std::string ragged = write("ragged.csv", "a,b\n1,2\n3\n");
+  expect_error({ragged}, {ragged + ":3 (record 2)", "1 fields, but the header has 2"}, "a");
+  const std::string open = write("open.csv", "a,b\n1,\"2\n3\n");
+  expect_error({open}, {open + ":", "not closed"}, "a");
 }
 
 }  // namespace
