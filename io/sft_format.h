@@ -39,7 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/text_input.h"
+#include "io/tokenize/text_input.h"
 
 namespace iris::io {
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "io/text_input.h"
+#include "io/tokenize/text_input.h"
 #include "src/core/error.h"
 
 namespace fs = std::filesystem;

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <thread>
 
-#include "io/compressed_input.h"
-#include "io/tokenize_pipeline.h"
+#include "io/tokenize/compressed_input.h"
+#include "io/tokenize/tokenize_pipeline.h"
 
 namespace {
 using namespace iris::io;

@@ -1,4 +1,4 @@
-#include "io/compressed_input.h"
+#include "io/tokenize/compressed_input.h"
 
 #include <zlib.h>
 #include <zstd.h>

@@ -4,7 +4,7 @@
 // JSON array, one document per element, streamed), each optionally compressed (.gz, .zst; see
 // compressed_input.h). Hidden entries (names starting with '.') are skipped. A file named directly
 // is read by its extension (after any .gz/.zst): .jsonl and .json as above, .csv as CSV with a header
-// row (one record per row, columns as string fields; io/csv_parser.h), anything else as text.
+// row (one record per row, columns as string fields; io/tokenize/csv_parser.h), anything else as text.
 // Fields are found by name, or by a dotted path into nested objects ("context.contexts"); an array of
 // strings is joined with blank lines. Errors name the file, and the line (and record) for JSON/CSV.
 // Reading (RecordReader, one thread) is split from parsing (parse_*_record, any thread) so that

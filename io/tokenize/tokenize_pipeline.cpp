@@ -1,4 +1,4 @@
-#include "io/tokenize_pipeline.h"
+#include "io/tokenize/tokenize_pipeline.h"
 
 #include <atomic>
 #include <chrono>

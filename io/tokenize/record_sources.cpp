@@ -1,11 +1,11 @@
-#include "io/record_sources.h"
+#include "io/tokenize/record_sources.h"
 
 #include <algorithm>
 #include <cctype>
 #include <set>
 
-#include "io/compressed_input.h"
-#include "io/csv_parser.h"
+#include "io/tokenize/compressed_input.h"
+#include "io/tokenize/csv_parser.h"
 #include "src/core/check.h"
 
 namespace iris::io {

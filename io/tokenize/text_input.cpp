@@ -1,4 +1,4 @@
-#include "io/text_input.h"
+#include "io/tokenize/text_input.h"
 
 #include <nlohmann/json.hpp>
 
@@ -8,9 +8,9 @@
 #include <cstring>
 #include <sstream>
 
-#include "io/compressed_input.h"
-#include "io/csv_parser.h"
-#include "io/record_sources.h"
+#include "io/tokenize/compressed_input.h"
+#include "io/tokenize/csv_parser.h"
+#include "io/tokenize/record_sources.h"
 #include "io/utf8.h"
 
 #include "src/core/check.h"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "io/text_input.h"
+#include "io/tokenize/text_input.h"
 
 namespace iris::io {
 
