@@ -87,6 +87,82 @@ void write_rank_slices(io::CheckpointFileWriter& file, const ParamTable& table, 
   if (failed) std::rethrow_exception(failed);
 }
 
+namespace {
+
+// One rank's part of a save, summed over the world: one slot per rank of (failed, bytes, file size, CRC32).
+struct RankOutcomes {
+  explicit RankOutcomes(int world) : v(4 * static_cast<size_t>(world), 0.0) {}
+  std::vector<double> v;
+  double& failed(int r) { return v[4 * r]; }
+  double& bytes(int r) { return v[4 * r + 1]; }
+  double& size(int r) { return v[4 * r + 2]; }
+  double& crc(int r) { return v[4 * r + 3]; }
+};
+
+// Rank 0: a fresh step_X.tmp/ under root. Returns the error ("" on success).
+std::string prepare_tmp_dir(const fs::path& root, const fs::path& tmp_dir) {
+  try {
+    fs::create_directories(root);
+    std::error_code ec;
+    fs::remove_all(tmp_dir, ec);
+    fs::create_directories(tmp_dir);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Every rank: its HDF5 file in tmp_dir, its outcome in its slot. Returns the error ("" on success).
+std::string write_rank_file(const CheckpointState& st, const TrainProgress& progress, const fs::path& tmp_dir,
+                            RankOutcomes& outcome) {
+  const int rank = st.topo.rank;
+  try {
+    const fs::path path = tmp_dir / io::rank_file_name(rank);
+    io::CheckpointFileWriter file(path);
+    file.set_attribute("rank", rank);
+    file.set_attribute("tp_rank", st.topo.tp_rank);
+    file.set_attribute("pp_rank", st.topo.pp_rank);
+    file.set_attribute("dp_rank", st.topo.dp_rank);
+    file.set_attribute("step", progress.step);
+    write_rank_slices(file, st.table, st.state, st.optimizer_state, st.topo.dp_rank == 0);
+    const uint64_t bytes = file.bytes_written();
+    file.close();
+    outcome.bytes(rank) = static_cast<double>(bytes);
+    outcome.size(rank) = static_cast<double>(fs::file_size(path));
+    outcome.crc(rank) = static_cast<double>(io::crc32_file(path));
+    return "";
+  } catch (const std::exception& e) {
+    outcome.failed(rank) = 1.0;
+    spdlog::error("checkpoint step {}: rank {} could not write its file: {}", progress.step, rank, e.what());
+    return e.what();
+  }
+}
+
+// Rank 0, once every rank file is written: the manifest, the rename, `latest`, then the retention rule.
+void finalize_on_rank0(const CheckpointState& st, const TrainProgress& progress, const fs::path& root,
+                       const fs::path& tmp_dir, const fs::path& final_dir, RankOutcomes& outcome,
+                       io::Retention retention, std::optional<double> val_loss) {
+  io::Manifest m;
+  m.step = progress.step;
+  m.consumed_samples = progress.consumed_samples;
+  m.tokens = progress.tokens;
+  m.skipped_steps = progress.skipped_steps;
+  m.tp = st.topo.tp;
+  m.pp = st.topo.pp;
+  m.dp = st.topo.dp;
+  m.run_config_ini = st.run_config_ini;
+  m.model_config = st.model.raw;
+  m.has_optimizer_state = st.optimizer_state;
+  m.val_loss = val_loss;
+  for (int r = 0; r < st.topo.world; ++r)
+    m.files.push_back({io::rank_file_name(r), static_cast<uint64_t>(outcome.size(r)), static_cast<uint32_t>(outcome.crc(r))});
+  io::finalize_checkpoint(tmp_dir, final_dir, m);
+  io::write_latest(root, final_dir.filename().string());
+  io::prune_checkpoints(root, retention);
+}
+
+}  // namespace
+
 SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progress, const fs::path& root,
                            io::Retention retention, std::optional<double> val_loss) {
   Comm& world = *st.world;
@@ -96,49 +172,17 @@ SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progr
   const fs::path final_dir = root / name, tmp_dir = root / (name + ".tmp");
   const int W = st.topo.world, rank = st.topo.rank;
 
-  // Each rank's outcome: failed flag, bytes, file size, CRC32 — summed over the world (one slot per rank).
-  std::vector<double> outcome(4 * static_cast<size_t>(W), 0.0);
-  std::string error;
-  if (rank == 0) {
-    try {
-      fs::create_directories(root);
-      std::error_code ec;
-      fs::remove_all(tmp_dir, ec);
-      fs::create_directories(tmp_dir);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
+  RankOutcomes outcome(W);
+  std::string error = rank == 0 ? prepare_tmp_dir(root, tmp_dir) : "";
   double prepared = error.empty() ? 0.0 : 1.0;
   world.all_reduce(&prepared, 1, ReduceOp::Max);
-  if (prepared == 0.0) {
-    try {
-      const fs::path path = tmp_dir / io::rank_file_name(rank);
-      io::CheckpointFileWriter file(path);
-      file.set_attribute("rank", rank);
-      file.set_attribute("tp_rank", st.topo.tp_rank);
-      file.set_attribute("pp_rank", st.topo.pp_rank);
-      file.set_attribute("dp_rank", st.topo.dp_rank);
-      file.set_attribute("step", progress.step);
-      write_rank_slices(file, st.table, st.state, st.optimizer_state, st.topo.dp_rank == 0);
-      const uint64_t bytes = file.bytes_written();
-      file.close();
-      outcome[4 * rank + 1] = static_cast<double>(bytes);
-      outcome[4 * rank + 2] = static_cast<double>(fs::file_size(path));
-      outcome[4 * rank + 3] = static_cast<double>(io::crc32_file(path));
-    } catch (const std::exception& e) {
-      error = e.what();
-      outcome[4 * rank] = 1.0;
-      spdlog::error("checkpoint step {}: rank {} could not write its file: {}", progress.step, rank, e.what());
-    }
-  } else if (rank == 0) {
-    outcome[0] = 1.0;
-  }
-  world.all_reduce(outcome.data(), outcome.size(), ReduceOp::Sum);
+  if (prepared == 0.0) error = write_rank_file(st, progress, tmp_dir, outcome);
+  else if (rank == 0) outcome.failed(0) = 1.0;
+  world.all_reduce(outcome.v.data(), outcome.v.size(), ReduceOp::Sum);
 
   std::vector<int> failed;
   for (int r = 0; r < W; ++r)
-    if (outcome[4 * r] != 0.0) failed.push_back(r);
+    if (outcome.failed(r) != 0.0) failed.push_back(r);
   // Test hook for the atomicity test: IRIS_CHECKPOINT_KILL=STEP SIGKILLs rank 0 once every rank file
   // of that step is written, before the manifest and the rename (the worst moment to die).
   if (const char* kill_at = std::getenv("IRIS_CHECKPOINT_KILL"); kill_at && rank == 0 && std::atoll(kill_at) == progress.step)
@@ -146,35 +190,13 @@ SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progr
   double finalize_failed = 0.0;
   if (rank == 0) {
     try {
-      if (failed.empty()) {
-        io::Manifest m;
-        m.step = progress.step;
-        m.consumed_samples = progress.consumed_samples;
-        m.tokens = progress.tokens;
-        m.skipped_steps = progress.skipped_steps;
-        m.tp = st.topo.tp;
-        m.pp = st.topo.pp;
-        m.dp = st.topo.dp;
-        m.run_config_ini = st.run_config_ini;
-        m.model_config = st.model.raw;
-        m.has_optimizer_state = st.optimizer_state;
-        m.val_loss = val_loss;
-        for (int r = 0; r < W; ++r)
-          m.files.push_back({io::rank_file_name(r), static_cast<uint64_t>(outcome[4 * r + 2]),
-                             static_cast<uint32_t>(outcome[4 * r + 3])});
-        io::finalize_checkpoint(tmp_dir, final_dir, m);
-        io::write_latest(root, name);
-        io::prune_checkpoints(root, retention);
-      } else {
-        std::error_code ec;
-        fs::remove_all(tmp_dir, ec);
-      }
+      if (failed.empty()) finalize_on_rank0(st, progress, root, tmp_dir, final_dir, outcome, retention, val_loss);
     } catch (const std::exception& e) {
       error = e.what();
       finalize_failed = 1.0;
-      std::error_code ec;
-      fs::remove_all(tmp_dir, ec);
     }
+    std::error_code ec;
+    if (!failed.empty() || finalize_failed != 0.0) fs::remove_all(tmp_dir, ec);
   }
   world.all_reduce(&finalize_failed, 1, ReduceOp::Max);
   IRIS_USER_CHECK(failed.empty() && finalize_failed == 0.0,
@@ -185,7 +207,7 @@ SaveReport save_checkpoint(const CheckpointState& st, const TrainProgress& progr
   SaveReport report;
   report.dir = final_dir;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (int r = 0; r < W; ++r) report.bytes += static_cast<uint64_t>(outcome[4 * r + 1]);
+  for (int r = 0; r < W; ++r) report.bytes += static_cast<uint64_t>(outcome.bytes(r));
   return report;
 }
 

@@ -82,7 +82,19 @@ void maybe_raise_test_signal(int rank, int step, int micro_batch, bool eval) {
 
 }  // namespace
 
+// Start-up, step by step: each step needs the ones before it (the model's layout decides the parameter
+// table, the data decide the run's steps, the backend holds the weights a checkpoint loads into).
 Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(config)) {
+  set_up_model(world, rank);
+  open_data();
+  set_up_backend();
+  start_clock();
+  open_outputs();
+  describe_startup();
+}
+
+// The run config and the model config checked, the layout and this rank's parameter table.
+void Trainer::set_up_model(int world, int rank) {
   config_.validate();
   divergence_ = DivergenceGuard({config_.train.max_consecutive_skipped, config_.train.max_skipped_fraction});
   model_config_ = LlamaConfig::load(config_.model.config);
@@ -92,7 +104,10 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
   layers_ = stage_layers(model_config_.num_hidden_layers, topo_.pp, topo_.pp_rank,
                          parse_stage_layers(config_.parallel.stage_layers));
   table_ = ParamTable::build(model_config_, topo_, layers_);
+}
 
+// The tokenizer checked against the vocabulary, the data sources, and the run's length.
+void Trainer::open_data() {
   if (!config_.data.tokenizer.empty()) {
     io::Tokenizer tok = io::Tokenizer::load(config_.data.tokenizer);
     IRIS_USER_CHECK(tok.vocab_size() <= model_config_.vocab_size,
@@ -106,7 +121,10 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     plan_ = plan_from_epochs(data_.train->num_samples(), config_.train.epochs, global_batch_);
     config_.train.steps = static_cast<int>(plan_.steps);
   }
+}
 
+// Communicators, the ZeRO-1 layout, the training backend with its initial weights, the LR schedule.
+void Trainer::set_up_backend() {
   comms_ = make_mpi_communicators(topo_, model_config_.tie_word_embeddings, config_.parallel.timeout_s);
   const size_t bucket = static_cast<size_t>(config_.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
   layout_ = Zero1Layout::make(table_, topo_.dp, topo_.dp_rank, bucket, config_.overlaps_grad_reduce());
@@ -128,13 +146,17 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
     peak_tflops_ = backend_->peak_tflops();
   schedule_ = config_.lr_schedule(config_.train.steps);
   batches_.resize(config_.train.grad_accum);
+}
 
+void Trainer::start_clock() {
   // The time budget counts from here; the Slurm job's end, when known, bounds it too.
   install_stop_signal_handlers();
   const double now = wall_clock_s();
   if (const double limit = config_.time_limit_seconds(); limit > 0) deadline_ = now + limit;
   if (const double job_end = slurm_job_end_time(); job_end > 0) deadline_ = deadline_ > 0 ? std::min(deadline_, job_end) : job_end;
+}
 
+void Trainer::open_outputs() {
   // Everything is valid on every rank: only now touch the output directory.
   run_lock_ = RunLock::hold_for_run(config_.checkpoint.dir, *comms_.world, topo_.rank);  // refused: every rank throws
   maybe_load_checkpoint();
@@ -149,7 +171,6 @@ Trainer::Trainer(RunConfig config, int world, int rank) : config_(std::move(conf
         (fs::path(config_.output.dir) / "metrics.jsonl").string(), progress_.step,
         config_.output.tensorboard ? (fs::path(config_.output.dir) / "tb").string() : std::string());
   }
-  describe_startup();
 }
 
 void Trainer::initialize_weights() {

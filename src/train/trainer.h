@@ -60,6 +60,12 @@ class Trainer {
   int64_t global_batch() const { return global_batch_; }
 
  private:
+  // The constructor's steps, in order (trainer.cpp).
+  void set_up_model(int world, int rank);
+  void open_data();
+  void set_up_backend();
+  void start_clock();
+  void open_outputs();
   void describe_startup() const;
   void save_weights();  // collective over DP
   // √(Σ over the world of each rank's Σ g² over its counted shard elements).
