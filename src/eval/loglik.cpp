@@ -1,0 +1,150 @@
+#include "src/eval/loglik.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "io/checkpoint.h"
+#include "src/core/check.h"
+#include "src/model/hf_weights.h"
+#include "src/model/llama.h"
+#include "src/train/pipeline_executor.h"
+
+namespace fs = std::filesystem;
+
+namespace iris::eval {
+
+EvalModel::EvalModel(LlamaConfig config, const Topology& topo, const Communicators& comms)
+    : config_(std::move(config)), topo_(topo), tp_(comms.tp.get()), pp_(comms.pp.get()), world_(comms.world.get()) {
+  validate_layout(config_, topo.tp, topo.pp);
+  layers_ = stage_layers(config_.num_hidden_layers, topo.pp, topo.pp_rank);
+  table_ = ParamTable::build(config_, topo, layers_);
+  params_.assign(table_.total_numel(), 0.0f);
+}
+
+EvalModel EvalModel::from_hf(const fs::path& dir, const Topology& topo, const Communicators& comms) {
+  IRIS_USER_CHECK(fs::is_directory(dir), "--hf {}: not a directory (expected config.json and safetensors)",
+                  dir.string());
+  EvalModel m(LlamaConfig::load(dir / "config.json"), topo, comms);
+  load_hf_weights(m.table_, dir, m.params_.data());
+  return m;
+}
+
+EvalModel EvalModel::from_checkpoint(const fs::path& path, const Topology& topo, const Communicators& comms) {
+  const fs::path dir = io::resolve_checkpoint(path.string(), "");
+  const io::CheckpointDir ckpt = io::CheckpointDir::open(dir);
+  EvalModel m(LlamaConfig::from_json(ckpt.manifest().model_config, (dir / "manifest.json").string()), topo, comms);
+  std::vector<float> global;
+  // Each tensor whole from whatever blocks the saving layout wrote (docs/design.md decision 9), then this
+  // rank's block of it.
+  for (const auto& e : m.table_.entries()) {
+    const auto slices = ckpt.slices_of("weights", e.name);
+    IRIS_USER_CHECK(!slices.empty(), "checkpoint {} has no weights for tensor {}", dir.string(), e.name);
+    IRIS_USER_CHECK(slices.front().second.global_shape == e.global_shape,
+                    "checkpoint {}: tensor {} has another shape than its manifest's model_config gives", dir.string(),
+                    e.name);
+    int64_t n = 1;
+    for (int64_t d : e.global_shape) n *= d;
+    global.assign(static_cast<size_t>(n), 0.0f);
+    ckpt.read_global("weights", e.name, global.data(), 0, e.global_shape[0]);
+    m.table_.scatter_from_global(e, global.data(), m.params_.data());
+  }
+  return m;
+}
+
+namespace {
+
+// One micro-batch: which requests (rows), at which padded length.
+struct Chunk {
+  std::vector<size_t> requests;
+  int T = 0;
+};
+
+}  // namespace
+
+std::vector<double> EvalModel::score(const std::vector<ScoreRequest>& requests, int rows) const {
+  IRIS_USER_CHECK(rows >= 1, "--batch must be at least 1, got {}", rows);
+  const int T_limit = config_.max_position_embeddings;
+  // The model reads tokens [begin, L-1) of each request: at most T_limit of them (harness: [-(max_length+1):][:-1]).
+  auto begin_of = [&](const ScoreRequest& r) {
+    return static_cast<int>(std::max<int64_t>(0, static_cast<int64_t>(r.tokens.size()) - 1 - T_limit));
+  };
+  auto length_of = [&](const ScoreRequest& r) { return static_cast<int>(r.tokens.size()) - 1 - begin_of(r); };
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    IRIS_CHECK(r.tokens.size() >= 2 && r.scored >= 1 && r.scored < static_cast<int>(r.tokens.size()),
+               "request {}: {} tokens, {} scored", i, r.tokens.size(), r.scored);
+    IRIS_USER_CHECK(r.scored <= T_limit, "request {}: {} scored tokens exceed max_position_embeddings ({})", i,
+                    r.scored, T_limit);
+    for (int32_t t : r.tokens)
+      IRIS_USER_CHECK(t >= 0 && t < config_.vocab_size, "request {}: token id {} outside the vocabulary [0, {})", i, t,
+                      config_.vocab_size);
+  }
+  // Longest first (as the harness orders them), then chunks of `rows`: the same on every rank.
+  std::vector<size_t> order(requests.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return length_of(requests[a]) > length_of(requests[b]); });
+  std::vector<Chunk> chunks;
+  for (size_t i = 0; i < order.size(); i += static_cast<size_t>(rows)) {
+    Chunk c;
+    c.requests.assign(order.begin() + i, order.begin() + std::min(order.size(), i + rows));
+    const int longest = length_of(requests[c.requests.front()]);
+    c.T = std::max(longest, std::min(T_limit, (longest + 15) / 16 * 16));
+    chunks.push_back(std::move(c));
+  }
+  std::vector<const Chunk*> mine;  // this DP rank's micro-batches
+  for (size_t j = 0; j < chunks.size(); ++j)
+    if (static_cast<int>(j % topo_.dp) == topo_.dp_rank) mine.push_back(&chunks[j]);
+
+  std::vector<double> result(requests.size(), 0.0);
+  const bool reports = topo_.is_last_stage() && topo_.tp_rank == 0;  // one rank per DP replica adds its results
+  // Chunks are ordered by T, so each T is one contiguous group: one stage and executor per group.
+  for (size_t g = 0; g < mine.size();) {
+    size_t end = g;
+    while (end < mine.size() && mine[end]->T == mine[g]->T) ++end;
+    const int T = mine[g]->T, B = rows, count = static_cast<int>(end - g);
+    const size_t N = static_cast<size_t>(B) * T;
+    LlamaStage stage(config_, topo_, table_, layers_, B, T, tp_);
+    PipelineExecutor executor(stage, topo_, pp_, 1);
+    std::vector<int32_t> tokens(N), targets(N);
+    std::vector<float> weights(N);
+    auto batch = [&](int m) {
+      std::fill(tokens.begin(), tokens.end(), 0);
+      std::fill(targets.begin(), targets.end(), 0);
+      std::fill(weights.begin(), weights.end(), 0.0f);
+      const Chunk& c = *mine[g + m];
+      for (size_t row = 0; row < c.requests.size(); ++row) {
+        const ScoreRequest& r = requests[c.requests[row]];
+        const int begin = begin_of(r), len = length_of(r);
+        for (int t = 0; t < len; ++t) {
+          tokens[row * T + t] = r.tokens[begin + t];
+          targets[row * T + t] = r.tokens[begin + t + 1];
+        }
+        for (int t = len - r.scored; t < len; ++t) weights[row * T + t] = 1.0f;
+      }
+      MicroBatch mb;
+      mb.tokens = tokens.data();
+      mb.targets = targets.data();
+      mb.loss_weight = weights.data();
+      return mb;
+    };
+    auto on_forward = [&](int m, const StageActivations& acts) {
+      if (!reports) return;
+      const Chunk& c = *mine[g + m];
+      for (size_t row = 0; row < c.requests.size(); ++row) {
+        const ScoreRequest& r = requests[c.requests[row]];
+        const int len = length_of(r);
+        double nll = 0.0;
+        for (int t = len - r.scored; t < len; ++t) nll += acts.losses[row * T + t];
+        result[c.requests[row]] = -nll;
+      }
+    };
+    executor.forward_only(params_.data(), count, batch, {}, on_forward);
+    g = end;
+  }
+  // Each request was reported by exactly one rank (others hold 0), so the sum is exact.
+  if (world_ && world_->size() > 1) world_->all_reduce(result.data(), result.size(), ReduceOp::Sum);
+  return result;
+}
+
+}  // namespace iris::eval
