@@ -24,6 +24,7 @@
 #include "src/core/tool_main.h"
 #include "src/eval/mcq.h"
 #include "src/eval/ppl.h"
+#include "src/eval/text_task.h"
 #include "src/infer/prompt_input.h"
 
 namespace fs = std::filesystem;
@@ -43,17 +44,10 @@ constexpr const char* kUsage =
 
 struct Options {
   std::string task, checkpoint, hf, tokenizer, input, output, format, template_name, templates_dir, mode = "loglik",
-      data, scorer;
+      data;
   int tp = 1, pp = 1, batch = 4, num_fewshot = 0, seq_len = 0, stride = 0, max_new_tokens = 128;
   uint64_t fewshot_seed = 1234;
-  struct {
-    int max_new_tokens = 128, top_k = 0;
-    float temperature = 1.0f, top_p = 1.0f;
-    uint64_t seed = 0;
-    std::vector<std::string> stop;
-    bool sampled = false;
-    std::string scorer, semscore_model;
-  } text;
+  TextOptions text;
 };
 
 bool parse_options(int argc, char** argv, Options& o, bool talk) {
@@ -90,7 +84,7 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
       ("top-p", po::value(&o.text.top_p), "text: sample from the nucleus of probability p")
       ("seed", po::value(&o.text.seed), "text: sampling seed")
       ("stop", po::value(&o.text.stop)->multitoken(), "text: stop strings")
-      ("scorer", po::value(&o.scorer), "text: Python with nltk / sentence-transformers for METEOR / SemScore")
+      ("scorer", po::value(&o.text.scorer)->default_value("python3"), "text: the Python that runs tools/eval_scorer.py (METEOR with nltk, SemScore with sentence-transformers); \"\" to skip")
       ("semscore-model", po::value(&o.text.semscore_model), "text: sentence-transformers model directory for SemScore");
   po::variables_map vm;
   try {
@@ -104,7 +98,7 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
     return false;
   }
   o.text.sampled = vm.count("temperature") || vm.count("top-k") || vm.count("top-p") || vm.count("seed");
-  o.text.scorer = o.scorer;
+  o.text.batch = o.batch;
   IRIS_USER_CHECK(o.checkpoint.empty() != o.hf.empty(), "give exactly one of --checkpoint and --hf");
   IRIS_USER_CHECK(!o.output.empty(), "--output DIR is required");
   if (o.tokenizer.empty() && !o.hf.empty() && fs::exists(fs::path(o.hf) / "tokenizer.model"))
@@ -157,7 +151,11 @@ int run_mcq(const Options& o, const Topology& topo, const Communicators& comms) 
   std::vector<McqItem> items = read_mcq(o.input, parse_mcq_format(o.format));
   add_fewshot(items, o.num_fewshot, o.fewshot_seed);
   const auto formatter = make_formatter(o, tok);
-  IRIS_USER_CHECK(o.mode == "loglik", "--mode generate is not available in this build yet");
+  if (o.mode == "generate") {
+    IRIS_USER_CHECK(o.pp == 1, "--mode generate runs the whole model on each rank (pp = 1), got --pp {}", o.pp);
+    return run_mcq_generate(ModelSource{o.checkpoint, o.hf}, tok, formatter, items, false, o.format, o.output, o.text,
+                            topo, comms);
+  }
   // Requests: every choice of every item, in order.
   std::vector<ScoreRequest> requests;
   std::vector<size_t> first(items.size());
@@ -279,7 +277,10 @@ int run(const Options& o, int rank, int world) {
   if (world > 1) comms = make_mpi_communicators(topo, false, 1800.0);
   if (o.task == "mcq") return run_mcq(o, topo, comms);
   if (o.task == "ppl") return run_ppl(o, topo, comms);
-  throw UserError("iris-eval text is not available in this build yet");
+  IRIS_USER_CHECK(o.pp == 1, "text generates with the whole model on each rank (pp = 1), got --pp {}", o.pp);
+  const io::Tokenizer tok = io::Tokenizer::load(o.tokenizer);
+  return run_text(ModelSource{o.checkpoint, o.hf}, tok, make_formatter(o, tok), o.input, o.output, o.text, topo,
+                  comms);
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ McqItem parse_item(const nlohmann::json& j, McqFormat format, const std::string&
       const char* letters[] = {"A", "B", "C", "D"};
       for (int i = 0; i < 4; ++i) item.context += std::string(letters[i]) + ". " + choice_field(j, names[i], where) + "\n";
       item.context += "Answer:";
+      item.lettered = item.context;
       item.choices = {"A", "B", "C", "D"};
       const auto& cop = field(j, "cop", where);
       if (!cop.is_number_integer()) bad(where, "mistyped field", "field \"cop\" must be an integer 0-3");
@@ -69,6 +70,8 @@ McqItem parse_item(const nlohmann::json& j, McqFormat format, const std::string&
         abstract += (i ? "\n" : "") + ctx["contexts"][i].get<std::string>();
       }
       item.context = "Abstract: " + abstract + "\nQuestion: " + question + "\nAnswer:";
+      item.lettered = item.context;
+      item.answered_by_word = true;
       item.choices = {"yes", "no", "maybe"};
       const std::string decision = text_field(j, "final_decision", where);
       item.gold = decision == "yes" ? 0 : decision == "no" ? 1 : decision == "maybe" ? 2 : -1;
@@ -88,6 +91,11 @@ McqItem parse_item(const nlohmann::json& j, McqFormat format, const std::string&
           bad(where, "empty choice", "choice " + std::to_string(i) + " is empty");
         item.choices.push_back(c);
       }
+      item.lettered = "Question: " + question + "\nChoices:\n";
+      for (size_t i = 0; i < item.choices.size(); ++i)
+        item.lettered += std::string(1, static_cast<char>('A' + i)) + ". " + item.choices[i] + "\n";
+      item.lettered += "Answer:";
+      if (item.choices.size() > 26) bad(where, "too many choices", "more than 26 choices");
       const auto& answer = field(j, "answer", where);
       if (!answer.is_number_integer()) bad(where, "mistyped field", "field \"answer\" must be an integer index");
       item.gold = answer.get<int>();
@@ -138,21 +146,28 @@ void add_fewshot(std::vector<McqItem>& items, int k, uint64_t seed) {
   if (k <= 0) return;
   IRIS_USER_CHECK(static_cast<size_t>(k) < items.size(), "--num-fewshot {} needs more than {} items in the file", k,
                   k);
-  std::vector<std::string> shots(items.size());
-  for (size_t i = 0; i < items.size(); ++i) shots[i] = items[i].context + " " + items[i].choices[items[i].gold];
+  std::vector<std::string> shots(items.size()), lettered_shots(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    shots[i] = items[i].context + " " + items[i].choices[items[i].gold];
+    lettered_shots[i] = items[i].lettered + " " +
+                        (items[i].answered_by_word ? items[i].choices[items[i].gold]
+                                                   : std::string(1, static_cast<char>('A' + items[i].gold)));
+  }
   for (size_t i = 0; i < items.size(); ++i) {
     // A seeded Fisher-Yates over the other items, per item (state from the seed and the item's index).
     std::vector<size_t> pool;
     for (size_t j = 0; j < items.size(); ++j)
       if (j != i) pool.push_back(j);
     uint64_t state = seed * 0x100000001B3ull + i;
-    std::string prefix;
+    std::string prefix, lettered_prefix;
     for (int s = 0; s < k; ++s) {
       const size_t pick = s + splitmix64(state) % (pool.size() - s);
       std::swap(pool[s], pool[pick]);
       prefix += shots[pool[s]] + "\n\n";
+      lettered_prefix += lettered_shots[pool[s]] + "\n\n";
     }
     items[i].context = prefix + items[i].context;
+    items[i].lettered = lettered_prefix + items[i].lettered;
   }
 }
 

@@ -24,8 +24,10 @@ McqFormat parse_mcq_format(const std::string& text);  // UserError listing the f
 struct McqItem {
   std::string id;                    // the record's "id" when it has one, else its line number
   std::string context;               // the prompt, "Answer:" last
+  std::string lettered;              // --mode generate's prompt: the choices listed as "A. …" (pubmedqa: context)
   std::vector<std::string> choices;  // without the leading space
   int gold = 0;                      // index into choices
+  bool answered_by_word = false;     // --mode generate: the answer is a choice itself (pubmedqa), not a letter
   std::string where;                 // "FILE:LINE"
 };
 
@@ -35,7 +37,7 @@ std::vector<McqItem> read_mcq(const std::string& path, McqFormat format);
 
 // Few-shot: K other items of the same file (chosen by a seeded shuffle, never the item itself), each as
 // context + " " + its gold choice, joined with "\n\n" before the item's context (the harness's
-// fewshot_delimiter and target_delimiter).
+// fewshot_delimiter and target_delimiter); the lettered prompts get the same items with their gold letter.
 void add_fewshot(std::vector<McqItem>& items, int k, uint64_t seed);
 
 // The harness's _encode_pair: trailing whitespace of the context moves to the continuation; the
