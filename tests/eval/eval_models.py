@@ -41,3 +41,10 @@ def build(out_dir, name):
     tok = LlamaTokenizer(vocab_file=TOKENIZER, legacy=True, add_bos_token=True, add_eos_token=False)
     tok.save_pretrained(d)
     return model, tok, d
+
+
+if __name__ == "__main__":  # writes OUT_DIR/<config> for every config (the MPI layout test's models)
+    import sys
+    for config_name in CONFIGS:
+        build(sys.argv[1], config_name)
+    print("models in", sys.argv[1])
