@@ -188,6 +188,7 @@ int run_mcq(const Options& o, const Topology& topo, const Communicators& comms) 
     results.push_back(score_item(items[i], l));
     const McqResult& r = results.back();
     nlohmann::json j{{"id", items[i].id}, {"doc_index", i}, {"loglikelihoods", r.loglik}, {"choices", items[i].choices},
+                     {"context", items[i].context},
                      {"pred", r.pred}, {"pred_norm", r.pred_norm}, {"gold", items[i].gold}, {"acc", r.acc ? 1 : 0},
                      {"acc_norm", r.acc_norm ? 1 : 0}};
     lines += j.dump() + "\n";
