@@ -1,6 +1,8 @@
 #include "src/eval/loglik.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <numeric>
 
 #include "io/checkpoint.h"
@@ -79,9 +81,24 @@ std::vector<double> EvalModel::score(const std::vector<ScoreRequest>& requests, 
       IRIS_USER_CHECK(t >= 0 && t < config_.vocab_size, "request {}: token id {} outside the vocabulary [0, {})", i, t,
                       config_.vocab_size);
   }
+  // Requests whose model input (tokens [begin, L-1)) is the same share one row, as the harness's
+  // group_by="contexts" does: the choices " A" … " D" of a MedMCQA question differ only in the last token,
+  // which the model never reads. The first of a group is its row's primary (its targets feed the stage's
+  // cross-entropy); the others are scored from the row's logits.
+  std::map<std::vector<int32_t>, size_t> first_with_input;
+  std::vector<std::vector<size_t>> sharing(requests.size());  // primary -> the other requests of its row
+  std::vector<size_t> primaries;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    std::vector<int32_t> input(r.tokens.begin() + begin_of(r), r.tokens.end() - 1);
+    auto [it, fresh] = first_with_input.emplace(std::move(input), i);
+    if (fresh)
+      primaries.push_back(i);
+    else
+      sharing[it->second].push_back(i);
+  }
   // Longest first (as the harness orders them), then chunks of `rows`: the same on every rank.
-  std::vector<size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), size_t{0});
+  std::vector<size_t> order = primaries;
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return length_of(requests[a]) > length_of(requests[b]); });
   std::vector<Chunk> chunks;
@@ -128,15 +145,41 @@ std::vector<double> EvalModel::score(const std::vector<ScoreRequest>& requests, 
       mb.loss_weight = weights.data();
       return mb;
     };
+    const int64_t VL = stage.vocab_local(), v0 = stage.vocab_start();
+    std::vector<float> shared_logit;  // the sharing requests' target logits, summed over TP
     auto on_forward = [&](int m, const StageActivations& acts) {
-      if (!reports) return;
+      if (!topo_.is_last_stage()) return;
       const Chunk& c = *mine[g + m];
+      // Target logits of the sharing requests: this TP rank's vocabulary shard holds each one or not.
+      shared_logit.clear();
+      for (size_t row = 0; row < c.requests.size(); ++row)
+        for (size_t other : sharing[c.requests[row]]) {
+          const ScoreRequest& r = requests[other];
+          const int begin = begin_of(r), len = length_of(r);
+          for (int t = len - r.scored; t < len; ++t) {
+            const int64_t y = r.tokens[begin + t + 1] - v0;
+            shared_logit.push_back(y >= 0 && y < VL ? acts.logits[(row * T + t) * VL + y] : 0.0f);
+          }
+        }
+      if (tp_ && tp_->size() > 1 && !shared_logit.empty())
+        tp_->all_reduce(shared_logit.data(), shared_logit.size(), ReduceOp::Sum);  // one shard holds each: exact
+      if (!reports) return;
+      size_t k = 0;
       for (size_t row = 0; row < c.requests.size(); ++row) {
         const ScoreRequest& r = requests[c.requests[row]];
         const int len = length_of(r);
         double nll = 0.0;
         for (int t = len - r.scored; t < len; ++t) nll += acts.losses[row * T + t];
         result[c.requests[row]] = -nll;
+        for (size_t other : sharing[c.requests[row]]) {
+          const ScoreRequest& o = requests[other];
+          double other_nll = 0.0;
+          for (int t = len - o.scored; t < len; ++t, ++k) {  // as cpu::xent_losses: log(sumexp) + max - target
+            const size_t n = row * T + t;
+            other_nll += std::log(acts.xent_sumexp[n]) + acts.xent_max[n] - shared_logit[k];
+          }
+          result[other] = -other_nll;
+        }
       }
     };
     executor.forward_only(params_.data(), count, batch, {}, on_forward);

@@ -35,7 +35,9 @@ class EvalModel {
   // Requests longer than max_position_embeddings + 1 tokens are cut from the left as the harness does
   // (the scored tokens must fit). Micro-batches hold up to `rows` requests of similar length (sorted
   // longest first, padded to a multiple of 16 tokens); micro-batch j runs on DP rank j % dp, so what is
-  // batched together never depends on dp. where(i) names request i in errors.
+  // batched together never depends on dp. Requests with the same model input (tokens[0, L-1)) share one
+  // row, as the harness's group_by="contexts" does (the choices of a lettered question differ in their last
+  // token only): the others' log-probabilities come from that row's logits.
   std::vector<double> score(const std::vector<ScoreRequest>& requests, int rows) const;
 
   const LlamaConfig& config() const { return config_; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iris-eval at every layout equals one rank, on the random HF models of tests/eval/eval_models.py (fixture
 # eval_models): mcq (generic sample) and ppl (--stride) at tp 2 (gqa model), pp 2 and dp 2 (tied_llama3: the
-# tied embedding on both stages), tp 2 × pp 2, and from an Iris checkpoint written by iris-convert at tp 2 × pp 2
+# tied embedding on both stages), tp 2 × pp 2, MedMCQA (choices sharing a row) at tp 2 and pp 2 × dp 2, and from an Iris checkpoint written by iris-convert at tp 2 × pp 2
 # read at one rank; text and mcq --mode generate at dp 2 and tp 2. Tolerances: dp 2 batches the same
 # requests together as one rank, so it must be bit-identical; tp and pp change fp32 summation order only:
 # every choice's log-likelihood within 1e-5, ppl loss within 1e-6, acc / acc_norm and every prediction
@@ -80,6 +80,13 @@ for model in gqa tied_llama3; do
     compare ppl "$model.ppl.1" "$model.ppl.tp2" 0
     run_eval "$model.mcq.tp2pp2" 4 "${mcq[@]}" --tp 2 --pp 2
     compare mcq "$model.mcq.1" "$model.mcq.tp2pp2" 0
+    # MedMCQA: the four choices share one row (the same input), scored from vocab-parallel logits at tp 2.
+    med=(mcq --hf "$hf" --format medmcqa --input "$src/data/sample/eval/medmcqa.jsonl" --batch 3)
+    run_eval "$model.med.1" 1 "${med[@]}"
+    run_eval "$model.med.tp2" 2 "${med[@]}" --tp 2
+    run_eval "$model.med.pp2dp2" 4 "${med[@]}" --pp 2
+    compare mcq "$model.med.1" "$model.med.tp2" 0
+    compare mcq "$model.med.1" "$model.med.pp2dp2" 0
     rm -rf "$model.ckpt"
     "$build/bin/iris-convert" hf-to-iris --hf "$hf" --out "$model.ckpt" --tp 2 --pp 2 >"$model.convert.log" 2>&1 \
       || { cat "$model.convert.log"; exit 1; }
