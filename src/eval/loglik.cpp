@@ -61,128 +61,156 @@ struct Chunk {
   int T = 0;
 };
 
-}  // namespace
+// The model reads tokens [begin, L-1) of each request: at most T_limit of them (harness: [-(max_length+1):][:-1]).
+int input_begin(const ScoreRequest& r, int T_limit) {
+  return static_cast<int>(std::max<int64_t>(0, static_cast<int64_t>(r.tokens.size()) - 1 - T_limit));
+}
+int input_length(const ScoreRequest& r, int T_limit) {
+  return static_cast<int>(r.tokens.size()) - 1 - input_begin(r, T_limit);
+}
 
-std::vector<double> EvalModel::score(const std::vector<ScoreRequest>& requests, int rows) const {
-  IRIS_USER_CHECK(rows >= 1, "--batch must be at least 1, got {}", rows);
-  const int T_limit = config_.max_position_embeddings;
-  // The model reads tokens [begin, L-1) of each request: at most T_limit of them (harness: [-(max_length+1):][:-1]).
-  auto begin_of = [&](const ScoreRequest& r) {
-    return static_cast<int>(std::max<int64_t>(0, static_cast<int64_t>(r.tokens.size()) - 1 - T_limit));
-  };
-  auto length_of = [&](const ScoreRequest& r) { return static_cast<int>(r.tokens.size()) - 1 - begin_of(r); };
+void check_requests(const std::vector<ScoreRequest>& requests, const LlamaConfig& config) {
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
     IRIS_CHECK(r.tokens.size() >= 2 && r.scored >= 1 && r.scored < static_cast<int>(r.tokens.size()),
                "request {}: {} tokens, {} scored", i, r.tokens.size(), r.scored);
-    IRIS_USER_CHECK(r.scored <= T_limit, "request {}: {} scored tokens exceed max_position_embeddings ({})", i,
-                    r.scored, T_limit);
+    IRIS_USER_CHECK(r.scored <= config.max_position_embeddings,
+                    "request {}: {} scored tokens exceed max_position_embeddings ({})", i, r.scored,
+                    config.max_position_embeddings);
     for (int32_t t : r.tokens)
-      IRIS_USER_CHECK(t >= 0 && t < config_.vocab_size, "request {}: token id {} outside the vocabulary [0, {})", i, t,
-                      config_.vocab_size);
+      IRIS_USER_CHECK(t >= 0 && t < config.vocab_size, "request {}: token id {} outside the vocabulary [0, {})", i, t,
+                      config.vocab_size);
   }
-  // Requests whose model input (tokens [begin, L-1)) is the same share one row, as the harness's
-  // group_by="contexts" does: the choices " A" … " D" of a MedMCQA question differ only in the last token,
-  // which the model never reads. The first of a group is its row's primary (its targets feed the stage's
-  // cross-entropy); the others are scored from the row's logits.
+}
+
+// The micro-batches of every DP rank, the same on every rank. Requests whose model input is the same share
+// one row, as the harness's group_by="contexts" does: the choices " A" … " D" of a MedMCQA question differ only
+// in the last token, which the model never reads. The first of a group is its row's primary (its targets feed
+// the stage's cross-entropy); sharing[primary] lists the others, scored from the row's logits. Rows are
+// ordered longest first (as the harness orders them), then cut into chunks of `rows`.
+struct ScorePlan {
+  std::vector<std::vector<size_t>> sharing;
+  std::vector<Chunk> chunks;
+};
+ScorePlan plan_rows(const std::vector<ScoreRequest>& requests, int rows, int T_limit) {
+  ScorePlan plan;
+  plan.sharing.resize(requests.size());
   std::map<std::vector<int32_t>, size_t> first_with_input;
-  std::vector<std::vector<size_t>> sharing(requests.size());  // primary -> the other requests of its row
-  std::vector<size_t> primaries;
+  std::vector<size_t> order;
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
-    std::vector<int32_t> input(r.tokens.begin() + begin_of(r), r.tokens.end() - 1);
+    std::vector<int32_t> input(r.tokens.begin() + input_begin(r, T_limit), r.tokens.end() - 1);
     auto [it, fresh] = first_with_input.emplace(std::move(input), i);
     if (fresh)
-      primaries.push_back(i);
+      order.push_back(i);
     else
-      sharing[it->second].push_back(i);
+      plan.sharing[it->second].push_back(i);
   }
-  // Longest first (as the harness orders them), then chunks of `rows`: the same on every rank.
-  std::vector<size_t> order = primaries;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return length_of(requests[a]) > length_of(requests[b]); });
-  std::vector<Chunk> chunks;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return input_length(requests[a], T_limit) > input_length(requests[b], T_limit);
+  });
   for (size_t i = 0; i < order.size(); i += static_cast<size_t>(rows)) {
     Chunk c;
     c.requests.assign(order.begin() + i, order.begin() + std::min(order.size(), i + rows));
-    const int longest = length_of(requests[c.requests.front()]);
+    const int longest = input_length(requests[c.requests.front()], T_limit);
     c.T = std::max(longest, std::min(T_limit, (longest + 15) / 16 * 16));
-    chunks.push_back(std::move(c));
+    plan.chunks.push_back(std::move(c));
   }
-  std::vector<const Chunk*> mine;  // this DP rank's micro-batches
-  for (size_t j = 0; j < chunks.size(); ++j)
-    if (static_cast<int>(j % topo_.dp) == topo_.dp_rank) mine.push_back(&chunks[j]);
+  return plan;
+}
 
+// Fills the (B, T) arrays of micro-batch `c`: each row one primary's input, its targets, weight 1 on the
+// scored positions; padding rows and positions are token 0 with weight 0.
+void fill_batch(const std::vector<ScoreRequest>& requests, const Chunk& c, int T, int T_limit,
+                std::vector<int32_t>& tokens, std::vector<int32_t>& targets, std::vector<float>& weights) {
+  std::fill(tokens.begin(), tokens.end(), 0);
+  std::fill(targets.begin(), targets.end(), 0);
+  std::fill(weights.begin(), weights.end(), 0.0f);
+  for (size_t row = 0; row < c.requests.size(); ++row) {
+    const ScoreRequest& r = requests[c.requests[row]];
+    const int begin = input_begin(r, T_limit), len = input_length(r, T_limit);
+    for (int t = 0; t < len; ++t) {
+      tokens[row * T + t] = r.tokens[begin + t];
+      targets[row * T + t] = r.tokens[begin + t + 1];
+    }
+    for (int t = len - r.scored; t < len; ++t) weights[row * T + t] = 1.0f;
+  }
+}
+
+}  // namespace
+
+// One micro-batch's results, on the last stage (all its TP ranks call this together): the primaries' summed
+// per-token losses, and the sharing requests' from the row's logits (their target logits summed over the
+// vocabulary shards; one shard holds each, so the sum is exact). Only `reports` writes `result`.
+void EvalModel::collect(const std::vector<ScoreRequest>& requests, const std::vector<std::vector<size_t>>& sharing,
+                        const std::vector<size_t>& chunk, int T, const StageActivations& acts, int64_t VL,
+                        int64_t v0, bool reports, std::vector<double>& result) const {
+  const int T_limit = config_.max_position_embeddings;
+  std::vector<float> shared_logit;
+  for (size_t row = 0; row < chunk.size(); ++row)
+    for (size_t other : sharing[chunk[row]]) {
+      const ScoreRequest& r = requests[other];
+      const int begin = input_begin(r, T_limit), len = input_length(r, T_limit);
+      for (int t = len - r.scored; t < len; ++t) {
+        const int64_t y = r.tokens[begin + t + 1] - v0;
+        shared_logit.push_back(y >= 0 && y < VL ? acts.logits[(row * T + t) * VL + y] : 0.0f);
+      }
+    }
+  if (tp_ && tp_->size() > 1 && !shared_logit.empty())
+    tp_->all_reduce(shared_logit.data(), shared_logit.size(), ReduceOp::Sum);
+  if (!reports) return;
+  size_t k = 0;
+  for (size_t row = 0; row < chunk.size(); ++row) {
+    const ScoreRequest& r = requests[chunk[row]];
+    const int len = input_length(r, T_limit);
+    double nll = 0.0;
+    for (int t = len - r.scored; t < len; ++t) nll += acts.losses[row * T + t];
+    result[chunk[row]] = -nll;
+    for (size_t other : sharing[chunk[row]]) {
+      double other_nll = 0.0;
+      for (int t = len - requests[other].scored; t < len; ++t, ++k) {  // as cpu::xent_losses
+        const size_t n = row * T + t;
+        other_nll += std::log(acts.xent_sumexp[n]) + acts.xent_max[n] - shared_logit[k];
+      }
+      result[other] = -other_nll;
+    }
+  }
+}
+
+std::vector<double> EvalModel::score(const std::vector<ScoreRequest>& requests, int rows) const {
+  IRIS_USER_CHECK(rows >= 1, "--batch must be at least 1, got {}", rows);
+  check_requests(requests, config_);
+  const int T_limit = config_.max_position_embeddings;
+  const ScorePlan plan = plan_rows(requests, rows, T_limit);
+  std::vector<const Chunk*> mine;  // this DP rank's micro-batches: j % dp, so what is batched never depends on dp
+  for (size_t j = 0; j < plan.chunks.size(); ++j)
+    if (static_cast<int>(j % topo_.dp) == topo_.dp_rank) mine.push_back(&plan.chunks[j]);
   std::vector<double> result(requests.size(), 0.0);
   const bool reports = topo_.is_last_stage() && topo_.tp_rank == 0;  // one rank per DP replica adds its results
   // Chunks are ordered by T, so each T is one contiguous group: one stage and executor per group.
   for (size_t g = 0; g < mine.size();) {
     size_t end = g;
     while (end < mine.size() && mine[end]->T == mine[g]->T) ++end;
-    const int T = mine[g]->T, B = rows, count = static_cast<int>(end - g);
-    const size_t N = static_cast<size_t>(B) * T;
-    LlamaStage stage(config_, topo_, table_, layers_, B, T, tp_);
+    const int T = mine[g]->T;
+    const size_t N = static_cast<size_t>(rows) * T;
+    LlamaStage stage(config_, topo_, table_, layers_, rows, T, tp_);
     PipelineExecutor executor(stage, topo_, pp_, 1);
     std::vector<int32_t> tokens(N), targets(N);
     std::vector<float> weights(N);
     auto batch = [&](int m) {
-      std::fill(tokens.begin(), tokens.end(), 0);
-      std::fill(targets.begin(), targets.end(), 0);
-      std::fill(weights.begin(), weights.end(), 0.0f);
-      const Chunk& c = *mine[g + m];
-      for (size_t row = 0; row < c.requests.size(); ++row) {
-        const ScoreRequest& r = requests[c.requests[row]];
-        const int begin = begin_of(r), len = length_of(r);
-        for (int t = 0; t < len; ++t) {
-          tokens[row * T + t] = r.tokens[begin + t];
-          targets[row * T + t] = r.tokens[begin + t + 1];
-        }
-        for (int t = len - r.scored; t < len; ++t) weights[row * T + t] = 1.0f;
-      }
+      fill_batch(requests, *mine[g + m], T, T_limit, tokens, targets, weights);
       MicroBatch mb;
       mb.tokens = tokens.data();
       mb.targets = targets.data();
       mb.loss_weight = weights.data();
       return mb;
     };
-    const int64_t VL = stage.vocab_local(), v0 = stage.vocab_start();
-    std::vector<float> shared_logit;  // the sharing requests' target logits, summed over TP
     auto on_forward = [&](int m, const StageActivations& acts) {
-      if (!topo_.is_last_stage()) return;
-      const Chunk& c = *mine[g + m];
-      // Target logits of the sharing requests: this TP rank's vocabulary shard holds each one or not.
-      shared_logit.clear();
-      for (size_t row = 0; row < c.requests.size(); ++row)
-        for (size_t other : sharing[c.requests[row]]) {
-          const ScoreRequest& r = requests[other];
-          const int begin = begin_of(r), len = length_of(r);
-          for (int t = len - r.scored; t < len; ++t) {
-            const int64_t y = r.tokens[begin + t + 1] - v0;
-            shared_logit.push_back(y >= 0 && y < VL ? acts.logits[(row * T + t) * VL + y] : 0.0f);
-          }
-        }
-      if (tp_ && tp_->size() > 1 && !shared_logit.empty())
-        tp_->all_reduce(shared_logit.data(), shared_logit.size(), ReduceOp::Sum);  // one shard holds each: exact
-      if (!reports) return;
-      size_t k = 0;
-      for (size_t row = 0; row < c.requests.size(); ++row) {
-        const ScoreRequest& r = requests[c.requests[row]];
-        const int len = length_of(r);
-        double nll = 0.0;
-        for (int t = len - r.scored; t < len; ++t) nll += acts.losses[row * T + t];
-        result[c.requests[row]] = -nll;
-        for (size_t other : sharing[c.requests[row]]) {
-          const ScoreRequest& o = requests[other];
-          double other_nll = 0.0;
-          for (int t = len - o.scored; t < len; ++t, ++k) {  // as cpu::xent_losses: log(sumexp) + max - target
-            const size_t n = row * T + t;
-            other_nll += std::log(acts.xent_sumexp[n]) + acts.xent_max[n] - shared_logit[k];
-          }
-          result[other] = -other_nll;
-        }
-      }
+      if (topo_.is_last_stage())
+        collect(requests, plan.sharing, mine[g + m]->requests, T, acts, stage.vocab_local(), stage.vocab_start(),
+                reports, result);
     };
-    executor.forward_only(params_.data(), count, batch, {}, on_forward);
+    executor.forward_only(params_.data(), static_cast<int>(end - g), batch, {}, on_forward);
     g = end;
   }
   // Each request was reported by exactly one rank (others hold 0), so the sum is exact.

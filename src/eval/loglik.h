@@ -13,6 +13,7 @@
 #include "parallel/comm.h"
 #include "parallel/topology.h"
 #include "src/model/llama_config.h"
+#include "src/model/llama.h"
 #include "src/model/param_table.h"
 
 namespace iris::eval {
@@ -45,6 +46,9 @@ class EvalModel {
 
  private:
   EvalModel(LlamaConfig config, const Topology& topo, const Communicators& comms);
+  void collect(const std::vector<ScoreRequest>& requests, const std::vector<std::vector<size_t>>& sharing,
+               const std::vector<size_t>& chunk, int T, const StageActivations& acts, int64_t V_local,
+               int64_t vocab_start, bool reports, std::vector<double>& result) const;
   LlamaConfig config_;
   Topology topo_;
   Comm *tp_ = nullptr, *pp_ = nullptr, *world_ = nullptr;
