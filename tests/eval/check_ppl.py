@@ -8,7 +8,8 @@ its sentencepiece tokens, as iris-eval reads a plain text file): the Hugging Fac
 (windows of seq_len every stride tokens, labels -100 on all but the trg_len new tokens, model(input_ids,
 labels=...).loss) gives each window's mean loss; times its number of scored labels, summed and divided by the
 total, it is the token-weighted loss iris-eval reports. Cases: seq_len 64 without --stride (disjoint
-windows) and seq_len 64 --stride 24 (sliding). Checks: the same number of scored tokens, loss within 1e-5
+windows) and seq_len 64 --stride 24 (sliding), each from the text file (--input) and from the same tokens
+as an indexed dataset (--data PREFIX, Megatron's MMIDIDX format written here). Checks: the same number of scored tokens, loss within 1e-5
 (fp32) and perplexity within 1e-5 relative. Exit 1 on any failure.
 """
 import json
@@ -17,6 +18,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +49,18 @@ def hf_loss(model, ids, seq_len, stride):
     return nll / count, count
 
 
+def write_indexed(prefix, ids):  # Megatron's MMIDIDX v1: one uint16 sequence (dtype code 8), one document
+    np.asarray(ids, dtype=np.uint16).tofile(prefix + ".bin")
+    with open(prefix + ".idx", "wb") as f:
+        f.write(b"MMIDIDX\x00\x00")
+        f.write(np.array([1], dtype=np.uint64).tobytes())
+        f.write(np.array([8], dtype=np.uint8).tobytes())
+        f.write(np.array([1, 2], dtype=np.uint64).tobytes())
+        f.write(np.array([len(ids)], dtype=np.int32).tobytes())
+        f.write(np.array([0], dtype=np.int64).tobytes())
+        f.write(np.array([0, 1], dtype=np.int64).tobytes())
+
+
 def main(argv):
     out_dir, iris = argv[1], argv[2]
     os.makedirs(out_dir, exist_ok=True)
@@ -60,12 +74,15 @@ def main(argv):
     for cfg in eval_models.CONFIGS:
         model, tok, model_dir = eval_models.build(out_dir, cfg)
         ids = tok(text).input_ids  # BOS + the pieces
-        for seq_len, stride in CASES:
-            case = f"{cfg}/seq{seq_len}" + (f"_stride{stride}" if stride else "")
+        prefix = os.path.join(out_dir, f"{cfg}_tokens")
+        write_indexed(prefix, ids)
+        for (seq_len, stride), source in [(c, s) for c in CASES for s in ("input", "data")]:
+            case = f"{cfg}/seq{seq_len}" + (f"_stride{stride}" if stride else "") + f"_{source}"
             ref_loss, ref_tokens = hf_loss(model, ids, seq_len, stride)
             out = os.path.join(out_dir, "iris", case)
-            cmd = [iris, "ppl", "--hf", model_dir, "--input", text_path, "--tokenizer",
-                   os.path.join(model_dir, "tokenizer.model"), "--seq-len", str(seq_len), "--output", out]
+            src = (["--input", text_path, "--tokenizer", os.path.join(model_dir, "tokenizer.model")]
+                   if source == "input" else ["--data", prefix])
+            cmd = [iris, "ppl", "--hf", model_dir, *src, "--seq-len", str(seq_len), "--output", out]
             if stride:
                 cmd += ["--stride", str(stride)]
             subprocess.run(cmd, check=True)
