@@ -153,7 +153,7 @@ int run_mcq(const Options& o, const Topology& topo, const Communicators& comms) 
   const auto formatter = make_formatter(o, tok);
   if (o.mode == "generate") {
     IRIS_USER_CHECK(o.pp == 1, "--mode generate runs the whole model on each rank (pp = 1), got --pp {}", o.pp);
-    return run_mcq_generate(ModelSource{o.checkpoint, o.hf}, tok, formatter, items, false, o.format, o.output, o.text,
+    return run_mcq_generate(ModelSource{o.checkpoint, o.hf}, tok, formatter, items, o.format, o.output, o.text,
                             topo, comms);
   }
   // Requests: every choice of every item, in order.

@@ -247,7 +247,7 @@ int parse_generated_choice(const std::string& text, size_t choices, bool words) 
 }
 
 int run_mcq_generate(const ModelSource& model, const io::Tokenizer& tok,
-                     const std::optional<io::SftFormatter>& formatter, const std::vector<McqItem>& items, bool,
+                     const std::optional<io::SftFormatter>& formatter, const std::vector<McqItem>& items,
                      const std::string& format, const std::string& output, const TextOptions& o,
                      const Topology& topo, const Communicators& comms) {
   infer::PromptEncoder enc;

@@ -49,7 +49,7 @@ int run_text(const ModelSource& model, const io::Tokenizer& tok, const std::opti
 // yes / no / maybe as a word, any case) of the answer, none counting as wrong.
 int run_mcq_generate(const ModelSource& model, const io::Tokenizer& tok,
                      const std::optional<io::SftFormatter>& formatter, const std::vector<McqItem>& items,
-                     bool words, const std::string& format, const std::string& output, const TextOptions& opts,
+                     const std::string& format, const std::string& output, const TextOptions& opts,
                      const Topology& topo, const Communicators& comms);
 // The letter (or word) chosen by a generated answer: an index into choices, -1 when none is found.
 int parse_generated_choice(const std::string& text, size_t choices, bool words);
