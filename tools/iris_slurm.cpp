@@ -1,5 +1,6 @@
 // iris-slurm: writes an sbatch script for a training job (jobs/slurm/train.sbatch.in) or, with --task generate,
-// for an iris-generate job (jobs/slurm/generate.sbatch.in).
+// for an iris-generate job (jobs/slurm/generate.sbatch.in), or with --task eval for an iris-eval job
+// (jobs/slurm/eval.sbatch.in).
 //   iris-slurm --task pretrain|sft|generate --model configs/models/llama2-7b.json --nodes 2 --gpus-per-node 8
 //              [--gpu a100-80gb] [--layout auto|TP,PP] [--partition P] [--account A] [--time D-HH:MM:SS]
 //              --data PREFIX [--tokenizer T] [--init-from DIR] [--run-config FILE] --output job.sbatch
@@ -123,6 +124,8 @@ struct Options {
   Recompute recompute_mode = Recompute::None;  // parsed from recompute
   Task task_kind = Task::Pretrain;              // from task
   bool generate = false;                        // --task generate: an iris-generate job, not training
+  bool eval = false;                            // --task eval: an iris-eval job
+  std::string eval_task = "mcq", eval_format;   // --eval-task mcq|ppl|text, --eval-format (mcq)
   CommKind comm_kind = CommKind::Nccl;          // from comm
   DType grad_dtype_kind = DType::F32;           // from grad_dtype
   int nodes = 1, gpus_per_node = 8, cpu_ranks = 0, seq = 4096, micro_batch = 1, global_batch = 0;
@@ -227,7 +230,9 @@ std::string join_args(const std::vector<std::string>& args) {
 bool parse_options(int argc, char** argv, Options& o) {
   po::options_description opts("iris-slurm options");
   opts.add_options()("help", "show this help")
-      ("task", po::value(&o.task)->default_value("pretrain"), "pretrain | sft | generate")
+      ("task", po::value(&o.task)->default_value("pretrain"), "pretrain | sft | generate | eval")
+      ("eval-task", po::value(&o.eval_task)->default_value("mcq"), "--task eval: mcq | ppl | text (iris-eval's task)")
+      ("eval-format", po::value(&o.eval_format), "--task eval --eval-task mcq: medmcqa | pubmedqa | generic")
       ("model", po::value(&o.model), "HF config.json of the model (e.g. configs/models/llama2-7b.json)")
       ("nodes", po::value(&o.nodes)->default_value(1), "nodes")
       ("gpus-per-node", po::value(&o.gpus_per_node)->default_value(8), "GPUs per node (one rank per GPU)")
@@ -291,7 +296,8 @@ void check_options(Options& o) {
   IRIS_USER_CHECK(!o.output.empty(), "--output FILE is required (the sbatch script to write)");
   IRIS_USER_CHECK(o.signal_lead >= 0, "--signal-lead must not be negative, got {}", o.signal_lead);
   o.generate = o.task == "generate";  // not a training task: iris-slurm writes an iris-generate job
-  if (!o.generate) o.task_kind = parse_task(o.task, "--task (or generate)");
+  o.eval = o.task == "eval";          // nor this: an iris-eval job
+  if (!o.generate && !o.eval) o.task_kind = parse_task(o.task, "--task (or generate, eval)");
   IRIS_USER_CHECK(o.nodes >= 1 && o.gpus_per_node >= 1 && o.seq >= 1 && o.micro_batch >= 1 && o.cpu_ranks >= 0,
                   "--nodes, --gpus-per-node, --seq and --micro-batch must be positive");
   std::smatch t;
@@ -310,7 +316,7 @@ void check_options(Options& o) {
   IRIS_USER_CHECK(o.grad_dtype_kind == DType::F32 || o.cpu_ranks == 0,
                   "--grad-dtype bf16 is for GPU jobs (train.grad_dtype=bf16 needs train.device=cuda); drop it with "
                   "--cpu-ranks");
-  if (o.generate) return;  // write_generate_job checks its own inputs
+  if (o.generate || o.eval) return;  // write_generate_job / write_eval_job check their own inputs
   check_data(o);
   check_file(o.tokenizer, "--tokenizer");
   check_file(o.run_config, "--run-config");
@@ -512,6 +518,53 @@ int write_generate_job(Options& o, const LlamaConfig& config, const fs::path& ro
   return kExitOk;
 }
 
+// --task eval: iris-eval (--eval-task mcq|ppl|text) over --data (the input JSONL; for ppl a token dataset
+// PREFIX or a text file) with the model of --init-from, one node, on the CPU backend (--cpu-ranks N): the model
+// over --layout TP,PP (default tp = N), the items over dp = N / (tp·pp). iris-eval flags through --train-arg.
+int write_eval_job(Options& o, const LlamaConfig& config, const fs::path& root) {
+  IRIS_USER_CHECK(o.cpu_ranks > 0, "--task eval writes a CPU job: give --cpu-ranks N (ranks on one node)");
+  IRIS_USER_CHECK(!o.init_from.empty(), "--task eval needs --init-from (an HF directory or an Iris checkpoint)");
+  IRIS_USER_CHECK(!o.data.empty(), "--task eval needs --data (the evaluation file; ppl: also a dataset PREFIX)");
+  IRIS_USER_CHECK(o.nodes == 1 && o.sweep.empty(), "--task eval runs on one node (no --nodes, no --sweep)");
+  IRIS_USER_CHECK(o.eval_task == "mcq" || o.eval_task == "ppl" || o.eval_task == "text",
+                  "--eval-task must be mcq, ppl or text, got \"{}\"", o.eval_task);
+  IRIS_USER_CHECK(o.eval_task != "mcq" || !o.eval_format.empty(),
+                  "--eval-task mcq needs --eval-format medmcqa|pubmedqa|generic");
+  IRIS_USER_CHECK(o.eval_task == "ppl" || is_shell_path(o.data) || fs::exists(o.data), "--data {} does not exist",
+                  o.data);
+  check_file(o.tokenizer, "--tokenizer");
+  check_file(o.init_from, "--init-from");
+  const auto [tp, pp] = o.layout == "auto" ? std::pair<int, int>{o.cpu_ranks, 1} : parse_layout(o.layout);
+  IRIS_USER_CHECK(o.cpu_ranks % (tp * pp) == 0, "--cpu-ranks {} is not a multiple of tp x pp = {} x {}", o.cpu_ranks,
+                  tp, pp);
+  IRIS_USER_CHECK(o.eval_task != "text" || pp == 1, "--eval-task text generates at pp = 1; use --layout TP,1");
+  validate_layout(config, tp, pp);
+  const std::string model_stem = fs::path(o.model).stem().string();
+  if (o.name.empty()) o.name = "iris-eval-" + o.eval_task + "-" + model_stem;
+  if (o.run_dir.empty()) o.run_dir = "runs/" + o.name;
+  std::string resources = "#SBATCH --cpus-per-task=1\n#SBATCH --overcommit";
+  if (!o.partition.empty()) resources += "\n#SBATCH --partition=" + o.partition;
+  if (!o.account.empty()) resources += "\n#SBATCH --account=" + o.account;
+  const std::string title = fmt::format("Iris eval {} with {} on {} CPU ranks (tp={} pp={} dp={})", o.eval_task,
+                                        model_stem, o.cpu_ranks, tp, pp, o.cpu_ranks / (tp * pp));
+  std::vector<std::string> task_args;
+  if (o.eval_task == "mcq") task_args = {"--format", o.eval_format};
+  for (const auto& a : o.extra) task_args.push_back(a);
+  const std::map<std::string, std::string> values = {
+      {"TITLE", title}, {"SCRIPT_NAME", fs::path(o.output).filename().string()}, {"COMMAND", o.command},
+      {"JOB_NAME", o.name}, {"NTASKS", std::to_string(o.cpu_ranks)}, {"RESOURCE_LINES", resources}, {"TIME", o.time},
+      {"IRIS_HOME", shell_quoted_body(o.iris_home.empty() ? root.string() : o.iris_home)},
+      {"IRIS_EVAL", shell_quoted_body(script_path((fs::path(o.self).parent_path() / "iris-eval").string(), root))},
+      {"INIT_FROM", shell_quoted_body(script_path(o.init_from, root))}, {"EVAL_TASK", o.eval_task},
+      {"DATA", shell_quoted_body(script_path(o.data, root))},
+      {"TOKENIZER", shell_quoted_body(script_path(o.tokenizer, root))},
+      {"RUN_DIR", shell_quoted_body(o.run_dir)}, {"TP", std::to_string(tp)}, {"PP", std::to_string(pp)},
+      {"EVAL_ARGS", join_args(task_args)}};
+  const fs::path templates = o.templates.empty() ? root / "jobs/slurm" : fs::path(o.templates);
+  write_script(o.output, fill_template(templates / "eval.sbatch.in", values), title);
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
   Options o;
   if (!parse_options(argc, argv, o)) return kExitOk;
@@ -519,6 +572,7 @@ int run(int argc, char** argv) {
   const LlamaConfig config = LlamaConfig::load(o.model);
   const fs::path root = source_root();
   if (o.generate) return write_generate_job(o, config, root);
+  if (o.eval) return write_eval_job(o, config, root);
   const std::vector<PlannedJob> jobs = plan_jobs(config, o, root);
 
   const std::string model_stem = fs::path(o.model).stem().string();

@@ -53,14 +53,62 @@ pins=(
   urllib3==2.2.2
   certifi==2024.7.4
   jinja2==3.1.4
+  # iris-eval's references (tests/eval): sacrebleu and rouge-score for the text metrics, and the
+  # dependencies of lm-evaluation-harness (installed below without its own requirements), pinned so pip
+  # neither upgrades numpy under Debian's torch nor pulls anything newer than August 2024.
+  sacrebleu==2.4.3
+  rouge-score==0.1.2
+  nltk==3.9.1
+  datasets==2.21.0
+  evaluate==0.4.2
+  scikit-learn==1.5.1
+  jsonlines==4.0.0
+  numexpr==2.10.1
+  pybind11==2.13.5
+  pytablewriter==1.2.0
+  sqlitedict==2.1.0
+  tqdm-multiprocess==0.0.11
+  zstandard==0.23.0
+  dill==0.3.8
+  word2number==1.1
+  more-itertools==10.4.0
+  pandas==2.2.2
+  pyarrow==17.0.0
+  scipy==1.13.1
+  aiohttp==3.10.5
+  joblib==1.4.2
+  threadpoolctl==3.5.0
+  click==8.1.7
+  lxml==5.3.0
+  portalocker==2.10.1
+  xxhash==3.5.0
+  multiprocess==0.70.16
+  DataProperty==1.0.1
+  mbstrdecoder==1.1.3
+  pathvalidate==3.2.1
+  tabledata==1.3.3
+  tabulate==0.9.0
+  tcolorpy==0.1.6
+  typepy==1.3.2
+  colorama==0.4.6
+  aiohappyeyeballs==2.4.0
+  aiosignal==1.3.1
+  frozenlist==1.4.1
+  multidict==6.0.5
+  yarl==1.9.4
+  pytz==2024.1
+  tzdata==2024.1
+  sentencepiece==0.2.0
 )
 # Installed with --no-deps: peft requires torch>=1.13.0, and Debian's torch calls itself 1.13.0a0, a
 # pre-release pip ranks below 1.13.0, so it would fetch a PyPI torch. Its other requirements are in pins.
 # llama-models ships Meta's Llama 3 tokenizer.model (llama_models/llama3/tokenizer.model), the reference
 # for tests/tokenizer/; its own requirements (pydantic, Pillow, jinja2, ...) are not needed for that file.
+# lm-eval (lm-evaluation-harness) requires torch>=1.8 the same way; its other requirements are in pins.
 pins_nodeps=(
   peft==0.12.0
   llama-models==0.2.0
+  lm-eval==0.4.3
 )
 
 log() { echo "setup-pyref: $*" >&2; }

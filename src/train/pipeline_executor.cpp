@@ -116,7 +116,7 @@ PipelineRun PipelineExecutorT<Stage>::run(const Element* params, Grad* grads,
 template <class Stage>
 PipelineRun PipelineExecutorT<Stage>::forward_only(const Element* params, int count,
                                                    const std::function<MicroBatch(int)>& batch,
-                                                   const StopAgreement& stop) {
+                                                   const StopAgreement& stop, const ForwardHook& on_forward) {
   const size_t NC = transfer_floats<Element>(static_cast<size_t>(stage_.rows()) * stage_.hidden());  // floats sent
   const int prev = topo_.pp_rank - 1, next = topo_.pp_rank + 1;
   // run() completes every transfer before it returns, so the training tags can be reused here; a
@@ -128,6 +128,7 @@ PipelineRun PipelineExecutorT<Stage>::forward_only(const Element* params, int co
   for (int m = 0; m < count; ++m) {
     if (!topo_.is_first_stage()) pp_->irecv(floats(input_[0].data()), NC, prev, tag)->wait();
     result.loss += stage_.forward(acts, params, batch(m), topo_.is_first_stage() ? nullptr : input_[0].data());
+    if (on_forward) on_forward(m, acts);
     // Blocking send: the next forward overwrites the output buffer. The chain of stages has no cycle.
     if (!topo_.is_last_stage()) pp_->isend(floats(stage_.output(acts)), NC, next, tag)->wait();
     result.micro_batches_done = m + 1;

@@ -77,9 +77,12 @@ class PipelineExecutorT {
                   const StopAgreement& stop = {}, const GradsReady& ready = nullptr);
 
   // Forward of micro-batches 0..count-1 only (evaluation): each stage receives, runs and passes on one
-  // micro-batch at a time, in order, and asks `stop` after each but the last, like run().
+  // micro-batch at a time, in order, and asks `stop` after each but the last, like run(). `on_forward`
+  // (when given) sees each micro-batch's activations right after its forward (iris-eval reads the
+  // last stage's per-token losses from them), before the next forward overwrites them.
+  using ForwardHook = std::function<void(int micro_batch, const typename Traits::Activations& acts)>;
   PipelineRun forward_only(const Element* params, int count, const std::function<MicroBatch(int)>& batch,
-                           const StopAgreement& stop = {});
+                           const StopAgreement& stop = {}, const ForwardHook& on_forward = nullptr);
 
   // The activation sets kept alive at once (1F1B: min(pp − stage, micro-batches)).
   int activation_sets() const { return static_cast<int>(acts_.size()); }
