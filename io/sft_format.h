@@ -39,7 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/tokenize/text_input.h"
+#include "io/input_record.h"
 
 namespace iris::io {
 

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "io/tokenize/compressed_input.h"
-#include "io/tokenize/csv_parser.h"
+#include "io/csv_parser.h"
 #include "src/core/check.h"
 
 namespace iris::io {

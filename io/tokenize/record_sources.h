@@ -2,7 +2,7 @@
 // file: JSON Lines (one object per line), a JSON array of objects (a .json file whose first
 // non-blank character is '['; each element becomes one record, its text handed on unparsed), and
 // CSV with a header row (each row one record: its raw text, re-parsed into a JSON object of column →
-// string by the worker; io/tokenize/csv_parser.h). A structural error (an array that is not closed, a CSV
+// string by the worker; io/csv_parser.h). A structural error (an array that is not closed, a CSV
 // quote left open at the end of the file) is a UserError naming FILE:LINE; a bad record is left for
 // the worker to report, so --skip-bad-lines can skip it.
 #pragma once

@@ -4,7 +4,7 @@
 // JSON array, one document per element, streamed), each optionally compressed (.gz, .zst; see
 // compressed_input.h). Hidden entries (names starting with '.') are skipped. A file named directly
 // is read by its extension (after any .gz/.zst): .jsonl and .json as above, .csv as CSV with a header
-// row (one record per row, columns as string fields; io/tokenize/csv_parser.h), anything else as text.
+// row (one record per row, columns as string fields; io/csv_parser.h), anything else as text.
 // Fields are found by name, or by a dotted path into nested objects ("context.contexts"); an array of
 // strings is joined with blank lines. Errors name the file, and the line (and record) for JSON/CSV.
 // Reading (RecordReader, one thread) is split from parsing (parse_*_record, any thread) so that
@@ -18,14 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "io/input_record.h"
 #include "src/core/error.h"
 
 namespace iris::io {
 
 class LineReader;    // compressed_input.h
 class RecordSource;  // record_sources.h
-
-enum class InputFormat { Text, JsonLines, JsonArray, Csv };
 
 struct InputFile {
   std::filesystem::path path;
@@ -39,44 +38,11 @@ struct TextDocument {
   std::string where() const;  // "FILE" or "FILE:LINE", for messages
 };
 
-// A raw input record, not yet parsed: one JSONL line, one JSON array element, one CSV row (its
-// text), or the whole text of a text file.
-struct InputRecord {
-  std::string data;
-  std::string file;
-  uint64_t line = 0;   // 1-based line where the record starts; 0 for a whole text file
-  InputFormat format = InputFormat::Text;
-  uint64_t index = 0;  // 1-based element of a JSON array / row of a CSV file; 0 otherwise
-  std::shared_ptr<const std::vector<std::string>> columns;  // the CSV header
-  std::string where() const;  // "FILE", "FILE:LINE" or "FILE:LINE (record N)", for messages
-};
-
-// A record that cannot be used: the message names FILE:LINE; `reason` is a short category for
-// the summary of --skip-bad-lines ("malformed JSON", "missing field \"text\"", ...).
-class BadRecordError : public UserError {
- public:
-  BadRecordError(std::string reason, const std::string& message) : UserError(message), reason_(std::move(reason)) {}
-  const std::string& reason() const { return reason_; }
-
- private:
-  std::string reason_;
-};
-
 // The record itself when its data is valid UTF-8. Otherwise, with replace_invalid, `scratch` holding
 // a copy with U+FFFD for each ill-formed sequence (io/utf8.h); without, BadRecordError "invalid UTF-8"
 // naming FILE:LINE (the line inside a text file too) and the flag that replaces instead.
 const InputRecord& valid_utf8_record(const InputRecord& record, bool replace_invalid, InputRecord& scratch);
 
-// Parses a JSONL line, JSON array element or CSV row into a JSON object; BadRecordError for
-// malformed JSON, a non-object, or a CSV row whose field count differs from the header's.
-nlohmann::json parse_json_record(const InputRecord& record);
-// The field at `path` ("name", or "a.b.c" into nested objects; a key holding the dots itself wins),
-// or nullptr.
-const nlohmann::json* find_field(const nlohmann::json& object, const std::string& path);
-// The text of a field: a string, or an array of strings joined with "\n\n". BadRecordError naming
-// record.where() and `flag` (the option that chooses the field) when missing or of another type.
-std::string text_field_value(const nlohmann::json& object, const std::string& path, const InputRecord& record,
-                             const std::string& flag);
 // The document text of a record: a text file's contents, or the string under `text_field` of a
 // JSONL object. BadRecordError when the field is missing or not a string.
 std::string parse_text_record(const InputRecord& record, const std::string& text_field);

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "io/tokenize/text_input.h"
+#include "io/input_record.h"
 #include "src/core/check.h"
 
 namespace iris::eval {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/durable_file.h"
-#include "io/tokenize/text_input.h"
+#include "io/input_record.h"
 #include "src/core/check.h"
 #include "src/eval/text_metrics.h"
 #include "src/infer/generator.h"

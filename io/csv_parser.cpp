@@ -1,4 +1,4 @@
-#include "io/tokenize/csv_parser.h"
+#include "io/csv_parser.h"
 
 namespace iris::io {
 
