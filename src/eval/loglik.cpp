@@ -7,6 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "src/core/check.h"
+#include "src/model/checkpoint_weights.h"
 #include "src/model/hf_weights.h"
 #include "src/model/llama.h"
 #include "src/train/pipeline_executor.h"
@@ -35,21 +36,7 @@ EvalModel EvalModel::from_checkpoint(const fs::path& path, const Topology& topo,
   const fs::path dir = io::resolve_checkpoint(path.string(), "");
   const io::CheckpointDir ckpt = io::CheckpointDir::open(dir);
   EvalModel m(LlamaConfig::from_json(ckpt.manifest().model_config, (dir / "manifest.json").string()), topo, comms);
-  std::vector<float> global;
-  // Each tensor whole from whatever blocks the saving layout wrote (docs/design.md decision 9), then this
-  // rank's block of it.
-  for (const auto& e : m.table_.entries()) {
-    const auto slices = ckpt.slices_of("weights", e.name);
-    IRIS_USER_CHECK(!slices.empty(), "checkpoint {} has no weights for tensor {}", dir.string(), e.name);
-    IRIS_USER_CHECK(slices.front().second.global_shape == e.global_shape,
-                    "checkpoint {}: tensor {} has another shape than its manifest's model_config gives", dir.string(),
-                    e.name);
-    int64_t n = 1;
-    for (int64_t d : e.global_shape) n *= d;
-    global.assign(static_cast<size_t>(n), 0.0f);
-    ckpt.read_global("weights", e.name, global.data(), 0, e.global_shape[0]);
-    m.table_.scatter_from_global(e, global.data(), m.params_.data());
-  }
+  load_checkpoint_weights(ckpt, m.table_, m.params_.data());
   return m;
 }
 

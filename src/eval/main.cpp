@@ -16,6 +16,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "parallel/mpi_tool_main.h"
 #include "io/durable_file.h"
 #include "io/indexed_dataset.h"
 #include "io/tokenizer.h"
@@ -287,19 +288,8 @@ int run(const Options& o, int rank, int world) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  int rank = 0, world = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  init_logging(rank, world);
-  const int status = run_tool("iris-eval", [&] {
+  return run_mpi_tool("iris-eval", argc, argv, [&](int rank, int world) {
     Options o;
     return parse_options(argc, argv, o, rank == 0) ? run(o, rank, world) : kExitOk;
   });
-  if (status != kExitOk && world > 1) {
-    spdlog::error("rank {} failed (exit status {}); ending every rank of the job", rank, status);
-    MPI_Abort(MPI_COMM_WORLD, status);
-  }
-  MPI_Finalize();
-  return status;
 }

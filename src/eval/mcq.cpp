@@ -1,4 +1,5 @@
 #include "src/eval/mcq.h"
+#include "src/eval/records.h"
 
 #include <cmath>
 #include <fstream>
@@ -19,7 +20,7 @@ McqFormat parse_mcq_format(const std::string& text) {
 namespace {
 
 [[noreturn]] void bad(const std::string& where, const std::string& reason, const std::string& detail) {
-  throw io::BadRecordError(reason, where + ": " + detail);
+  bad_record(where, reason, detail);
 }
 
 const nlohmann::json& field(const nlohmann::json& j, const char* name, const std::string& where) {
@@ -111,25 +112,12 @@ McqItem parse_item(const nlohmann::json& j, McqFormat format, const std::string&
 }  // namespace
 
 std::vector<McqItem> read_mcq(const std::string& path, McqFormat format) {
-  std::ifstream in(path);
-  IRIS_USER_CHECK(in.good(), "--input {}: cannot be read", path);
   std::vector<McqItem> items;
-  std::string line;
-  for (uint64_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      bad(where, "malformed JSON", std::string("malformed JSON: ") + e.what());
-    }
-    if (!j.is_object()) bad(where, "not an object", "expected a JSON object");
+  for_each_record(path, "a JSON object", [&](const nlohmann::json& j, const std::string& where, uint64_t n) {
     McqItem item = parse_item(j, format, where);
-    item.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump()) : std::to_string(n);
+    item.id = record_id(j, n);
     items.push_back(std::move(item));
-  }
-  IRIS_USER_CHECK(!items.empty(), "--input {}: no records", path);
+  });
   return items;
 }
 

@@ -1,4 +1,5 @@
 #include "src/eval/text_task.h"
+#include "src/eval/records.h"
 
 #include <sys/wait.h>
 
@@ -21,7 +22,7 @@ namespace iris::eval {
 namespace {
 
 [[noreturn]] void bad(const std::string& where, const std::string& reason, const std::string& detail) {
-  throw io::BadRecordError(reason, where + ": " + detail);
+  bad_record(where, reason, detail);
 }
 
 infer::Generator load_generator(const ModelSource& m, const Topology& topo, const Communicators& comms) {
@@ -145,20 +146,9 @@ nlohmann::json optional_scores(const std::vector<std::string>& preds, const std:
 }  // namespace
 
 std::vector<TextRecord> read_text_records(const std::string& path) {
-  std::ifstream in(path);
-  IRIS_USER_CHECK(in.good(), "--input {}: cannot be read", path);
   std::vector<TextRecord> out;
-  std::string line;
-  for (uint64_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      bad(where, "malformed JSON", std::string("malformed JSON: ") + e.what());
-    }
-    if (!j.is_object()) bad(where, "not an object", "expected a JSON object {question, reference}");
+  for_each_record(path, "a JSON object {question, reference}",
+                  [&](const nlohmann::json& j, const std::string& where, uint64_t n) {
     TextRecord r;
     r.where = where;
     for (auto [key, dst] : {std::pair{"question", &r.question}, std::pair{"reference", &r.reference}}) {
@@ -166,10 +156,9 @@ std::vector<TextRecord> read_text_records(const std::string& path) {
       if (!j[key].is_string()) bad(where, "mistyped field", std::string("field \"") + key + "\" must be a string");
       *dst = j[key].get<std::string>();
     }
-    r.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump()) : std::to_string(n);
+    r.id = record_id(j, n);
     out.push_back(std::move(r));
-  }
-  IRIS_USER_CHECK(!out.empty(), "--input {}: no records", path);
+  });
   return out;
 }
 

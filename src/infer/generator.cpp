@@ -8,6 +8,7 @@
 #include "src/core/check.h"
 #include "src/infer/cpu_decoder.h"
 #include "src/infer/cuda_decoder.h"
+#include "src/model/checkpoint_weights.h"
 #include "src/model/hf_weights.h"
 #include "src/model/param_table.h"
 
@@ -58,21 +59,8 @@ Generator Generator::from_checkpoint(const fs::path& path, const Topology& topo,
   const io::CheckpointDir ckpt = io::CheckpointDir::open(dir);
   LlamaConfig config = LlamaConfig::from_json(ckpt.manifest().model_config, (dir / "manifest.json").string());
   const ParamTable table = table_of(config, topo);
-  std::vector<float> params(table.total_numel(), 0.0f), global;
-  // Each tensor whole from whatever blocks the saving layout wrote (docs/design.md decision 9), then this
-  // rank's block of it.
-  for (const auto& e : table.entries()) {
-    const auto slices = ckpt.slices_of("weights", e.name);
-    IRIS_USER_CHECK(!slices.empty(), "checkpoint {} has no weights for tensor {}", dir.string(), e.name);
-    IRIS_USER_CHECK(slices.front().second.global_shape == e.global_shape,
-                    "checkpoint {}: tensor {} has another shape than its manifest's model_config gives", dir.string(),
-                    e.name);
-    int64_t n = 1;
-    for (int64_t d : e.global_shape) n *= d;
-    global.assign(static_cast<size_t>(n), 0.0f);
-    ckpt.read_global("weights", e.name, global.data(), 0, e.global_shape[0]);
-    table.scatter_from_global(e, global.data(), params.data());
-  }
+  std::vector<float> params(table.total_numel(), 0.0f);
+  load_checkpoint_weights(ckpt, table, params.data());
   return Generator(std::move(config), topo, tp, std::move(params));
 }
 

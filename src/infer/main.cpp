@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "parallel/mpi_tool_main.h"
 #include "io/durable_file.h"
 #include "src/core/check.h"
 #include "src/core/log.h"
@@ -187,19 +188,8 @@ int run(const Options& o, int rank, int world) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  int rank = 0, world = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  init_logging(rank, world);
-  const int status = run_tool("iris-generate", [&] {
+  return run_mpi_tool("iris-generate", argc, argv, [&](int rank, int world) {
     Options o;
     return parse_options(argc, argv, o, rank == 0) ? run(o, rank, world) : kExitOk;
   });
-  if (status != kExitOk && world > 1) {  // one failed rank ends the job rather than leave the others waiting
-    spdlog::error("rank {} failed (exit status {}); ending every rank of the job", rank, status);
-    MPI_Abort(MPI_COMM_WORLD, status);
-  }
-  MPI_Finalize();
-  return status;
 }
