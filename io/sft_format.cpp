@@ -458,4 +458,14 @@ std::string render_for_inspection(const FormattedSample& sample, const Tokenizer
   return out;
 }
 
+std::string default_templates_dir() {
+  namespace fs = std::filesystem;
+  if (fs::is_directory("configs/templates")) return "configs/templates";
+  std::error_code ec;
+  const fs::path base = fs::canonical("/proc/self/exe", ec).parent_path();
+  for (const fs::path& p : {base / "../../configs/templates", base / "../configs/templates"})
+    if (!ec && fs::is_directory(p, ec)) return p.lexically_normal().string();
+  return "configs/templates";
+}
+
 }  // namespace iris::io

@@ -69,6 +69,11 @@ struct SftFields {
 SftSample parse_sft_record(const InputRecord& record, const SftFields& fields);
 
 // ---- templates ----
+// configs/templates in the working directory, else the one beside the source tree the running binary was
+// built in (build/bin/../../configs/templates, or a bundle's bin/../configs/templates), else
+// "configs/templates": the default --templates-dir of iris-generate and iris-eval.
+std::string default_templates_dir();
+
 
 struct SftTemplateSegment {
   enum class Kind { Text, Token };

@@ -122,18 +122,10 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
   return true;
 }
 
-std::string default_templates_dir() {
-  if (fs::is_directory("configs/templates")) return "configs/templates";
-  std::error_code ec;
-  const fs::path base = fs::canonical("/proc/self/exe", ec).parent_path();
-  for (const fs::path& p : {base / "../../configs/templates", base / "../configs/templates"})
-    if (!ec && fs::is_directory(p, ec)) return p.lexically_normal().string();
-  return "configs/templates";
-}
 
 std::optional<io::SftFormatter> make_formatter(const Options& o, const io::Tokenizer& tok) {
   if (o.template_name.empty()) return std::nullopt;
-  const std::string dir = o.templates_dir.empty() ? default_templates_dir() : o.templates_dir;
+  const std::string dir = o.templates_dir.empty() ? io::default_templates_dir() : o.templates_dir;
   return io::SftFormatter(io::SftTemplate::load(o.template_name, dir), io::SftVocabulary::of(tok), false);
 }
 

@@ -82,22 +82,13 @@ bool parse_options(int argc, char** argv, Options& o, bool talk) {
   return true;
 }
 
-// configs/templates in the working directory, else next to the source tree the binary was built in.
-std::string default_templates_dir() {
-  if (fs::is_directory("configs/templates")) return "configs/templates";
-  std::error_code ec;
-  const fs::path base = fs::canonical("/proc/self/exe", ec).parent_path();
-  for (const fs::path& p : {base / "../../configs/templates", base / "../configs/templates"})
-    if (!ec && fs::is_directory(p, ec)) return p.lexically_normal().string();
-  return "configs/templates";
-}
 
 infer::PromptEncoder make_encoder(const Options& o) {
   infer::PromptEncoder enc;
   if (!o.tokenizer.empty()) enc.tokenizer = io::Tokenizer::load(o.tokenizer);
   if (!o.template_name.empty()) {
     IRIS_USER_CHECK(enc.tokenizer.has_value(), "--template needs --tokenizer");
-    const std::string dir = o.templates_dir.empty() ? default_templates_dir() : o.templates_dir;
+    const std::string dir = o.templates_dir.empty() ? io::default_templates_dir() : o.templates_dir;
     enc.formatter.emplace(io::SftTemplate::load(o.template_name, dir), io::SftVocabulary::of(*enc.tokenizer), false);
   }
   return enc;
