@@ -327,27 +327,21 @@ std::optional<double> Trainer::validation_loss() {
   const bool all = config_.eval.batches == 0;
   const uint64_t rows = all ? data_.valid->num_samples() : static_cast<uint64_t>(config_.eval.batches) * global_batch_;
   const uint64_t batches = (rows + global_batch_ - 1) / global_batch_;
-  // A fixed number of batches is filled once and kept; the whole set is refilled batch by batch (it may
-  // not fit in memory), after one counting pass for the token total of the mean.
+  // A fixed number of batches is filled once and kept, weighted by 1 / their trained tokens. The whole set is
+  // refilled batch by batch (it may not fit in memory) with weight 1 per trained token, and the sum is divided
+  // by the set's trained tokens, counted on the way, at the end.
   std::vector<Batch> scratch(all ? accum : 0);
   if (eval_batches_.empty() && !all) {
     eval_batches_.resize(batches * accum);
     for (uint64_t k = 0; k < batches; ++k) fill_validation_batch(k, rows, &eval_batches_[k * accum]);
     set_loss_weights(eval_batches_, eval_weights_);
   }
-  if (all && !eval_all_tokens_) {
-    double tokens = 0;
-    for (uint64_t k = 0; k < batches; ++k) {
-      fill_validation_batch(k, rows, scratch.data());
-      tokens += trained_tokens(scratch);
-    }
-    eval_all_tokens_ = tokens;
-  }
-  double stage_loss = 0;
+  double stage_loss = 0, tokens = 0;
   for (uint64_t k = 0; k < (all ? batches : 1); ++k) {
     if (all) {
       fill_validation_batch(k, rows, scratch.data());
-      weigh_tokens(scratch, 1.0f / static_cast<float>(std::max(*eval_all_tokens_, 1.0)), eval_weights_);
+      tokens += trained_tokens(scratch);
+      weigh_tokens(scratch, 1.0f, eval_weights_);
     }
     const std::vector<Batch>& held = all ? scratch : eval_batches_;
     const int count = static_cast<int>(held.size());
@@ -364,6 +358,7 @@ std::optional<double> Trainer::validation_loss() {
     }
     stage_loss += r.loss;
   }
+  if (all) stage_loss /= std::max(tokens, 1.0);  // no trained token: loss 0
   double loss = topo_.is_last_stage() && topo_.tp_rank == 0 ? stage_loss : 0.0;
   comms_.world->all_reduce(&loss, 1, ReduceOp::Sum);
   return loss;

@@ -121,7 +121,6 @@ class Trainer {
   std::vector<std::vector<float>> loss_weights_;  // per micro-batch, (B, T)
   std::vector<Batch> eval_batches_;                // eval.batches × grad_accum micro-batches, filled once
   std::vector<std::vector<float>> eval_weights_;
-  std::optional<double> eval_all_tokens_;          // eval.batches = all: trained tokens of the validation set
   TrainProgress progress_;            // steps done, skipped steps, tokens, consumed samples
   double elapsed_s_ = 0;
   double deadline_ = 0;               // seconds since the epoch by which to have stopped (0: none)
