@@ -117,8 +117,8 @@ void write_latest(const std::filesystem::path& root, const std::string& step_dir
 // `keep_best` with the lowest validation loss in their manifests (checkpoints without one never count
 // as best). HF Trainer's save_total_limit with load_best_model_at_end, as two numbers.
 struct Retention {
-  int keep = 3;
-  int keep_best = 0;
+  int keep = 0;       // checkpoint.keep (its default lives in the run config)
+  int keep_best = 0;  // checkpoint.keep_best
 };
 // Applies `retention` to root's complete step directories (and removes stale *.tmp directories). With
 // keep_best > 0, points root/best at the lowest validation loss kept (ties: the earlier step), or
